@@ -1,0 +1,43 @@
+// Package index holds the records dockerhosts serves: every source (hosts
+// files, the Docker Engine) hands it hosts, and it merges them into one
+// immutable snapshot per change that queries read without locks.
+package index
+
+import "net/netip"
+
+// Source names one producer of hosts. A name claimed by a source of higher
+// Priority hides the same name from sources of lower priority (an operator's
+// hosts file overrides what Docker says); sources of equal priority merge.
+type Source struct {
+	Name     string // metrics label and log prefix, e.g. "hostsfile:/etc/hosts" or "docker"
+	Priority int
+}
+
+// Host is one addressable thing a source knows: a hosts-file line or a
+// container. Sources build a Host once and never change it afterwards.
+type Host struct {
+	// ID is unique within its source: a container ID, or "path:line".
+	ID string
+	// Names are lowercase, without a trailing dot, relative ("appsrv1") or
+	// already inside a zone ("appsrv1.docker"). The index qualifies them.
+	Names []string
+	// ReverseNames are the names PTR queries for the Addrs return, in order.
+	ReverseNames []string
+	Addrs        []Addr
+	Services     []Service
+}
+
+// Addr is one address of a host. Network and Subnet are set for Docker
+// addresses so that a client inside that network gets that network's address.
+type Addr struct {
+	IP      netip.Addr
+	Network string       // "" when unknown
+	Subnet  netip.Prefix // zero when unknown
+}
+
+// Service is one SRV-advertised port: _<Name>._<Proto>.<host name>.
+type Service struct {
+	Name  string // e.g. "http"
+	Proto string // "tcp" or "udp"
+	Port  uint16
+}
