@@ -1,0 +1,183 @@
+package index
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+)
+
+var (
+	files  = Source{Name: "hostsfile:/etc/hosts", Priority: 10}
+	docker = Source{Name: "docker", Priority: 0}
+)
+
+func host(id string, names []string, ips ...string) Host {
+	h := Host{ID: id, Names: names, ReverseNames: names[:1]}
+	for _, ip := range ips {
+		h.Addrs = append(h.Addrs, Addr{IP: netip.MustParseAddr(ip)})
+	}
+	return h
+}
+
+func ips(ts []Target) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.IP.String())
+	}
+	return out
+}
+
+func TestQualifyRelativeNamesIntoEveryZone(t *testing.T) {
+	x := New([]string{"docker.", "lab.", "10.in-addr.arpa."})
+	x.Upsert(docker, host("c1", []string{"appsrv1", "web.lab"}, "10.0.0.1"))
+	s := x.Load()
+	for _, n := range []string{"appsrv1.docker.", "appsrv1.lab.", "web.lab."} {
+		if e := s.Lookup(n); e == nil || !slices.Equal(ips(e.A), []string{"10.0.0.1"}) {
+			t.Errorf("%s: got %+v", n, e)
+		}
+	}
+	if e := s.Lookup("web.lab.docker."); e != nil {
+		t.Errorf("a name inside a zone must answer only as written, got web.lab.docker.")
+	}
+	if e := s.Lookup("appsrv1.10.in-addr.arpa."); e != nil {
+		t.Errorf("reverse zones must create no forward names")
+	}
+	if r := s.Reverse(netip.MustParseAddr("10.0.0.1")); !slices.Equal(r, []string{"appsrv1.docker."}) {
+		t.Errorf("PTR targets: %v", r)
+	}
+}
+
+func TestRootZoneAddsOnlyADot(t *testing.T) {
+	x := New([]string{"."})
+	x.Upsert(docker, host("c1", []string{"appsrv1"}, "10.0.0.1"))
+	if x.Load().Lookup("appsrv1.") == nil {
+		t.Fatal("appsrv1. missing")
+	}
+}
+
+func TestHostsFileWinsOverDocker(t *testing.T) {
+	x := New([]string{"docker."})
+	x.Upsert(docker, host("c1", []string{"db"}, "172.18.0.2"))
+	x.Upsert(files, host("f:1", []string{"db"}, "192.0.2.9"))
+	if got := ips(x.Load().Lookup("db.docker.").A); !slices.Equal(got, []string{"192.0.2.9"}) {
+		t.Fatalf("override: got %v", got)
+	}
+	x.Delete(files, "f:1")
+	if got := ips(x.Load().Lookup("db.docker.").A); !slices.Equal(got, []string{"172.18.0.2"}) {
+		t.Fatalf("after override removed: got %v", got)
+	}
+}
+
+func TestSameSourceMergesAddresses(t *testing.T) {
+	x := New([]string{"docker."})
+	x.Replace(files, []Host{
+		host("f:1", []string{"web"}, "10.0.0.1"),
+		host("f:2", []string{"web"}, "10.0.0.2", "fd00::2"),
+		host("f:3", []string{"web"}, "10.0.0.1"),
+	})
+	e := x.Load().Lookup("web.docker.")
+	if !slices.Equal(ips(e.A), []string{"10.0.0.1", "10.0.0.2"}) || !slices.Equal(ips(e.AAAA), []string{"fd00::2"}) {
+		t.Fatalf("merge: A %v AAAA %v", ips(e.A), ips(e.AAAA))
+	}
+}
+
+func TestEmptyNonTerminalsExistUntilTheirChildrenGo(t *testing.T) {
+	x := New([]string{"docker."})
+	x.Upsert(docker, host("c1", []string{"web.lab"}, "10.0.0.1"))
+	if e := x.Load().Lookup("lab.docker."); e == nil || len(e.A) != 0 {
+		t.Fatalf("lab.docker. should be an empty non-terminal, got %+v", e)
+	}
+	x.Delete(docker, "c1")
+	s := x.Load()
+	if s.Lookup("lab.docker.") != nil || s.Lookup("web.lab.docker.") != nil {
+		t.Fatal("names must vanish with their host")
+	}
+	if len(x.names) != 0 || len(x.addrs) != 0 || len(x.hosts) != 0 {
+		t.Fatalf("writer state leaked: %d names %d addrs %d hosts", len(x.names), len(x.addrs), len(x.hosts))
+	}
+}
+
+func TestSRVTargetsEachReplica(t *testing.T) {
+	x := New([]string{"docker."})
+	for i := 1; i <= 3; i++ {
+		h := host(fmt.Sprint("c", i), []string{fmt.Sprintf("lab-web-%d", i), "web.lab"}, fmt.Sprintf("10.0.0.%d", i))
+		h.Services = []Service{{Name: "http", Proto: "tcp", Port: 8080}}
+		x.Upsert(docker, h)
+	}
+	e := x.Load().Lookup("_http._tcp.web.lab.docker.")
+	if e == nil || len(e.SRV) != 3 || e.SRV[0].Target != "lab-web-1.docker." || e.SRV[0].Port != 8080 {
+		t.Fatalf("SRV: %+v", e)
+	}
+	if x.Load().Lookup("_tcp.web.lab.docker.") == nil {
+		t.Fatal("_tcp.web.lab.docker. should exist as an empty non-terminal")
+	}
+}
+
+func TestOldSnapshotIsUntouchedByLaterChanges(t *testing.T) {
+	x := New([]string{"docker."})
+	x.Upsert(docker, host("c1", []string{"a"}, "10.0.0.1"))
+	before := x.Load()
+	x.Upsert(docker, host("c1", []string{"a"}, "10.0.0.2"))
+	x.Upsert(docker, host("c2", []string{"b"}, "10.0.0.3"))
+	if got := ips(before.Lookup("a.docker.").A); !slices.Equal(got, []string{"10.0.0.1"}) || before.Lookup("b.docker.") != nil {
+		t.Fatalf("old snapshot changed: %v", got)
+	}
+	if x.Load().Serial() <= before.Serial() {
+		t.Fatal("serial must grow")
+	}
+}
+
+func TestReplaceDropsWhatVanished(t *testing.T) {
+	x := New([]string{"docker."})
+	x.Replace(docker, []Host{host("c1", []string{"a"}, "10.0.0.1"), host("c2", []string{"b"}, "10.0.0.2")})
+	x.Replace(docker, []Host{host("c2", []string{"b"}, "10.0.0.2"), host("c3", []string{"c"}, "10.0.0.3")})
+	s := x.Load()
+	if s.Lookup("a.docker.") != nil || s.Lookup("b.docker.") == nil || s.Lookup("c.docker.") == nil {
+		t.Fatal("Replace must drop a and keep b, c")
+	}
+	if s.Reverse(netip.MustParseAddr("10.0.0.1")) != nil {
+		t.Fatal("PTR of a vanished host must go")
+	}
+	if x.Count("docker") != 2 {
+		t.Fatalf("count %d", x.Count("docker"))
+	}
+}
+
+// BenchmarkUpsertOneHost shows that one event costs the same however many
+// hosts the index holds.
+func BenchmarkUpsertOneHost(b *testing.B) {
+	for _, n := range []int{100, 10000, 100000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			x := New([]string{"docker."})
+			hosts := make([]Host, n)
+			for i := range hosts {
+				hosts[i] = host(fmt.Sprint("c", i), []string{fmt.Sprint("app", i), fmt.Sprintf("svc%d.proj", i%50)},
+					netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String())
+			}
+			x.Replace(docker, hosts)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				x.Upsert(docker, host("new", []string{"fresh", "fresh.proj"}, fmt.Sprintf("172.16.%d.%d", (i>>8)&0xff, i&0xff)))
+			}
+		})
+	}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	x := New([]string{"docker."})
+	var hosts []Host
+	for i := 0; i < 1000; i++ {
+		hosts = append(hosts, host(fmt.Sprint("f:", i), []string{fmt.Sprint("host", i)}, fmt.Sprintf("10.0.%d.%d", i/256, i%256)))
+	}
+	x.Replace(files, hosts)
+	s := x.Load()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if s.Lookup("host500.docker.") == nil {
+			b.Fatal("missing")
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package index
+
+import "net/netip"
+
+// Snapshot is one immutable state of the index. Queries hold on to it for
+// their whole answer, so an answer never mixes two states.
+type Snapshot struct {
+	names  pmap[string, *Entry]
+	addrs  pmap[netip.Addr, []string]
+	serial uint32
+}
+
+// Entry is what exists at one owner name. An Entry with no records is a name
+// that exists without data of any type (an empty non-terminal): NODATA.
+type Entry struct {
+	A, AAAA []Target
+	SRV     []SRV
+	// Networked is set when some target carries a subnet, so the answer may
+	// depend on who asks.
+	Networked bool
+}
+
+// Target is one address at a name; Group tells which host it belongs to, so
+// that per-host network selection can pick among one host's addresses.
+type Target struct {
+	IP      netip.Addr
+	Group   int
+	Network string
+	Subnet  netip.Prefix
+}
+
+// SRV is one service record at a name.
+type SRV struct {
+	Target string
+	Port   uint16
+}
+
+// Lookup returns the entry at the lowercase FQDN name, or nil.
+func (s *Snapshot) Lookup(name string) *Entry {
+	e, _ := s.names.get(name)
+	return e
+}
+
+// Reverse returns the names of addr, for PTR.
+func (s *Snapshot) Reverse(addr netip.Addr) []string {
+	r, _ := s.addrs.get(addr)
+	return r
+}
+
+// Serial changes whenever the index does; it is the zones' SOA serial.
+func (s *Snapshot) Serial() uint32 { return s.serial }
+
+// Names is the number of owner names, for metrics.
+func (s *Snapshot) Names() int { return s.names.size }
