@@ -2,20 +2,195 @@ package dockerhosts
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
+	"github.com/coredns/coredns/plugin/pkg/dnsutil"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
+
+	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
-// DockerHosts is the plugin handler.
+// DockerHosts answers for the names in its index, authoritatively within its
+// zones, and hands everything else to the next plugin.
 type DockerHosts struct {
-	Next plugin.Handler
+	Next      plugin.Handler
+	Zones     []string // lowercase FQDN, forward and reverse
+	Fall      fall.F
+	TTL       uint32
+	NoReverse bool
+	Networks  []string // preferred networks for containers on several
+	index     *index.Index
+	sources   *sources
 }
 
 // ServeDNS implements plugin.Handler.
 func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	qname := state.Name()
+	zone := plugin.Zones(d.Zones).Matches(qname)
+
+	if zone == "" {
+		// Like CoreDNS's hosts: PTR needs no reverse zone configured.
+		if state.QType() != dns.TypePTR || state.QClass() != dns.ClassINET || d.NoReverse {
+			return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
+		}
+		names := d.index.Load().Reverse(reverseAddr(qname))
+		if len(names) == 0 {
+			if d.Fall.Through(qname) {
+				return d.next(ctx, w, r)
+			}
+			return d.reply(ctx, w, r, dns.RcodeNameError, nil, nil, nil, outcomeNXDOMAIN)
+		}
+		return d.reply(ctx, w, r, dns.RcodeSuccess, ptr(state.QName(), d.TTL, names), nil, nil, outcomeAnswer)
+	}
+
+	// Our data is class IN only; other classes get no IN data (RFC 6895).
+	if state.QClass() != dns.ClassINET {
+		return d.reply(ctx, w, r, dns.RcodeRefused, nil, nil, nil, outcomeRefused)
+	}
+
+	snap := d.index.Load()
+	owner := state.QName() // the question's own spelling
+	soa := []dns.RR{d.soa(zoneSpelling(owner, zone), snap.Serial())}
+
+	var answer, extra []dns.RR
+	exists := false
+	if dnsutil.IsReverse(qname) > 0 {
+		if !d.NoReverse {
+			if names := snap.Reverse(reverseAddr(qname)); len(names) > 0 {
+				exists = true
+				if state.QType() == dns.TypePTR || state.QType() == dns.TypeANY {
+					answer = ptr(owner, d.TTL, names)
+				}
+			}
+		}
+	} else if e := snap.Lookup(qname); e != nil {
+		exists = true
+		answer, extra = d.records(state, e, snap)
+	} else if qname == nsName(zone) {
+		exists = true
+		answer = d.selfAddress(state)
+	}
+
+	if qname == zone {
+		exists = true
+		switch state.QType() {
+		case dns.TypeSOA, dns.TypeANY:
+			answer = soa
+		case dns.TypeNS:
+			answer = []dns.RR{&dns.NS{Hdr: hdr(owner, dns.TypeNS, d.TTL), Ns: nsName(zoneSpelling(owner, zone))}}
+			extra = d.selfAddress(request.Request{W: w, Req: questionFor(r, nsName(zone))})
+		}
+	}
+
+	switch {
+	case !exists && d.Fall.Through(qname):
+		return d.next(ctx, w, r)
+	case !exists:
+		return d.reply(ctx, w, r, dns.RcodeNameError, nil, soa, nil, outcomeNXDOMAIN)
+	case len(answer) == 0:
+		return d.reply(ctx, w, r, dns.RcodeSuccess, nil, soa, nil, outcomeNODATA)
+	}
+	return d.reply(ctx, w, r, dns.RcodeSuccess, answer, nil, extra, outcomeAnswer)
+}
+
+// records answers the question from an entry that exists.
+func (d *DockerHosts) records(state request.Request, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
+	owner := state.QName()
+	client := clientAddr(state)
+	switch state.QType() {
+	case dns.TypeA:
+		return a(owner, d.TTL, d.pick(e.A, e.Networked, client)), nil
+	case dns.TypeAAAA:
+		return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client)), nil
+	case dns.TypeSRV:
+		for _, s := range e.SRV {
+			answer = append(answer, srv(owner, d.TTL, s))
+			if t := snap.Lookup(s.Target); t != nil {
+				extra = append(extra, a(s.Target, d.TTL, d.pick(t.A, t.Networked, client))...)
+				extra = append(extra, aaaa(s.Target, d.TTL, d.pick(t.AAAA, t.Networked, client))...)
+			}
+		}
+		return answer, extra
+	case dns.TypeANY:
+		// RFC 8482: one RRset rather than everything.
+		switch {
+		case len(e.A) > 0:
+			return a(owner, d.TTL, d.pick(e.A, e.Networked, client)), nil
+		case len(e.AAAA) > 0:
+			return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client)), nil
+		}
+		return []dns.RR{&dns.HINFO{Hdr: hdr(owner, dns.TypeHINFO, d.TTL), Cpu: "RFC8482"}}, nil
+	}
+	return nil, nil
+}
+
+// selfAddress answers the synthesized name server name with the address the
+// query arrived on, as CoreDNS's kubernetes plugin does.
+func (d *DockerHosts) selfAddress(state request.Request) []dns.RR {
+	local, err := netip.ParseAddr(state.LocalIP())
+	if err != nil {
+		return nil
+	}
+	local = local.Unmap()
+	t := []index.Target{{IP: local}}
+	switch {
+	case state.QType() == dns.TypeA && local.Is4(), state.QType() == dns.TypeNS && local.Is4():
+		return a(state.QName(), d.TTL, t)
+	case state.QType() == dns.TypeAAAA && local.Is6(), state.QType() == dns.TypeNS && local.Is6():
+		return aaaa(state.QName(), d.TTL, t)
+	}
+	return nil
+}
+
+func (d *DockerHosts) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	queries.WithLabelValues(metrics.WithServer(ctx), outcomeFallthrough).Inc()
 	return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
+}
+
+func (d *DockerHosts) reply(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, rcode int, answer, ns, extra []dns.RR, outcome string) (int, error) {
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode)
+	m.Authoritative = rcode != dns.RcodeRefused
+	m.Answer, m.Ns, m.Extra = answer, ns, extra
+	queries.WithLabelValues(metrics.WithServer(ctx), outcome).Inc()
+	if err := w.WriteMsg(m); err != nil {
+		return dns.RcodeServerFailure, plugin.Error(d.Name(), err)
+	}
+	return dns.RcodeSuccess, nil
 }
 
 // Name implements plugin.Handler.
 func (d *DockerHosts) Name() string { return pluginName }
+
+func reverseAddr(qname string) netip.Addr {
+	a, _ := netip.ParseAddr(dnsutil.ExtractAddressFromReverse(qname))
+	return a.Unmap()
+}
+
+func clientAddr(state request.Request) netip.Addr {
+	a, _ := netip.ParseAddr(state.IP())
+	return a.Unmap()
+}
+
+// zoneSpelling returns zone as the question spelled it, so that the SOA owner
+// keeps the client's case like the rest of the answer.
+func zoneSpelling(owner, zone string) string {
+	if len(owner) >= len(zone) {
+		return owner[len(owner)-len(zone):]
+	}
+	return zone
+}
+
+func nsName(zone string) string { return "ns.dns." + zone }
+
+func questionFor(r *dns.Msg, name string) *dns.Msg {
+	q := r.Copy()
+	q.Question[0].Name = name
+	q.Question[0].Qtype = dns.TypeNS
+	return q
+}

@@ -1,0 +1,163 @@
+package dockerhosts
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+
+	"github.com/dockerhosts/dockerhosts/internal/index"
+)
+
+// nextRcode marks answers that came from the next plugin.
+const nextRcode = dns.RcodeNotImplemented
+
+var (
+	fileSource   = index.Source{Name: "hostsfile:test", Priority: 10}
+	dockerSource = index.Source{Name: "docker", Priority: 0}
+)
+
+func testHandler(fallZones ...string) *DockerHosts {
+	d := &DockerHosts{
+		Zones: []string{"docker.", "17.172.in-addr.arpa."},
+		TTL:   5,
+		Next:  test.NextHandler(nextRcode, nil),
+		index: index.New([]string{"docker.", "17.172.in-addr.arpa."}),
+	}
+	if fallZones != nil {
+		d.Fall.SetZonesFromArgs(fallZones)
+	}
+	addr := func(s string) index.Addr { return index.Addr{IP: netip.MustParseAddr(s)} }
+	d.index.Replace(fileSource, []index.Host{
+		{ID: "1", Names: []string{"appsrv1"}, ReverseNames: []string{"appsrv1"}, Addrs: []index.Addr{addr("172.17.0.2")}},
+		{ID: "2", Names: []string{"dual", "dual-alias"}, ReverseNames: []string{"dual", "dual-alias"}, Addrs: []index.Addr{addr("172.17.0.3"), addr("fd00::3")}},
+		{ID: "3", Names: []string{"many"}, ReverseNames: []string{"many"}, Addrs: []index.Addr{addr("10.0.0.1"), addr("10.0.0.2")}},
+		{ID: "4", Names: []string{"web.lab"}, ReverseNames: []string{"web.lab"}, Addrs: []index.Addr{addr("10.0.1.1")}},
+		{ID: "5", Names: []string{"v6only"}, ReverseNames: []string{"v6only"}, Addrs: []index.Addr{addr("fd00::5")}},
+		{ID: "6", Names: []string{"noaddr"}, ReverseNames: []string{"noaddr"}},
+	})
+	srvHost := func(id, name, ip string) index.Host {
+		return index.Host{ID: id, Names: []string{name, "api.lab"}, ReverseNames: []string{name},
+			Addrs: []index.Addr{addr(ip)}, Services: []index.Service{{Name: "http", Proto: "tcp", Port: 8080}}}
+	}
+	d.index.Replace(dockerSource, []index.Host{srvHost("c1", "lab-api-1", "172.18.0.11"), srvHost("c2", "lab-api-2", "172.18.0.12")})
+	return d
+}
+
+func soa(zone string) dns.RR {
+	return test.SOA(zone + " 5 IN SOA ns.dns." + zone + " hostmaster." + zone + " 1 7200 1800 86400 5")
+}
+
+func TestServeDNS(t *testing.T) {
+	cases := []struct {
+		name  string
+		fall  []string
+		class uint16
+		tc    test.Case
+	}{
+		{name: "A", tc: test.Case{Qname: "appsrv1.docker.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("appsrv1.docker. 5 IN A 172.17.0.2")}}},
+		{name: "case is kept", tc: test.Case{Qname: "AppSrv1.DOCKER.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("AppSrv1.DOCKER. 5 IN A 172.17.0.2")}}},
+		{name: "all addresses", tc: test.Case{Qname: "many.docker.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("many.docker. 5 IN A 10.0.0.1"), test.A("many.docker. 5 IN A 10.0.0.2")}}},
+		{name: "AAAA", tc: test.Case{Qname: "dual.docker.", Qtype: dns.TypeAAAA,
+			Answer: []dns.RR{test.AAAA("dual.docker. 5 IN AAAA fd00::3")}}},
+		{name: "name inside a zone answers as written", tc: test.Case{Qname: "web.lab.docker.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("web.lab.docker. 5 IN A 10.0.1.1")}}},
+		{name: "AAAA of an IPv4-only name is NODATA with SOA", tc: test.Case{Qname: "appsrv1.docker.", Qtype: dns.TypeAAAA,
+			Ns: []dns.RR{soa("docker.")}}},
+		{name: "A of an IPv6-only name is NODATA", tc: test.Case{Qname: "v6only.docker.", Qtype: dns.TypeA,
+			Ns: []dns.RR{soa("docker.")}}},
+		{name: "MX is NODATA", tc: test.Case{Qname: "appsrv1.docker.", Qtype: dns.TypeMX, Ns: []dns.RR{soa("docker.")}}},
+		{name: "unknown type is NODATA", tc: test.Case{Qname: "appsrv1.docker.", Qtype: 65280, Ns: []dns.RR{soa("docker.")}}},
+		{name: "a name without addresses is NODATA", tc: test.Case{Qname: "noaddr.docker.", Qtype: dns.TypeA, Ns: []dns.RR{soa("docker.")}}},
+		{name: "NODATA never falls through", fall: []string{}, tc: test.Case{Qname: "appsrv1.docker.", Qtype: dns.TypeTXT,
+			Ns: []dns.RR{soa("docker.")}}},
+		{name: "empty non-terminal is NODATA", tc: test.Case{Qname: "lab.docker.", Qtype: dns.TypeA, Ns: []dns.RR{soa("docker.")}}},
+		{name: "unknown name is NXDOMAIN with SOA", tc: test.Case{Qname: "nope.docker.", Qtype: dns.TypeA,
+			Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("docker.")}}},
+		{name: "SOA owner keeps the question's case", tc: test.Case{Qname: "nope.DoCkEr.", Qtype: dns.TypeA,
+			Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("DoCkEr.")}}},
+		{name: "unknown name falls through", fall: []string{}, tc: test.Case{Qname: "nope.docker.", Qtype: dns.TypeA, Rcode: nextRcode}},
+		{name: "fallthrough limited to other zones", fall: []string{"example.org."}, tc: test.Case{Qname: "nope.docker.", Qtype: dns.TypeA,
+			Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("docker.")}}},
+		{name: "outside the zones goes to next", tc: test.Case{Qname: "example.org.", Qtype: dns.TypeA, Rcode: nextRcode}},
+		{name: "apex SOA", tc: test.Case{Qname: "docker.", Qtype: dns.TypeSOA, Answer: []dns.RR{soa("docker.")}}},
+		{name: "apex NS", tc: test.Case{Qname: "docker.", Qtype: dns.TypeNS,
+			Answer: []dns.RR{test.NS("docker. 5 IN NS ns.dns.docker.")}, Extra: []dns.RR{test.A("ns.dns.docker. 5 IN A 127.0.0.1")}}},
+		{name: "apex A is NODATA", tc: test.Case{Qname: "docker.", Qtype: dns.TypeA, Ns: []dns.RR{soa("docker.")}}},
+		{name: "name server address", tc: test.Case{Qname: "ns.dns.docker.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("ns.dns.docker. 5 IN A 127.0.0.1")}}},
+		{name: "ANY is minimal", tc: test.Case{Qname: "dual.docker.", Qtype: dns.TypeANY,
+			Answer: []dns.RR{test.A("dual.docker. 5 IN A 172.17.0.3")}}},
+		{name: "ANY without addresses is HINFO RFC8482", tc: test.Case{Qname: "noaddr.docker.", Qtype: dns.TypeANY,
+			Answer: []dns.RR{test.HINFO("noaddr.docker. 5 IN HINFO RFC8482 \"\"")}}},
+		{name: "SRV per replica with addresses", tc: test.Case{Qname: "_http._tcp.api.lab.docker.", Qtype: dns.TypeSRV,
+			Answer: []dns.RR{
+				test.SRV("_http._tcp.api.lab.docker. 5 IN SRV 10 10 8080 lab-api-1.docker."),
+				test.SRV("_http._tcp.api.lab.docker. 5 IN SRV 10 10 8080 lab-api-2.docker."),
+			},
+			Extra: []dns.RR{test.A("lab-api-1.docker. 5 IN A 172.18.0.11"), test.A("lab-api-2.docker. 5 IN A 172.18.0.12")}}},
+		{name: "PTR in a reverse zone", tc: test.Case{Qname: "2.0.17.172.in-addr.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{test.PTR("2.0.17.172.in-addr.arpa. 5 IN PTR appsrv1.docker.")}}},
+		{name: "PTR lists every name of the line", tc: test.Case{Qname: "3.0.17.172.in-addr.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{test.PTR("3.0.17.172.in-addr.arpa. 5 IN PTR dual-alias.docker."), test.PTR("3.0.17.172.in-addr.arpa. 5 IN PTR dual.docker.")}}},
+		{name: "PTR outside the zones", tc: test.Case{Qname: "1.0.0.10.in-addr.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{test.PTR("1.0.0.10.in-addr.arpa. 5 IN PTR many.docker.")}}},
+		{name: "PTR for IPv6", tc: test.Case{Qname: "3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", Qtype: dns.TypePTR,
+			Answer: []dns.RR{
+				test.PTR("3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa. 5 IN PTR dual-alias.docker."),
+				test.PTR("3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa. 5 IN PTR dual.docker."),
+			}}},
+		{name: "unknown PTR in our reverse zone is NXDOMAIN", tc: test.Case{Qname: "9.9.17.172.in-addr.arpa.", Qtype: dns.TypePTR,
+			Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("17.172.in-addr.arpa.")}}},
+		{name: "unknown PTR falls through", fall: []string{}, tc: test.Case{Qname: "9.9.17.172.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: nextRcode}},
+		{name: "unknown PTR outside zones without fallthrough is NXDOMAIN", tc: test.Case{Qname: "9.9.9.9.in-addr.arpa.", Qtype: dns.TypePTR,
+			Rcode: dns.RcodeNameError}},
+		{name: "unknown PTR outside zones falls through", fall: []string{}, tc: test.Case{Qname: "9.9.9.9.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: nextRcode}},
+		{name: "known address, other type is NODATA", tc: test.Case{Qname: "2.0.17.172.in-addr.arpa.", Qtype: dns.TypeTXT,
+			Ns: []dns.RR{soa("17.172.in-addr.arpa.")}}},
+		{name: "CHAOS class gets no IN data", class: dns.ClassCHAOS, tc: test.Case{Qname: "appsrv1.docker.", Qtype: dns.TypeA,
+			Rcode: dns.RcodeRefused}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := testHandler(c.fall...)
+			if c.fall == nil {
+				d.Fall = fallNone()
+			}
+			m := c.tc.Msg()
+			if c.class != 0 {
+				m.Question[0].Qclass = c.class
+			}
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			rcode, err := d.ServeDNS(context.Background(), rec, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rcode == nextRcode {
+				if c.tc.Rcode != nextRcode {
+					t.Fatalf("went to the next plugin, want rcode %s", dns.RcodeToString[c.tc.Rcode])
+				}
+				return
+			}
+			resp := rec.Msg
+			if resp == nil {
+				t.Fatal("no reply written")
+			}
+			if err := test.SortAndCheck(resp, c.tc); err != nil {
+				t.Fatal(err)
+			}
+			if !resp.Authoritative && resp.Rcode != dns.RcodeRefused {
+				t.Error("answers in our zones must be authoritative")
+			}
+		})
+	}
+}
+
+func fallNone() fall.F { return fall.F{} }

@@ -1,0 +1,54 @@
+package dockerhosts
+
+import (
+	"github.com/miekg/dns"
+
+	"github.com/dockerhosts/dockerhosts/internal/index"
+)
+
+func hdr(name string, rrtype uint16, ttl uint32) dns.RR_Header {
+	return dns.RR_Header{Name: name, Rrtype: rrtype, Class: dns.ClassINET, Ttl: ttl}
+}
+
+func a(name string, ttl uint32, ts []index.Target) []dns.RR {
+	out := make([]dns.RR, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, &dns.A{Hdr: hdr(name, dns.TypeA, ttl), A: t.IP.AsSlice()})
+	}
+	return out
+}
+
+func aaaa(name string, ttl uint32, ts []index.Target) []dns.RR {
+	out := make([]dns.RR, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, ttl), AAAA: t.IP.AsSlice()})
+	}
+	return out
+}
+
+func ptr(name string, ttl uint32, targets []string) []dns.RR {
+	out := make([]dns.RR, 0, len(targets))
+	for _, t := range targets {
+		out = append(out, &dns.PTR{Hdr: hdr(name, dns.TypePTR, ttl), Ptr: t})
+	}
+	return out
+}
+
+func srv(name string, ttl uint32, s index.SRV) dns.RR {
+	return &dns.SRV{Hdr: hdr(name, dns.TypeSRV, ttl), Priority: 10, Weight: 10, Port: s.Port, Target: s.Target}
+}
+
+// soa is synthesized like CoreDNS's kubernetes plugin does; its minimum is
+// the record TTL so negative answers are cached no longer than positive ones.
+func (d *DockerHosts) soa(zone string, serial uint32) dns.RR {
+	return &dns.SOA{
+		Hdr:     hdr(zone, dns.TypeSOA, d.TTL),
+		Ns:      nsName(zone),
+		Mbox:    "hostmaster." + zone,
+		Serial:  serial,
+		Refresh: 7200,
+		Retry:   1800,
+		Expire:  86400,
+		Minttl:  d.TTL,
+	}
+}
