@@ -1,12 +1,128 @@
 package dockerhosts
 
-import "github.com/dockerhosts/dockerhosts/internal/index"
+import (
+	"context"
+	"sync"
+	"sync/atomic"
 
-// sources runs the hosts-file watcher and the Docker source for one plugin
-// instance. (Placeholder: wiring lands with the sources.)
-type sources struct{}
+	"github.com/coredns/coredns/plugin"
 
-func newSources(cfg *config, idx *index.Index) *sources { return &sources{} }
-func (s *sources) start() error                         { return nil }
-func (s *sources) stop() error                          { return nil }
-func (s *sources) ready() bool                          { return true }
+	"github.com/dockerhosts/dockerhosts/internal/docker"
+	"github.com/dockerhosts/dockerhosts/internal/hostsfile"
+	"github.com/dockerhosts/dockerhosts/internal/index"
+)
+
+// Hosts files are operator overrides: their names hide Docker's.
+const hostsFilePriority = 10
+
+// sources runs the hosts-file watcher and the Docker source of one plugin
+// instance, from OnStartup to OnShutdown.
+type sources struct {
+	cfg  *config
+	sink meteredSink
+
+	filesLoaded atomic.Bool
+	watcher     *hostsfile.Watcher
+	docker      atomic.Pointer[docker.Source]
+	cancel      context.CancelFunc
+	done        sync.WaitGroup
+}
+
+func newSources(cfg *config, idx *index.Index) *sources {
+	return &sources{cfg: cfg, sink: meteredSink{idx}}
+}
+
+func (s *sources) start() error {
+	if len(s.cfg.hostsFiles) > 0 {
+		s.watcher = hostsfile.NewWatcher(s.cfg.hostsFiles, s.cfg.reload, s.applyFile)
+		if err := s.watcher.Start(); err != nil {
+			return plugin.Error(pluginName, err)
+		}
+		s.filesLoaded.Store(true)
+	}
+	if d := s.cfg.docker; d != nil {
+		src, err := docker.New(docker.Config{
+			Endpoint: d.endpoint, TLSCert: d.tlsCert, TLSKey: d.tlsKey, TLSCA: d.tlsCA,
+			Resync: d.resync, OptIn: d.optIn,
+		}, s.sink)
+		if err != nil {
+			s.stop()
+			return plugin.Error(pluginName, err)
+		}
+		s.docker.Store(src)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.cancel = cancel
+		s.done.Add(1)
+		go func() {
+			defer s.done.Done()
+			src.Run(ctx)
+		}()
+	}
+	return nil
+}
+
+func (s *sources) stop() error {
+	if s.watcher != nil {
+		s.watcher.Stop()
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.done.Wait()
+	return nil
+}
+
+// ready is true once every configured source has loaded once.
+func (s *sources) ready() bool {
+	if len(s.cfg.hostsFiles) > 0 && !s.filesLoaded.Load() {
+		return false
+	}
+	if s.cfg.docker != nil {
+		d := s.docker.Load()
+		return d != nil && d.Synced()
+	}
+	return true
+}
+
+// applyFile turns a watcher update into the file's table in the index,
+// keeping the last good table when the file could not be read.
+func (s *sources) applyFile(u hostsfile.Update) {
+	src := index.Source{Name: "hostsfile:" + u.Path, Priority: hostsFilePriority}
+	switch {
+	case u.Err != nil:
+		readFailures.WithLabelValues(src.Name).Inc()
+		log.Warningf("Reading %s failed, still serving its last good records: %v", u.Path, u.Err)
+		return
+	case u.Missing:
+		log.Warningf("Hosts file %s does not exist; it is served as soon as it appears", u.Path)
+	}
+	if u.Stats.Skipped > 0 {
+		log.Infof("Skipped %d invalid lines or names in %s", u.Stats.Skipped, u.Path)
+	}
+	skippedLines.WithLabelValues(src.Name).Set(float64(u.Stats.Skipped))
+	s.sink.Replace(src, u.Hosts)
+}
+
+// meteredSink is the index as the sources see it: every change is counted.
+type meteredSink struct{ idx *index.Index }
+
+func (m meteredSink) Replace(src index.Source, hosts []index.Host) {
+	m.idx.Replace(src, hosts)
+	m.changed(src)
+}
+
+func (m meteredSink) Upsert(src index.Source, h index.Host) {
+	m.idx.Upsert(src, h)
+	m.changed(src)
+}
+
+func (m meteredSink) Delete(src index.Source, id string) {
+	m.idx.Delete(src, id)
+	m.changed(src)
+}
+
+func (m meteredSink) changed(src index.Source) {
+	entries.WithLabelValues(src.Name).Set(float64(m.idx.Count(src.Name)))
+	updates.WithLabelValues(src.Name).Inc()
+	lastUpdate.WithLabelValues(src.Name).SetToCurrentTime()
+}
