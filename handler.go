@@ -5,7 +5,6 @@ import (
 	"net/netip"
 
 	"github.com/coredns/coredns/plugin"
-	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/plugin/pkg/dnsutil"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/coredns/coredns/request"
@@ -55,7 +54,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 
 	snap := d.index.Load()
 	owner := state.QName() // the question's own spelling
-	soa := []dns.RR{d.soa(zoneSpelling(owner, zone), snap.Serial())}
+	soa := func() []dns.RR { return []dns.RR{d.soa(zoneSpelling(owner, zone), snap.Serial())} }
 
 	var answer, extra []dns.RR
 	exists := false
@@ -80,7 +79,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 		exists = true
 		switch state.QType() {
 		case dns.TypeSOA, dns.TypeANY:
-			answer = soa
+			answer = soa()
 		case dns.TypeNS:
 			answer = []dns.RR{&dns.NS{Hdr: hdr(owner, dns.TypeNS, d.TTL), Ns: nsName(zoneSpelling(owner, zone))}}
 			extra = d.selfAddress(request.Request{W: w, Req: questionFor(r, nsName(zone))})
@@ -91,9 +90,9 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 	case !exists && d.Fall.Through(qname):
 		return d.next(ctx, w, r)
 	case !exists:
-		return d.reply(ctx, w, r, dns.RcodeNameError, nil, soa, nil, outcomeNXDOMAIN)
+		return d.reply(ctx, w, r, dns.RcodeNameError, nil, soa(), nil, outcomeNXDOMAIN)
 	case len(answer) == 0:
-		return d.reply(ctx, w, r, dns.RcodeSuccess, nil, soa, nil, outcomeNODATA)
+		return d.reply(ctx, w, r, dns.RcodeSuccess, nil, soa(), nil, outcomeNODATA)
 	}
 	return d.reply(ctx, w, r, dns.RcodeSuccess, answer, nil, extra, outcomeAnswer)
 }
@@ -101,7 +100,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 // records answers the question from an entry that exists.
 func (d *DockerHosts) records(state request.Request, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
 	owner := state.QName()
-	client := clientAddr(state)
+	client := clientOf(state)
 	switch state.QType() {
 	case dns.TypeA:
 		return a(owner, d.TTL, d.pick(e.A, e.Networked, client)), nil
@@ -148,7 +147,7 @@ func (d *DockerHosts) selfAddress(state request.Request) []dns.RR {
 }
 
 func (d *DockerHosts) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	queries.WithLabelValues(metrics.WithServer(ctx), outcomeFallthrough).Inc()
+	countQuery(ctx, outcomeFallthrough)
 	return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
 }
 
@@ -157,7 +156,7 @@ func (d *DockerHosts) reply(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	m.SetRcode(r, rcode)
 	m.Authoritative = rcode != dns.RcodeRefused
 	m.Answer, m.Ns, m.Extra = answer, ns, extra
-	queries.WithLabelValues(metrics.WithServer(ctx), outcome).Inc()
+	countQuery(ctx, outcome)
 	if err := w.WriteMsg(m); err != nil {
 		return dns.RcodeServerFailure, plugin.Error(d.Name(), err)
 	}
@@ -172,9 +171,13 @@ func reverseAddr(qname string) netip.Addr {
 	return a.Unmap()
 }
 
-func clientAddr(state request.Request) netip.Addr {
-	a, _ := netip.ParseAddr(state.IP())
-	return a.Unmap()
+// clientOf defers parsing the client's address to the few answers whose
+// addresses depend on it.
+func clientOf(state request.Request) func() netip.Addr {
+	return func() netip.Addr {
+		a, _ := netip.ParseAddr(state.IP())
+		return a.Unmap()
+	}
 }
 
 // zoneSpelling returns zone as the question spelled it, so that the SOA owner

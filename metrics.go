@@ -1,7 +1,11 @@
 package dockerhosts
 
 import (
+	"context"
+	"sync"
+
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -58,3 +62,18 @@ var (
 		Help:      "Hosts-file reads that failed; the last good records were kept.",
 	}, []string{"source"})
 )
+
+// queryCounters caches the counters of each (server, outcome) pair: looking a
+// labelled counter up allocates, and every query counts.
+var queryCounters sync.Map // queryKey -> prometheus.Counter
+
+type queryKey struct{ server, outcome string }
+
+func countQuery(ctx context.Context, outcome string) {
+	k := queryKey{metrics.WithServer(ctx), outcome}
+	c, ok := queryCounters.Load(k)
+	if !ok {
+		c, _ = queryCounters.LoadOrStore(k, queries.WithLabelValues(k.server, k.outcome))
+	}
+	c.(prometheus.Counter).Inc()
+}

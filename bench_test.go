@@ -1,0 +1,108 @@
+package dockerhosts
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	_ "github.com/coredns/coredns/plugin/hosts"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+
+	"github.com/dockerhosts/dockerhosts/internal/index"
+)
+
+// The same 1,000 names served by dockerhosts and by CoreDNS's hosts plugin.
+const benchNames = 1000
+
+func benchHostsFile(b *testing.B) (path string, hs []index.Host) {
+	var sb strings.Builder
+	for i := 0; i < benchNames; i++ {
+		ip := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		name := fmt.Sprintf("host%d.docker", i)
+		fmt.Fprintf(&sb, "%s %s\n", ip, name)
+		hs = append(hs, index.Host{ID: fmt.Sprint(i), Names: []string{name}, ReverseNames: []string{name}, Addrs: []index.Addr{{IP: ip}}})
+	}
+	path = filepath.Join(b.TempDir(), "hosts")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path, hs
+}
+
+func benchQueries() []*dns.Msg {
+	qs := make([]*dns.Msg, 64)
+	for i := range qs {
+		qs[i] = new(dns.Msg).SetQuestion(fmt.Sprintf("host%d.docker.", i*15), dns.TypeA)
+	}
+	return qs
+}
+
+func BenchmarkServeDNS(b *testing.B) {
+	path, hs := benchHostsFile(b)
+	qs := benchQueries()
+	run := func(b *testing.B, h interface {
+		ServeDNS(context.Context, dns.ResponseWriter, *dns.Msg) (int, error)
+	}) {
+		w := &test.ResponseWriter{}
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			rec := dnstest.NewRecorder(w)
+			h.ServeDNS(ctx, rec, qs[i%len(qs)])
+			if len(rec.Msg.Answer) != 1 {
+				b.Fatalf("no answer: %v", rec.Msg)
+			}
+		}
+	}
+	b.Run("dockerhosts", func(b *testing.B) {
+		d := &DockerHosts{Zones: []string{"docker."}, TTL: 5, index: index.New([]string{"docker."})}
+		d.index.Replace(index.Source{Name: "bench"}, hs)
+		run(b, d)
+	})
+	b.Run("hosts", func(b *testing.B) {
+		run(b, stockHosts(b, path))
+	})
+}
+
+func BenchmarkLookupIndex(b *testing.B) {
+	_, hs := benchHostsFile(b)
+	x := index.New([]string{"docker."})
+	x.Replace(index.Source{Name: "bench"}, hs)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if x.Load().Lookup("host500.docker.") == nil {
+			b.Fatal("missing")
+		}
+	}
+}
+
+// stockHosts builds CoreDNS's own hosts plugin through its registered setup,
+// with the file's lines inline (its file loading waits for OnStartup, which
+// only a running server calls; inline and file entries are looked up alike).
+func stockHosts(b *testing.B, path string) plugin.Handler {
+	content, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := caddy.NewTestController("dns", "hosts "+path+" docker. {\n"+string(content)+" no_reverse\n reload 0\n}")
+	setupHosts, err := caddy.DirectiveAction("dns", "hosts")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := setupHosts(c); err != nil {
+		b.Fatal(err)
+	}
+	cfg := dnsserver.GetConfig(c)
+	return cfg.Plugin[len(cfg.Plugin)-1](nil)
+}
