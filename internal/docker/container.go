@@ -1,0 +1,258 @@
+package docker
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/dockerhosts/dockerhosts/internal/index"
+	"github.com/moby/moby/api/types/container"
+)
+
+// Labels a container can carry to steer dockerhosts.
+const (
+	labelEnable = "dockerhosts.enable" // "false" opts out; "true" opts in (Config.OptIn)
+	labelName   = "dockerhosts.name"   // extra names, comma-separated
+	labelSRV    = "dockerhosts.srv"    // <service>:<port>/<proto>[,...]
+
+	labelComposeProject = "com.docker.compose.project"
+	labelComposeService = "com.docker.compose.service"
+	labelComposeOneoff  = "com.docker.compose.oneoff"
+)
+
+// shortIDLen is the length of the ID prefix Docker uses as the default
+// hostname and adds as a network alias.
+const shortIDLen = 12
+
+// record is what one container contributes: the host handed to the sink, the
+// names with whether the container claims them as its own (for conflict
+// accounting), and what was skipped and why.
+type record struct {
+	host    index.Host
+	name    string      // container name, for log lines
+	claims  []nameClaim // one per entry of host.Names, same order
+	skipped []string    // invalid names
+	badSRV  []string    // malformed dockerhosts.srv entries
+}
+
+// nameClaim is one served name. A name is exclusive when it should identify
+// one container (its name, hostname, dockerhosts.name); shared names (compose
+// service.project, network aliases) are meant to answer for every replica.
+type nameClaim struct {
+	name      string
+	exclusive bool
+}
+
+// recordFor turns an inspected container into its record. ok is false when
+// the container is not to be served: not running (Docker hands its address
+// to the next container at stop), restarting (it holds no address then), or
+// excluded by label. Paused containers keep their address and are served.
+func recordFor(c container.InspectResponse, optIn bool) (r record, ok bool) {
+	if c.State == nil || !c.State.Running || c.State.Restarting {
+		return r, false
+	}
+	var labels map[string]string
+	var hostname string
+	if c.Config != nil {
+		labels = c.Config.Labels
+		hostname = c.Config.Hostname
+	}
+	if !enabled(labels, optIn) {
+		return r, false
+	}
+
+	r.name = strings.TrimPrefix(c.Name, "/")
+	r.host.ID = c.ID
+	seen := make(map[string]bool, 4)
+	add := func(name string, exclusive bool) {
+		name = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), "."))
+		if name == "" {
+			return
+		}
+		if !validName(name) {
+			if !slices.Contains(r.skipped, name) {
+				r.skipped = append(r.skipped, name)
+			}
+			return
+		}
+		if seen[name] {
+			// A name claimed both ways (an alias equal to the container
+			// name) counts as the container's own.
+			if exclusive {
+				for i := range r.claims {
+					if r.claims[i].name == name {
+						r.claims[i].exclusive = true
+					}
+				}
+			}
+			return
+		}
+		seen[name] = true
+		r.claims = append(r.claims, nameClaim{name: name, exclusive: exclusive})
+	}
+
+	add(r.name, true)
+	if hostname != "" && !strings.HasPrefix(c.ID, hostname) && ownNetworkStack(c.HostConfig) {
+		add(hostname, true)
+	}
+	if project, service := labels[labelComposeProject], labels[labelComposeService]; project != "" && service != "" &&
+		!strings.EqualFold(labels[labelComposeOneoff], "true") {
+		add(service+"."+project, false)
+	}
+	for _, extra := range strings.Split(labels[labelName], ",") {
+		add(extra, true)
+	}
+
+	networks := sortedNetworks(c.NetworkSettings)
+	shortID := c.ID[:min(len(c.ID), shortIDLen)]
+	for _, n := range networks {
+		ep := c.NetworkSettings.Networks[n]
+		for _, alias := range ep.Aliases {
+			if !strings.EqualFold(alias, shortID) {
+				add(alias, false)
+			}
+		}
+	}
+	for _, n := range networks {
+		ep := c.NetworkSettings.Networks[n]
+		if a, ok := addr(ep.IPAddress, ep.IPPrefixLen, n); ok {
+			r.host.Addrs = append(r.host.Addrs, a)
+		}
+		if a, ok := addr(ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen, n); ok {
+			r.host.Addrs = append(r.host.Addrs, a)
+		}
+	}
+
+	r.host.Names = make([]string, len(r.claims))
+	for i, cl := range r.claims {
+		r.host.Names[i] = cl.name
+	}
+	if len(r.claims) > 0 && r.claims[0].name == strings.ToLower(r.name) {
+		r.host.ReverseNames = r.host.Names[:1:1]
+	}
+	r.host.Services, r.badSRV = parseSRV(labels[labelSRV])
+	return r, true
+}
+
+// enabled applies the opt-out label, or in opt-in mode the opt-in label.
+func enabled(labels map[string]string, optIn bool) bool {
+	v, err := strconv.ParseBool(strings.TrimSpace(labels[labelEnable]))
+	if err != nil { // unset or unparsable: the mode's default
+		return !optIn
+	}
+	return v
+}
+
+// ownNetworkStack reports whether the container has its own UTS/network
+// identity. With --network host (or container:<id>) Config.Hostname is the
+// host's (or the other container's) name, which is not this container's to
+// claim.
+func ownNetworkStack(hc *container.HostConfig) bool {
+	if hc == nil {
+		return true
+	}
+	mode := hc.NetworkMode
+	return mode != "host" && !mode.IsContainer()
+}
+
+func sortedNetworks(ns *container.NetworkSettings) []string {
+	if ns == nil {
+		return nil
+	}
+	names := make([]string, 0, len(ns.Networks))
+	for n, ep := range ns.Networks {
+		if ep != nil {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+func addr(ip netip.Addr, prefixLen int, network string) (index.Addr, bool) {
+	ip = ip.Unmap()
+	if !ip.IsValid() || ip.IsUnspecified() {
+		return index.Addr{}, false
+	}
+	a := index.Addr{IP: ip, Network: network}
+	if prefixLen > 0 && prefixLen <= ip.BitLen() {
+		a.Subnet = netip.PrefixFrom(ip, prefixLen).Masked()
+	}
+	return a, true
+}
+
+// parseSRV parses the dockerhosts.srv label: "<service>:<port>/<proto>"
+// entries separated by commas, e.g. "http:80/tcp,dns:53/udp". Malformed
+// entries come back in bad, each with the reason.
+func parseSRV(label string) (services []index.Service, bad []string) {
+	for _, entry := range strings.Split(label, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		svc, err := parseSRVEntry(entry)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%q: %v", entry, err))
+			continue
+		}
+		if !slices.Contains(services, svc) {
+			services = append(services, svc)
+		}
+	}
+	return services, bad
+}
+
+func parseSRVEntry(entry string) (index.Service, error) {
+	name, rest, ok := strings.Cut(entry, ":")
+	if !ok {
+		return index.Service{}, fmt.Errorf("want <service>:<port>/<proto>")
+	}
+	port, proto, ok := strings.Cut(rest, "/")
+	if !ok {
+		return index.Service{}, fmt.Errorf("want <service>:<port>/<proto>")
+	}
+	name = strings.ToLower(strings.TrimPrefix(name, "_"))
+	if !validLabel(name) || strings.Contains(name, "_") {
+		return index.Service{}, fmt.Errorf("service %q is not a DNS label", name)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return index.Service{}, fmt.Errorf("port %q is not 1-65535", port)
+	}
+	proto = strings.ToLower(strings.TrimPrefix(proto, "_"))
+	if proto != "tcp" && proto != "udp" {
+		return index.Service{}, fmt.Errorf("proto %q is not tcp or udp", proto)
+	}
+	return index.Service{Name: name, Proto: proto, Port: uint16(p)}, nil
+}
+
+// validName reports whether a lowercased name, without trailing dot, can be
+// served: at most 253 bytes, labels of 1-63 bytes made of letters, digits,
+// '-' and '_' (compose v1 names are project_service_1).
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if !validLabel(label) {
+			return false
+		}
+	}
+	return true
+}
+
+func validLabel(label string) bool {
+	if len(label) == 0 || len(label) > 63 {
+		return false
+	}
+	for i := 0; i < len(label); i++ {
+		switch c := label[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}

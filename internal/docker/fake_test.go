@@ -1,0 +1,393 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/dockerhosts/dockerhosts/internal/index"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+)
+
+// fakeEngine is an in-memory engine. Tests change its containers and emit
+// events by hand; nothing happens on its own.
+type fakeEngine struct {
+	mu         sync.Mutex
+	containers map[string]container.InspectResponse
+	down       error         // every call fails with it while set
+	stream     *fakeStream   // the current subscription
+	subscribed chan struct{} // receives after each Events call
+	pings      int
+	badInspect int // the next inspects that fail, as a hiccup would
+	inspects   int
+	lists      int
+	sinces     []string
+}
+
+type fakeStream struct {
+	ctx  context.Context
+	msgs chan events.Message
+	errs chan error
+}
+
+func newFakeEngine() *fakeEngine {
+	return &fakeEngine{
+		containers: make(map[string]container.InspectResponse),
+		subscribed: make(chan struct{}, 100),
+	}
+}
+
+func (f *fakeEngine) Ping(ctx context.Context, _ client.PingOptions) (client.PingResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pings++
+	if f.down != nil {
+		return client.PingResult{}, f.down
+	}
+	return client.PingResult{APIVersion: "1.41"}, nil
+}
+
+func (f *fakeEngine) ContainerList(ctx context.Context, opts client.ContainerListOptions) (client.ContainerListResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lists++
+	if f.down != nil {
+		return client.ContainerListResult{}, f.down
+	}
+	var res client.ContainerListResult
+	for _, id := range slices.Sorted(maps.Keys(f.containers)) {
+		c := f.containers[id]
+		if c.State == nil || !c.State.Running {
+			continue
+		}
+		if _, optIn := opts.Filters["label"]; optIn && c.Config.Labels[labelEnable] != "true" {
+			continue
+		}
+		res.Items = append(res.Items, container.Summary{ID: id, Names: []string{c.Name}})
+	}
+	return res, nil
+}
+
+func (f *fakeEngine) ContainerInspect(ctx context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inspects++
+	if f.down != nil {
+		return client.ContainerInspectResult{}, f.down
+	}
+	if f.badInspect > 0 {
+		f.badInspect--
+		return client.ContainerInspectResult{}, errors.New("i/o timeout")
+	}
+	c, ok := f.containers[id]
+	if !ok {
+		return client.ContainerInspectResult{}, fmt.Errorf("no such container: %s: %w", id, errdefs.ErrNotFound)
+	}
+	return client.ContainerInspectResult{Container: c}, nil
+}
+
+func (f *fakeEngine) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := &fakeStream{ctx: ctx, msgs: make(chan events.Message), errs: make(chan error, 1)}
+	f.sinces = append(f.sinces, opts.Since)
+	if f.down != nil {
+		st.errs <- f.down
+	} else {
+		f.stream = st
+	}
+	f.subscribed <- struct{}{}
+	return client.EventsResult{Messages: st.msgs, Err: st.errs}
+}
+
+func (f *fakeEngine) Close() error { return nil }
+
+// set adds or replaces a container.
+func (f *fakeEngine) set(c container.InspectResponse) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.containers[c.ID] = c
+}
+
+func (f *fakeEngine) remove(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.containers, id)
+}
+
+func (f *fakeEngine) get(id string) container.InspectResponse {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.containers[id]
+}
+
+// emit delivers an event on the current stream and waits until the source
+// has taken it.
+func (f *fakeEngine) emit(t *testing.T, typ events.Type, action events.Action, actor string, attrs map[string]string) {
+	t.Helper()
+	f.mu.Lock()
+	st := f.stream
+	f.mu.Unlock()
+	if st == nil {
+		t.Fatal("emit: no subscription")
+	}
+	ev := events.Message{Type: typ, Action: action, Actor: events.Actor{ID: actor, Attributes: attrs}, TimeNano: time.Now().UnixNano()}
+	select {
+	case st.msgs <- ev:
+	case <-st.ctx.Done():
+		t.Fatal("emit: subscription ended")
+	case <-time.After(5 * time.Second):
+		t.Fatal("emit: source does not read events")
+	}
+}
+
+func (f *fakeEngine) containerEvent(t *testing.T, action events.Action, id string) {
+	t.Helper()
+	f.emit(t, events.ContainerEventType, action, id, nil)
+}
+
+func (f *fakeEngine) networkEvent(t *testing.T, action events.Action, netName, id string) {
+	t.Helper()
+	f.emit(t, events.NetworkEventType, action, "net-"+netName, map[string]string{"container": id, "name": netName, "type": "bridge"})
+}
+
+// breakStream ends the current subscription as an engine restart does.
+func (f *fakeEngine) breakStream(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stream != nil {
+		f.stream.errs <- err
+		f.stream = nil
+	}
+}
+
+func (f *fakeEngine) failInspects(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.badInspect = n
+}
+
+func (f *fakeEngine) setDown(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = err
+}
+
+func (f *fakeEngine) calls() (lists, inspects int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lists, f.inspects
+}
+
+// attempts counts the connection attempts (pings) so far.
+func (f *fakeEngine) attempts() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pings
+}
+
+// ctr describes a container for the fake; build turns it into what
+// ContainerInspect returns.
+type ctr struct {
+	id, name string
+	hostname string
+	labels   map[string]string
+	nets     map[string]ep // network name -> endpoint
+	stopped  bool
+	paused   bool
+	mode     string // HostConfig.NetworkMode
+}
+
+type ep struct {
+	ip, ip6 string
+	aliases []string
+}
+
+func (c ctr) build() container.InspectResponse {
+	hostname := c.hostname
+	if hostname == "" { // Docker's default: the short ID
+		hostname = c.id[:min(len(c.id), shortIDLen)]
+	}
+	res := container.InspectResponse{
+		ID:         c.id,
+		Name:       "/" + c.name,
+		State:      &container.State{Running: !c.stopped, Paused: c.paused},
+		Config:     &container.Config{Hostname: hostname, Labels: c.labels},
+		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(c.mode)},
+		NetworkSettings: &container.NetworkSettings{
+			Networks: make(map[string]*network.EndpointSettings),
+		},
+	}
+	if c.stopped {
+		return res // a stopped container keeps its networks but no addresses
+	}
+	for name, e := range c.nets {
+		s := &network.EndpointSettings{Aliases: e.aliases}
+		if e.ip != "" {
+			s.IPAddress = netip.MustParseAddr(e.ip)
+			s.IPPrefixLen = 16
+		}
+		if e.ip6 != "" {
+			s.GlobalIPv6Address = netip.MustParseAddr(e.ip6)
+			s.GlobalIPv6PrefixLen = 64
+		}
+		res.NetworkSettings.Networks[name] = s
+	}
+	return res
+}
+
+// recordingSink keeps what a Sink is told, like the index would.
+type recordingSink struct {
+	mu       sync.Mutex
+	hosts    map[string]index.Host
+	replaces int
+	upserts  int
+	deletes  int
+}
+
+func newRecordingSink() *recordingSink {
+	return &recordingSink{hosts: make(map[string]index.Host)}
+}
+
+func (s *recordingSink) Replace(src index.Source, hosts []index.Host) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.replaces++
+	s.hosts = make(map[string]index.Host, len(hosts))
+	for _, h := range hosts {
+		s.hosts[h.ID] = h
+	}
+}
+
+func (s *recordingSink) Upsert(src index.Source, h index.Host) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.upserts++
+	s.hosts[h.ID] = h
+}
+
+func (s *recordingSink) Delete(src index.Source, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deletes++
+	delete(s.hosts, id)
+}
+
+func (s *recordingSink) host(id string) (index.Host, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.hosts[id]
+	return h, ok
+}
+
+// owners returns the IDs of the hosts serving name, sorted.
+func (s *recordingSink) owners(name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, h := range s.hosts {
+		if slices.Contains(h.Names, name) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// ipOwners returns the IDs of the hosts with address ip, sorted.
+func (s *recordingSink) ipOwners(ip string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := netip.MustParseAddr(ip)
+	var ids []string
+	for id, h := range s.hosts {
+		for _, a := range h.Addrs {
+			if a.IP == want {
+				ids = append(ids, id)
+				break
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (s *recordingSink) counts() (replaces, upserts, deletes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.replaces, s.upserts, s.deletes
+}
+
+// eventually fails t unless cond becomes true within a few seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// running starts a source on fe and waits for its first sync. The source
+// stops when the test ends.
+func running(t *testing.T, cfg Config, fe *fakeEngine) (*Source, *recordingSink) {
+	t.Helper()
+	s, sink := start(t, cfg, fe)
+	eventually(t, "first sync", s.Synced)
+	return s, sink
+}
+
+// start runs a source on fe with fast retries until the test ends.
+func start(t *testing.T, cfg Config, fe *fakeEngine) (*Source, *recordingSink) {
+	t.Helper()
+	sink := newRecordingSink()
+	s := newSource(cfg, fe, sink)
+	s.backoffMin, s.backoffMax = time.Millisecond, 10*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	return s, sink
+}
+
+// flush waits until the source has applied every event emitted so far:
+// it emits a marker event for a sentinel container and waits for its effect.
+func flush(t *testing.T, fe *fakeEngine, sink *recordingSink) {
+	t.Helper()
+	const sentinel = "flushsentinel"
+	_, present := sink.host(sentinel)
+	if present {
+		fe.remove(sentinel)
+	} else {
+		fe.set(ctr{id: sentinel, name: "flush-sentinel", labels: map[string]string{labelEnable: "true"}}.build())
+	}
+	fe.containerEvent(t, events.ActionStart, sentinel)
+	eventually(t, "flush", func() bool {
+		_, ok := sink.host(sentinel)
+		return ok != present
+	})
+}
+
+var errEngineDown = errors.New("dial unix /var/run/docker.sock: connect: connection refused")

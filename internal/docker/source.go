@@ -1,0 +1,494 @@
+// Package docker is the Docker Engine source of dockerhosts: it lists the
+// running containers, follows the engine's event stream, and hands one
+// index.Host per container to a Sink. It keeps the last known records when
+// the engine goes away, reconnects with backoff, and resyncs fully on return.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/containerd/errdefs"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/dockerhosts/dockerhosts/internal/index"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+)
+
+var log = clog.NewWithPlugin("dockerhosts")
+
+// SourceID is how the index knows this source. Hosts files get a higher
+// priority, so an operator's file overrides what Docker says.
+var SourceID = index.Source{Name: "docker", Priority: 0}
+
+// Sink receives hosts; implemented by *index.Index.
+type Sink interface {
+	Replace(src index.Source, hosts []index.Host) // the source's complete view (full sync)
+	Upsert(src index.Source, h index.Host)        // add or replace the host with h.ID
+	Delete(src index.Source, id string)           // no-op when absent
+}
+
+// Config says which engine to watch and what to serve.
+type Config struct {
+	// Endpoint is the engine address ("unix:///var/run/docker.sock",
+	// "tcp://host:2376"). "" means DOCKER_HOST, else the default socket.
+	// For tcp:// DOCKER_TLS_VERIFY and DOCKER_CERT_PATH are honoured.
+	Endpoint string
+	// TLSCert, TLSKey and TLSCA are explicit TLS files for tcp:// (optional).
+	TLSCert, TLSKey, TLSCA string
+	// Resync is the period of full resyncs; 0 means DefaultResync.
+	Resync time.Duration
+	// OptIn serves only containers labelled dockerhosts.enable=true.
+	OptIn bool
+}
+
+// DefaultResync is the full-resync period when Config.Resync is 0.
+const DefaultResync = 5 * time.Minute
+
+const (
+	pingTimeout    = 10 * time.Second
+	requestTimeout = 30 * time.Second
+	// sinceMargin widens the event subscription backwards to absorb clock
+	// skew with a remote engine; replayed events are harmless.
+	sinceMargin = 5 * time.Second
+	// syncWorkers bounds concurrent inspects during a full sync.
+	syncWorkers = 8
+)
+
+// Source follows one Docker Engine and feeds a Sink.
+type Source struct {
+	cfg      Config
+	engine   engine
+	sink     Sink
+	endpoint string
+	synced   atomic.Bool
+
+	backoffMin, backoffMax time.Duration
+
+	// Owned by the goroutine running Run.
+	containers map[string]tracked // served containers by ID
+	claims     map[string]claim   // served names
+	up         bool               // connected and synced
+	downLogged bool               // the current outage has been logged
+	connected  bool               // has been up at least once
+}
+
+// New builds a source for cfg. It does not contact the engine: an
+// unreachable engine is retried by Run. It fails only on a malformed
+// configuration (endpoint, unreadable TLS files).
+func New(cfg Config, sink Sink) (*Source, error) {
+	if cfg.Resync < 0 {
+		return nil, fmt.Errorf("docker resync period %s is negative", cfg.Resync)
+	}
+	c, err := newEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := newSource(cfg, c, sink)
+	s.endpoint = endpointName(cfg)
+	return s, nil
+}
+
+// newSource builds a source on any engine; tests pass a fake.
+func newSource(cfg Config, e engine, sink Sink) *Source {
+	if cfg.Resync == 0 {
+		cfg.Resync = DefaultResync
+	}
+	return &Source{
+		cfg:        cfg,
+		engine:     e,
+		sink:       sink,
+		endpoint:   endpointName(cfg),
+		backoffMin: 250 * time.Millisecond,
+		backoffMax: 30 * time.Second,
+		containers: make(map[string]tracked),
+		claims:     make(map[string]claim),
+	}
+}
+
+// Synced reports whether the first full sync has completed. It stays true
+// through later outages: the last known records keep being served.
+func (s *Source) Synced() bool { return s.synced.Load() }
+
+// Run follows the engine until ctx is cancelled: it syncs, applies events,
+// resyncs periodically, and reconnects with capped exponential backoff when
+// the engine or the stream goes away. Call it once.
+func (s *Source) Run(ctx context.Context) {
+	defer s.engine.Close()
+	defer dockerUp.Set(0)
+	delay := s.backoffMin
+	reason := "startup"
+	for {
+		began := time.Now()
+		err := s.session(ctx, reason)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case s.up:
+			log.Warningf("Lost Docker at %s: %v; serving the last known records and reconnecting", s.endpoint, err)
+			s.up = false
+			dockerUp.Set(0)
+			if time.Since(began) > s.backoffMax {
+				delay = s.backoffMin
+			}
+		case !s.downLogged:
+			log.Errorf("Cannot reach Docker at %s: %v; retrying", s.endpoint, err)
+		default:
+			log.Debugf("Docker at %s still unreachable: %v", s.endpoint, err)
+		}
+		s.downLogged = true
+		if s.connected {
+			reason = "reconnect"
+		}
+
+		t := time.NewTimer(jitter(delay))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		delay = min(2*delay, s.backoffMax)
+	}
+}
+
+// jitter spreads d over [d/2, d) so that many instances do not reconnect
+// in lockstep after an engine restart.
+func jitter(d time.Duration) time.Duration {
+	if d < 2 {
+		return d
+	}
+	return d/2 + rand.N(d/2)
+}
+
+// session is one connection: subscribe, full sync, then apply events until
+// the stream breaks. It returns why it ended.
+func (s *Source) session(ctx context.Context, reason string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	pingCtx, pingCancel := context.WithTimeout(ctx, pingTimeout)
+	ping, err := s.engine.Ping(pingCtx, client.PingOptions{NegotiateAPIVersion: true})
+	pingCancel()
+	if err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+
+	// Subscribe before listing, from a moment before now: whatever changes
+	// while the list is taken arrives as an event and is applied after it.
+	since := time.Now().Add(-sinceMargin)
+	stream := s.engine.Events(ctx, client.EventsListOptions{
+		Since:   fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond()),
+		Filters: eventFilters(),
+	})
+	var pending backlog
+	pending.init()
+	streamErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		streamErr <- follow(ctx, stream, &pending)
+	}()
+	defer func() {
+		cancel() // ends the subscription, and with it follow
+		wg.Wait()
+	}()
+
+	if err := s.fullSync(ctx, reason); err != nil {
+		return err
+	}
+	if s.connected {
+		log.Infof("Reconnected to Docker at %s (API %s); serving %d containers", s.endpoint, ping.APIVersion, len(s.containers))
+		reconnectsTotal.Inc()
+	} else {
+		log.Infof("Connected to Docker at %s (API %s); serving %d containers", s.endpoint, ping.APIVersion, len(s.containers))
+	}
+	s.connected, s.up, s.downLogged = true, true, false
+	dockerUp.Set(1)
+
+	resync := time.NewTicker(s.cfg.Resync)
+	defer resync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-streamErr:
+			return err
+		case <-pending.wake:
+			for {
+				id, at, ok := pending.pop()
+				if !ok {
+					break
+				}
+				if err := s.apply(ctx, id, at); err != nil {
+					return err
+				}
+			}
+		case <-resync.C:
+			if err := s.fullSync(ctx, "periodic"); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// eventFilters asks the engine only for the events that can change a
+// container's records; exec_* events from health checks stay on the engine.
+func eventFilters() client.Filters {
+	return make(client.Filters).
+		Add("type", string(events.ContainerEventType), string(events.NetworkEventType)).
+		Add("event", "start", "restart", "die", "stop", "kill", "destroy", "rename",
+			"pause", "unpause", "health_status", "connect", "disconnect")
+}
+
+// follow moves events from the stream into the backlog as fast as they come,
+// so that the engine never waits on a slow sync (it drops events for
+// subscribers that lag). It returns the stream's error.
+func follow(ctx context.Context, stream client.EventsResult, pending *backlog) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err, ok := <-stream.Err:
+			if !ok || err == nil {
+				err = errors.New("closed by the engine")
+			}
+			return fmt.Errorf("event stream: %w", err)
+		case ev := <-stream.Messages:
+			action, id := containerOf(ev)
+			eventsTotal.WithLabelValues(action).Inc()
+			if id != "" {
+				pending.push(id, ev.TimeNano)
+			}
+		}
+	}
+}
+
+// containerOf names the event's action (for metrics) and the container whose
+// records it may change, "" when none.
+func containerOf(ev events.Message) (action, id string) {
+	action = string(ev.Action)
+	if i := len("health_status"); len(action) > i && action[:i] == "health_status" {
+		action = "health_status" // "health_status: healthy"
+	}
+	switch ev.Type {
+	case events.ContainerEventType:
+		switch events.Action(action) {
+		case events.ActionStart, events.ActionRestart, events.ActionDie, events.ActionStop, events.ActionKill,
+			events.ActionDestroy, events.ActionRename, events.ActionPause, events.ActionUnPause, events.ActionHealthStatus:
+			return action, ev.Actor.ID
+		}
+	case events.NetworkEventType:
+		switch events.Action(action) {
+		case events.ActionConnect, events.ActionDisconnect:
+			return action, ev.Actor.Attributes["container"]
+		}
+	}
+	return "other", ""
+}
+
+// apply brings one container up to date with the engine: the inspect result
+// is the truth, whatever the event was, so replays, duplicates and
+// reordering do no harm, and the cost does not depend on how many
+// containers there are.
+func (s *Source) apply(ctx context.Context, id string, at int64) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	res, err := s.engine.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	var (
+		r       record
+		running bool
+	)
+	switch {
+	case errdefs.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("inspect container %.12s: %w", id, err)
+	default:
+		r, running = recordFor(res.Container, s.cfg.OptIn)
+	}
+	var changed bool
+	if running {
+		changed = s.upsert(r)
+	} else {
+		changed = s.remove(id)
+	}
+	if changed && at > 0 {
+		eventLag.Observe(max(0, time.Since(time.Unix(0, at)).Seconds()))
+	}
+	return nil
+}
+
+// upsert hands r to the sink unless the sink already has exactly that.
+func (s *Source) upsert(r record) bool {
+	fp := fingerprint(r.host)
+	if old, ok := s.containers[r.host.ID]; ok && old.fingerprint == fp {
+		return false
+	}
+	s.sink.Upsert(SourceID, r.host)
+	s.track(r, fp)
+	s.updateGauges()
+	return true
+}
+
+// remove withdraws a container, if it is served.
+func (s *Source) remove(id string) bool {
+	if _, ok := s.containers[id]; !ok {
+		return false
+	}
+	s.sink.Delete(SourceID, id)
+	s.untrack(id)
+	s.updateGauges()
+	return true
+}
+
+// fullSync lists the running containers, inspects each, and replaces the
+// sink's view with the result: what vanished disappears, what appeared is
+// added.
+func (s *Source) fullSync(ctx context.Context, reason string) error {
+	opts := client.ContainerListOptions{}
+	if s.cfg.OptIn {
+		opts.Filters = make(client.Filters).Add("label", labelEnable+"=true")
+	}
+	listCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+	list, err := s.engine.ContainerList(listCtx, opts)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	records, err := s.inspectAll(ctx, list.Items)
+	if err != nil {
+		return err
+	}
+
+	hosts := make([]index.Host, len(records))
+	for i := range records {
+		hosts[i] = records[i].host
+	}
+	s.sink.Replace(SourceID, hosts)
+
+	present := make(map[string]struct{}, len(records))
+	for i := range records {
+		present[records[i].host.ID] = struct{}{}
+	}
+	for id := range s.containers {
+		if _, ok := present[id]; !ok {
+			s.untrack(id)
+		}
+	}
+	for i := range records {
+		s.track(records[i], fingerprint(records[i].host))
+	}
+	s.updateGauges()
+	resyncsTotal.WithLabelValues(reason).Inc()
+	s.synced.Store(true)
+	return nil
+}
+
+// inspectAll inspects the listed containers with a few requests in flight
+// and returns the records of those to serve. Containers removed since the
+// list are skipped; any other error fails the sync.
+func (s *Source) inspectAll(ctx context.Context, items []container.Summary) ([]record, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]record, len(items))
+	serve := make([]bool, len(items))
+	var (
+		next     atomic.Int64
+		firstErr error
+		errOnce  sync.Once
+		wg       sync.WaitGroup
+	)
+	for range min(syncWorkers, len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(items) || ctx.Err() != nil {
+					return
+				}
+				reqCtx, reqCancel := context.WithTimeout(ctx, requestTimeout)
+				res, err := s.engine.ContainerInspect(reqCtx, items[i].ID, client.ContainerInspectOptions{})
+				reqCancel()
+				switch {
+				case errdefs.IsNotFound(err):
+				case err != nil:
+					errOnce.Do(func() {
+						firstErr = fmt.Errorf("inspect container %.12s: %w", items[i].ID, err)
+						cancel()
+					})
+					return
+				default:
+					results[i], serve[i] = recordFor(res.Container, s.cfg.OptIn)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := results[:0]
+	for i := range results {
+		if serve[i] {
+			out = append(out, results[i])
+		}
+	}
+	return out, nil
+}
+
+func (s *Source) updateGauges() {
+	containersServed.Set(float64(len(s.containers)))
+	namesServed.Set(float64(len(s.claims)))
+}
+
+// backlog holds the containers with unapplied events, once each however
+// many events they got, in arrival order. It never blocks the producer.
+type backlog struct {
+	mu    sync.Mutex
+	ids   []string
+	first map[string]int64 // ID -> TimeNano of its oldest unapplied event
+	wake  chan struct{}
+}
+
+func (b *backlog) init() {
+	b.first = make(map[string]int64)
+	b.wake = make(chan struct{}, 1)
+}
+
+func (b *backlog) push(id string, at int64) {
+	b.mu.Lock()
+	if _, queued := b.first[id]; !queued {
+		b.first[id] = at
+		b.ids = append(b.ids, id)
+	}
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (b *backlog) pop() (id string, at int64, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.ids) == 0 {
+		b.ids = nil // let a burst's backing array go
+		return "", 0, false
+	}
+	id, b.ids = b.ids[0], b.ids[1:]
+	at = b.first[id]
+	delete(b.first, id)
+	return id, at, true
+}

@@ -1,0 +1,179 @@
+// Package dockertest drives the real Docker Engine for integration tests:
+// it skips (or fails, when DOCKERHOSTS_REQUIRE_DOCKER=1) without an engine,
+// builds a tiny image FROM scratch (no registry is needed), and creates
+// networks and containers under a unique per-test prefix, all removed when
+// the test ends, passed or failed. It uses the docker CLI.
+package dockertest
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RequireEnv names the variable that turns a missing engine from a skip into
+// a failure, for CI machines that must run the integration tests.
+const RequireEnv = "DOCKERHOSTS_REQUIRE_DOCKER"
+
+// commandTimeout bounds every docker CLI call.
+const commandTimeout = 2 * time.Minute
+
+// Engine is the Docker Engine as one test sees it.
+type Engine struct {
+	t testing.TB
+	// Prefix starts the name of everything this test creates:
+	// "dhtest-<random>".
+	Prefix string
+}
+
+// Require returns the engine, or skips t with the reason when no engine is
+// reachable; with DOCKERHOSTS_REQUIRE_DOCKER=1 it fails t instead.
+func Require(t testing.TB) *Engine {
+	t.Helper()
+	if err := reachable(); err != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("Docker Engine required (%s=1) but not usable: %v", RequireEnv, err)
+		}
+		t.Skipf("no usable Docker Engine (set %s=1 to fail instead): %v", RequireEnv, err)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return &Engine{t: t, Prefix: "dhtest-" + hex.EncodeToString(b[:])}
+}
+
+func reachable() error {
+	if _, err := exec.LookPath("docker"); err != nil {
+		return fmt.Errorf("docker CLI: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.APIVersion}}").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("docker version: %v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// Name returns a name unique to this test run: Prefix + "-" + suffix.
+func (e *Engine) Name(suffix string) string { return e.Prefix + "-" + suffix }
+
+// Docker runs the docker CLI and returns its trimmed standard output; it
+// fails the test on error.
+func (e *Engine) Docker(args ...string) string {
+	e.t.Helper()
+	out, err := e.run(nil, args...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+func (e *Engine) run(stdin []byte, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+// cleanup removes a docker object when the test ends, whatever its outcome.
+func (e *Engine) cleanup(args ...string) {
+	e.t.Cleanup(func() {
+		if _, err := e.run(nil, args...); err != nil {
+			e.t.Logf("cleanup: %v", err)
+		}
+	})
+}
+
+// IdleImage builds an image FROM scratch holding only testdata/idle, a
+// static program that waits for SIGTERM or SIGINT and exits at once, and
+// returns its reference. The image is removed when the test ends.
+func (e *Engine) IdleImage() string {
+	e.t.Helper()
+	dir := e.t.TempDir()
+	bin := filepath.Join(dir, "idle")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/idle")
+	build.Dir = moduleRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := build.CombinedOutput(); err != nil {
+		e.t.Fatalf("build testdata/idle: %v: %s", err, out)
+	}
+	layer, err := tarOf(bin, "idle")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ref := e.Prefix + "-idle:latest"
+	// docker import makes an image from a root file system tarball: no
+	// builder, no base image, nothing pulled.
+	if _, err := e.run(layer, "import", "--change", `ENTRYPOINT ["/idle"]`, "-", ref); err != nil {
+		e.t.Fatal(err)
+	}
+	e.cleanup("image", "rm", "--force", ref)
+	return ref
+}
+
+// Network creates a user-defined bridge network and returns its name. It is
+// removed when the test ends (after the containers, which are created
+// later and cleaned up first).
+func (e *Engine) Network(suffix string, args ...string) string {
+	e.t.Helper()
+	name := e.Name(suffix)
+	e.Docker(append(append([]string{"network", "create"}, args...), name)...)
+	e.cleanup("network", "rm", name)
+	return name
+}
+
+// Run starts a detached container named Prefix-suffix with the given docker
+// run arguments (options, then the image and its arguments) and returns its
+// full ID. It is removed when the test ends.
+func (e *Engine) Run(suffix string, args ...string) string {
+	e.t.Helper()
+	name := e.Name(suffix)
+	id := e.Docker(append([]string{"run", "--detach", "--name", name}, args...)...)
+	e.cleanup("rm", "--force", "--volumes", id)
+	return id
+}
+
+// moduleRoot is the directory of go.mod, found from this file's location so
+// that tests of any package can build testdata programs.
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// tarOf returns a tar archive holding the file at path under name, mode 0755.
+func tarOf(path, name string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
