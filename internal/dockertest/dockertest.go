@@ -145,9 +145,10 @@ func (e *Engine) Network(suffix string, args ...string) string {
 // full ID. It is removed when the test ends.
 func (e *Engine) Run(suffix string, args ...string) string {
 	e.t.Helper()
-	name := e.Name(suffix)
-	id := e.Docker(append([]string{"run", "--detach", "--name", name}, args...)...)
-	e.cleanup("rm", "--force", "--volumes", id)
+	id, err := e.TryRun(suffix, args...)
+	if err != nil {
+		e.t.Fatalf("docker run %s: %v", e.Name(suffix), err)
+	}
 	return id
 }
 

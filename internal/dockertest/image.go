@@ -1,0 +1,39 @@
+package dockertest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// ImportIdleImage builds testdata/idle and imports it as the image ref, like
+// Engine.IdleImage, for programs without a testing.T (bench/docker-lag).
+// The caller removes the image (docker image rm --force ref).
+func ImportIdleImage(ctx context.Context, ref string) error {
+	dir, err := os.MkdirTemp("", "dockertest-idle")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "idle")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./testdata/idle")
+	build.Dir = moduleRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build testdata/idle in %s: %v: %s", build.Dir, err, out)
+	}
+	layer, err := tarOf(bin, "idle")
+	if err != nil {
+		return err
+	}
+	imp := exec.CommandContext(ctx, "docker", "import", "--change", `ENTRYPOINT ["/idle"]`, "-", ref)
+	imp.Stdin = bytes.NewReader(layer)
+	if out, err := imp.CombinedOutput(); err != nil {
+		return fmt.Errorf("docker import %s: %v: %s", ref, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
