@@ -3,6 +3,8 @@ package dockerhosts
 import (
 	"context"
 	"net/netip"
+	"strings"
+	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnsutil"
@@ -24,13 +26,14 @@ type DockerHosts struct {
 	Networks  []string // preferred networks for containers on several
 	index     *index.Index
 	sources   *sources
+	counters  atomic.Pointer[queryCounters]
 }
 
 // ServeDNS implements plugin.Handler.
 func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	state := request.Request{W: w, Req: r}
 	qname := state.Name()
-	zone := plugin.Zones(d.Zones).Matches(qname)
+	zone := matchZone(d.Zones, qname)
 
 	if zone == "" {
 		// Like CoreDNS's hosts: PTR needs no reverse zone configured.
@@ -100,7 +103,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 // records answers the question from an entry that exists.
 func (d *DockerHosts) records(state request.Request, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
 	owner := state.QName()
-	client := clientOf(state)
+	client := state.W
 	switch state.QType() {
 	case dns.TypeA:
 		return a(owner, d.TTL, d.pick(e.A, e.Networked, client)), nil
@@ -136,7 +139,7 @@ func (d *DockerHosts) selfAddress(state request.Request) []dns.RR {
 		return nil
 	}
 	local = local.Unmap()
-	t := []index.Target{{IP: local}}
+	t := []index.Target{{IP: local, Raw: local.AsSlice()}}
 	switch {
 	case state.QType() == dns.TypeA && local.Is4(), state.QType() == dns.TypeNS && local.Is4():
 		return a(state.QName(), d.TTL, t)
@@ -147,16 +150,16 @@ func (d *DockerHosts) selfAddress(state request.Request) []dns.RR {
 }
 
 func (d *DockerHosts) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	countQuery(ctx, outcomeFallthrough)
+	d.count(ctx, outcomeFallthrough)
 	return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
 }
 
-func (d *DockerHosts) reply(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, rcode int, answer, ns, extra []dns.RR, outcome string) (int, error) {
+func (d *DockerHosts) reply(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, rcode int, answer, ns, extra []dns.RR, o outcome) (int, error) {
 	m := new(dns.Msg)
 	m.SetRcode(r, rcode)
 	m.Authoritative = rcode != dns.RcodeRefused
 	m.Answer, m.Ns, m.Extra = answer, ns, extra
-	countQuery(ctx, outcome)
+	d.count(ctx, o)
 	if err := w.WriteMsg(m); err != nil {
 		return dns.RcodeServerFailure, plugin.Error(d.Name(), err)
 	}
@@ -171,13 +174,28 @@ func reverseAddr(qname string) netip.Addr {
 	return a.Unmap()
 }
 
-// clientOf defers parsing the client's address to the few answers whose
-// addresses depend on it.
-func clientOf(state request.Request) func() netip.Addr {
-	return func() netip.Addr {
-		a, _ := netip.ParseAddr(state.IP())
-		return a.Unmap()
+// clientAddr is the address the query came from.
+func clientAddr(w dns.ResponseWriter) netip.Addr {
+	ap, err := netip.ParseAddrPort(w.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}
 	}
+	return ap.Addr().Unmap()
+}
+
+// matchZone returns the longest of zones that qname lies in, or "". Zones and
+// qname are lowercase FQDNs; unlike plugin.Zones.Matches it does not allocate.
+func matchZone(zones []string, qname string) string {
+	best := ""
+	for _, z := range zones {
+		if len(z) <= len(best) {
+			continue
+		}
+		if z == "." || qname == z || (strings.HasSuffix(qname, z) && qname[len(qname)-len(z)-1] == '.') {
+			best = z
+		}
+	}
+	return best
 }
 
 // zoneSpelling returns zone as the question spelled it, so that the SOA owner

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/coredns/coredns/plugin/test"
@@ -161,3 +162,15 @@ func TestServeDNS(t *testing.T) {
 }
 
 func fallNone() fall.F { return fall.F{} }
+
+func TestMatchZoneAgreesWithCoreDNS(t *testing.T) {
+	zones := []string{".", "docker.", "lab.docker.", "17.172.in-addr.arpa."}
+	for _, q := range []string{"docker.", "a.docker.", "xdocker.", "a.lab.docker.", "lab.docker.", "alab.docker.",
+		"example.org.", "2.0.17.172.in-addr.arpa.", "172.in-addr.arpa.", "."} {
+		for _, zs := range [][]string{zones, zones[1:], zones[1:2]} {
+			if got, want := matchZone(zs, q), plugin.Zones(zs).Matches(q); got != want {
+				t.Errorf("matchZone(%v, %q) = %q, plugin.Zones.Matches says %q", zs, q, got, want)
+			}
+		}
+	}
+}

@@ -2,7 +2,6 @@ package dockerhosts
 
 import (
 	"context"
-	"sync"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
@@ -10,14 +9,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// Outcomes of a query, the label of queries.
+// outcome of a query, the label of queries.
+type outcome int
+
 const (
-	outcomeAnswer      = "answer"
-	outcomeNODATA      = "nodata"
-	outcomeNXDOMAIN    = "nxdomain"
-	outcomeFallthrough = "fallthrough"
-	outcomeRefused     = "refused"
+	outcomeAnswer outcome = iota
+	outcomeNODATA
+	outcomeNXDOMAIN
+	outcomeFallthrough
+	outcomeRefused
+	outcomes
 )
+
+var outcomeNames = [outcomes]string{"answer", "nodata", "nxdomain", "fallthrough", "refused"}
 
 var (
 	queries = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -63,17 +67,22 @@ var (
 	}, []string{"source"})
 )
 
-// queryCounters caches the counters of each (server, outcome) pair: looking a
+// queryCounters are the counters of one server, looked up once: looking a
 // labelled counter up allocates, and every query counts.
-var queryCounters sync.Map // queryKey -> prometheus.Counter
+type queryCounters struct {
+	server  string
+	counter [outcomes]prometheus.Counter
+}
 
-type queryKey struct{ server, outcome string }
-
-func countQuery(ctx context.Context, outcome string) {
-	k := queryKey{metrics.WithServer(ctx), outcome}
-	c, ok := queryCounters.Load(k)
-	if !ok {
-		c, _ = queryCounters.LoadOrStore(k, queries.WithLabelValues(k.server, k.outcome))
+func (d *DockerHosts) count(ctx context.Context, o outcome) {
+	server := metrics.WithServer(ctx)
+	c := d.counters.Load()
+	if c == nil || c.server != server {
+		c = &queryCounters{server: server}
+		for i := range c.counter {
+			c.counter[i] = queries.WithLabelValues(server, outcomeNames[i])
+		}
+		d.counters.Store(c)
 	}
-	c.(prometheus.Counter).Inc()
+	c.counter[o].Inc()
 }

@@ -20,7 +20,7 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	for _, c := range []prometheus.Collector{queries, entries, updates, lastUpdate, skippedLines, readFailures} {
 		reg.MustRegister(c)
 	}
-	countQuery(context.Background(), outcomeAnswer)
+	(&DockerHosts{}).count(context.Background(), outcomeAnswer)
 	for _, v := range []*prometheus.GaugeVec{entries, lastUpdate, skippedLines} {
 		v.WithLabelValues("lint")
 	}
@@ -50,17 +50,17 @@ func TestQueriesAreCountedByOutcome(t *testing.T) {
 		d.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(name, qtype))
 	}
 	for _, c := range []struct {
-		outcome string
+		outcome outcome
 		ask     func()
 	}{
 		{outcomeAnswer, func() { ask("appsrv1.docker.", dns.TypeA) }},
 		{outcomeNODATA, func() { ask("appsrv1.docker.", dns.TypeMX) }},
 		{outcomeNXDOMAIN, func() { ask("nope.docker.", dns.TypeA) }},
 	} {
-		before := testutil.ToFloat64(queries.WithLabelValues("", c.outcome))
+		before := testutil.ToFloat64(queries.WithLabelValues("", outcomeNames[c.outcome]))
 		c.ask()
-		if got := testutil.ToFloat64(queries.WithLabelValues("", c.outcome)) - before; got != 1 {
-			t.Errorf("%s: counted %v, want 1", c.outcome, got)
+		if got := testutil.ToFloat64(queries.WithLabelValues("", outcomeNames[c.outcome])) - before; got != 1 {
+			t.Errorf("%s: counted %v, want 1", outcomeNames[c.outcome], got)
 		}
 	}
 }

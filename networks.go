@@ -3,6 +3,8 @@ package dockerhosts
 import (
 	"net/netip"
 
+	"github.com/miekg/dns"
+
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
@@ -10,11 +12,11 @@ import (
 // use: the network the client itself is on, else the first preferred network
 // the host is on, else all of them. Names without network data (hosts files)
 // are returned as they are, without allocating.
-func (d *DockerHosts) pick(ts []index.Target, networked bool, clientOf func() netip.Addr) []index.Target {
+func (d *DockerHosts) pick(ts []index.Target, networked bool, w dns.ResponseWriter) []index.Target {
 	if !networked || len(ts) < 2 {
 		return ts
 	}
-	client := clientOf()
+	client := clientAddr(w)
 	out := make([]index.Target, 0, len(ts))
 	for start := 0; start < len(ts); {
 		end := start + 1

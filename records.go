@@ -13,7 +13,7 @@ func hdr(name string, rrtype uint16, ttl uint32) dns.RR_Header {
 func a(name string, ttl uint32, ts []index.Target) []dns.RR {
 	out := make([]dns.RR, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, &dns.A{Hdr: hdr(name, dns.TypeA, ttl), A: t.IP.AsSlice()})
+		out = append(out, &dns.A{Hdr: hdr(name, dns.TypeA, ttl), A: t.Raw})
 	}
 	return out
 }
@@ -21,7 +21,7 @@ func a(name string, ttl uint32, ts []index.Target) []dns.RR {
 func aaaa(name string, ttl uint32, ts []index.Target) []dns.RR {
 	out := make([]dns.RR, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, ttl), AAAA: t.IP.AsSlice()})
+		out = append(out, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, ttl), AAAA: t.Raw})
 	}
 	return out
 }

@@ -374,7 +374,7 @@ func (x *Index) entry(n string) *Entry {
 					continue
 				}
 				seen[a.IP] = struct{}{}
-				t := Target{IP: a.IP, Group: group, Network: a.Network, Subnet: a.Subnet}
+				t := Target{IP: a.IP, Raw: a.IP.AsSlice(), Group: group, Network: a.Network, Subnet: a.Subnet}
 				e.Networked = e.Networked || a.Subnet.IsValid()
 				if a.IP.Is4() {
 					e.A = append(e.A, t)

@@ -1,6 +1,9 @@
 package index
 
-import "net/netip"
+import (
+	"net"
+	"net/netip"
+)
 
 // Snapshot is one immutable state of the index. Queries hold on to it for
 // their whole answer, so an answer never mixes two states.
@@ -24,6 +27,7 @@ type Entry struct {
 // that per-host network selection can pick among one host's addresses.
 type Target struct {
 	IP      netip.Addr
+	Raw     net.IP // IP as DNS records hold it, built once; never modify
 	Group   int
 	Network string
 	Subnet  netip.Prefix
