@@ -48,7 +48,34 @@ func Require(t testing.TB) *Engine {
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return &Engine{t: t, Prefix: "dhtest-" + hex.EncodeToString(b[:])}
+	e := &Engine{t: t, Prefix: "dhtest-" + hex.EncodeToString(b[:])}
+	// Registered first, so it runs after every other cleanup of the test.
+	t.Cleanup(e.sweep)
+	return e
+}
+
+// ownerLabel marks every container and network a test creates, so that the
+// final sweep finds them even after a test renamed them.
+const ownerLabel = "dockerhosts.test"
+
+func (e *Engine) label() string { return ownerLabel + "=" + e.Prefix }
+
+// sweep removes whatever still carries this test's label: containers first,
+// since a network with endpoints cannot be removed.
+func (e *Engine) sweep() {
+	for _, kind := range [][]string{{"ps", "--all", "--quiet"}, {"network", "ls", "--quiet"}} {
+		ids, err := e.run(nil, append(kind, "--filter", "label="+e.label())...)
+		if err != nil || ids == "" {
+			continue
+		}
+		rm := []string{"rm", "--force", "--volumes"}
+		if kind[0] == "network" {
+			rm = []string{"network", "rm"}
+		}
+		if _, err := e.run(nil, append(rm, strings.Fields(ids)...)...); err != nil {
+			e.t.Logf("cleanup: %v", err)
+		}
+	}
 }
 
 func reachable() error {
@@ -135,7 +162,7 @@ func (e *Engine) IdleImage() string {
 func (e *Engine) Network(suffix string, args ...string) string {
 	e.t.Helper()
 	name := e.Name(suffix)
-	e.Docker(append(append([]string{"network", "create"}, args...), name)...)
+	e.Docker(append(append([]string{"network", "create", "--label", e.label()}, args...), name)...)
 	e.cleanup("network", "rm", name)
 	return name
 }

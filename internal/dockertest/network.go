@@ -41,7 +41,7 @@ func (e *Engine) SubnetNetwork(suffix string, args ...string) (string, netip.Pre
 	name := e.Name(suffix)
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	subnet, err := CreateSubnetNetwork(ctx, name, args...)
+	subnet, err := CreateSubnetNetwork(ctx, name, append([]string{"--label", e.label()}, args...)...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func (e *Engine) SubnetNetwork(suffix string, args ...string) (string, netip.Pre
 func (e *Engine) TryRun(suffix string, args ...string) (string, error) {
 	name := e.Name(suffix)
 	e.cleanupQuiet("rm", "--force", "--volumes", name)
-	return e.run(nil, append([]string{"run", "--detach", "--name", name}, args...)...)
+	return e.run(nil, append([]string{"run", "--detach", "--name", name, "--label", e.label()}, args...)...)
 }
 
 // TryDocker runs the docker CLI and returns its trimmed standard output or
