@@ -37,7 +37,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 
 	if zone == "" {
 		// Like CoreDNS's hosts: PTR needs no reverse zone configured.
-		if state.QType() != dns.TypePTR || state.QClass() != dns.ClassINET || d.NoReverse {
+		if state.QType() != dns.TypePTR || state.QClass() != dns.ClassINET || d.NoReverse || dnsutil.IsReverse(qname) == 0 {
 			return plugin.NextOrFailure(d.Name(), d.Next, ctx, w, r)
 		}
 		names := d.index.Load().Reverse(reverseAddr(qname))
@@ -157,7 +157,9 @@ func (d *DockerHosts) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 func (d *DockerHosts) reply(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, rcode int, answer, ns, extra []dns.RR, o outcome) (int, error) {
 	m := new(dns.Msg)
 	m.SetRcode(r, rcode)
-	m.Authoritative = rcode != dns.RcodeRefused
+	// An NXDOMAIN without SOA is for a reverse name outside our zones: we
+	// know the address is not ours, but we are not that zone's authority.
+	m.Authoritative = rcode != dns.RcodeRefused && (rcode != dns.RcodeNameError || len(ns) > 0)
 	m.Answer, m.Ns, m.Extra = answer, ns, extra
 	d.count(ctx, o)
 	if err := w.WriteMsg(m); err != nil {

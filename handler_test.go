@@ -3,6 +3,7 @@ package dockerhosts
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/plugin"
@@ -120,6 +121,7 @@ func TestServeDNS(t *testing.T) {
 		{name: "unknown PTR falls through", fall: []string{}, tc: test.Case{Qname: "9.9.17.172.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: nextRcode}},
 		{name: "unknown PTR outside zones without fallthrough is NXDOMAIN", tc: test.Case{Qname: "9.9.9.9.in-addr.arpa.", Qtype: dns.TypePTR,
 			Rcode: dns.RcodeNameError}},
+		{name: "PTR of a forward name outside the zones goes to next", tc: test.Case{Qname: "example.org.", Qtype: dns.TypePTR, Rcode: nextRcode}},
 		{name: "unknown PTR outside zones falls through", fall: []string{}, tc: test.Case{Qname: "9.9.9.9.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: nextRcode}},
 		{name: "known address, other type is NODATA", tc: test.Case{Qname: "2.0.17.172.in-addr.arpa.", Qtype: dns.TypeTXT,
 			Ns: []dns.RR{soa("17.172.in-addr.arpa.")}}},
@@ -154,8 +156,9 @@ func TestServeDNS(t *testing.T) {
 			if err := test.SortAndCheck(resp, c.tc); err != nil {
 				t.Fatal(err)
 			}
-			if !resp.Authoritative && resp.Rcode != dns.RcodeRefused {
-				t.Error("answers in our zones must be authoritative")
+			inZones := matchZone(d.Zones, strings.ToLower(c.tc.Qname)) != ""
+			if resp.Authoritative != (inZones && resp.Rcode != dns.RcodeRefused || resp.Rcode == dns.RcodeSuccess) {
+				t.Errorf("authoritative=%v: answers in our zones and PTR answers must be, refusals and foreign NXDOMAINs not", resp.Authoritative)
 			}
 		})
 	}
