@@ -3,6 +3,7 @@ package dockerhosts
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -174,6 +175,49 @@ func TestMatchZoneAgreesWithCoreDNS(t *testing.T) {
 			if got, want := matchZone(zs, q), plugin.Zones(zs).Matches(q); got != want {
 				t.Errorf("matchZone(%v, %q) = %q, plugin.Zones.Matches says %q", zs, q, got, want)
 			}
+		}
+	}
+}
+
+// TestAnswerFollowsTheClientsNetwork: a container on two networks answers the
+// address on the client's own network, else the preferred network's, else
+// both; a name served by two containers does this per container.
+func TestAnswerFollowsTheClientsNetwork(t *testing.T) {
+	on := func(ip, network, subnet string) index.Addr {
+		return index.Addr{IP: netip.MustParseAddr(ip), Network: network, Subnet: netip.MustParsePrefix(subnet)}
+	}
+	d := &DockerHosts{Zones: []string{"docker."}, TTL: 5, index: index.New([]string{"docker."})}
+	d.index.Replace(dockerSource, []index.Host{
+		{ID: "c1", Names: []string{"app", "svc"}, ReverseNames: []string{"app"},
+			Addrs: []index.Addr{on("10.1.0.2", "front", "10.1.0.0/24"), on("10.2.0.2", "back", "10.2.0.0/24")}},
+		{ID: "c2", Names: []string{"svc"}, ReverseNames: []string{"other"},
+			Addrs: []index.Addr{on("10.1.0.3", "front", "10.1.0.0/24"), on("10.2.0.3", "back", "10.2.0.0/24")}},
+	})
+	for _, c := range []struct {
+		client, name string
+		networks     []string
+		want         []string
+	}{
+		{"10.2.0.77", "app.docker.", nil, []string{"10.2.0.2"}},
+		{"10.1.0.77", "app.docker.", []string{"back"}, []string{"10.1.0.2"}},
+		{"192.0.2.1", "app.docker.", []string{"back", "front"}, []string{"10.2.0.2"}},
+		{"192.0.2.1", "app.docker.", []string{"elsewhere"}, []string{"10.1.0.2", "10.2.0.2"}},
+		{"192.0.2.1", "app.docker.", nil, []string{"10.1.0.2", "10.2.0.2"}},
+		{"10.1.0.77", "svc.docker.", nil, []string{"10.1.0.2", "10.1.0.3"}},
+		{"192.0.2.1", "svc.docker.", []string{"back"}, []string{"10.2.0.2", "10.2.0.3"}},
+	} {
+		d.Networks = c.networks
+		rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: c.client})
+		if _, err := d.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(c.name, dns.TypeA)); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, rr := range rec.Msg.Answer {
+			got = append(got, rr.(*dns.A).A.String())
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s asking %s with networks %v: got %v, want %v", c.client, c.name, c.networks, got, c.want)
 		}
 	}
 }
