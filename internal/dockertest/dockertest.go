@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,18 +62,19 @@ const ownerLabel = "dockerhosts.test"
 func (e *Engine) label() string { return ownerLabel + "=" + e.Prefix }
 
 // sweep removes whatever still carries this test's label: containers first,
-// since a network with endpoints cannot be removed.
+// since neither a network with endpoints nor an image in use can go.
 func (e *Engine) sweep() {
-	for _, kind := range [][]string{{"ps", "--all", "--quiet"}, {"network", "ls", "--quiet"}} {
-		ids, err := e.run(nil, append(kind, "--filter", "label="+e.label())...)
+	for _, kind := range []struct{ list, remove []string }{
+		{[]string{"ps", "--all", "--quiet"}, []string{"rm", "--force", "--volumes"}},
+		{[]string{"network", "ls", "--quiet"}, []string{"network", "rm"}},
+		{[]string{"images", "--quiet"}, []string{"image", "rm", "--force"}},
+	} {
+		ids, err := e.run(nil, append(kind.list, "--filter", "label="+e.label())...)
 		if err != nil || ids == "" {
 			continue
 		}
-		rm := []string{"rm", "--force", "--volumes"}
-		if kind[0] == "network" {
-			rm = []string{"network", "rm"}
-		}
-		if _, err := e.run(nil, append(rm, strings.Fields(ids)...)...); err != nil {
+		unique := slices.Compact(slices.Sorted(slices.Values(strings.Fields(ids))))
+		if _, err := e.run(nil, append(kind.remove, unique...)...); err != nil {
 			e.t.Logf("cleanup: %v", err)
 		}
 	}
@@ -134,25 +136,13 @@ func (e *Engine) cleanup(args ...string) {
 // returns its reference. The image is removed when the test ends.
 func (e *Engine) IdleImage() string {
 	e.t.Helper()
-	dir := e.t.TempDir()
-	bin := filepath.Join(dir, "idle")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/idle")
-	build.Dir = moduleRoot()
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := build.CombinedOutput(); err != nil {
-		e.t.Fatalf("build testdata/idle: %v: %s", err, out)
-	}
-	layer, err := tarOf(bin, "idle")
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	ref := e.Prefix + "-idle:latest"
-	// docker import makes an image from a root file system tarball: no
-	// builder, no base image, nothing pulled.
-	if _, err := e.run(layer, "import", "--change", `ENTRYPOINT ["/idle"]`, "-", ref); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	// Removed by the sweep, after the containers that use it.
+	if err := ImportIdleImage(ctx, ref, e.label()); err != nil {
 		e.t.Fatal(err)
 	}
-	e.cleanup("image", "rm", "--force", ref)
 	return ref
 }
 

@@ -11,9 +11,10 @@ import (
 )
 
 // ImportIdleImage builds testdata/idle and imports it as the image ref, like
-// Engine.IdleImage, for programs without a testing.T (bench/docker-lag).
+// Engine.IdleImage, for programs without a testing.T (bench/docker-lag),
+// with labels ("key=value") set on the image.
 // The caller removes the image (docker image rm --force ref).
-func ImportIdleImage(ctx context.Context, ref string) error {
+func ImportIdleImage(ctx context.Context, ref string, labels ...string) error {
 	dir, err := os.MkdirTemp("", "dockertest-idle")
 	if err != nil {
 		return err
@@ -30,7 +31,11 @@ func ImportIdleImage(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	imp := exec.CommandContext(ctx, "docker", "import", "--change", `ENTRYPOINT ["/idle"]`, "-", ref)
+	args := []string{"import", "--change", `ENTRYPOINT ["/idle"]`}
+	for _, l := range labels {
+		args = append(args, "--change", "LABEL "+l)
+	}
+	imp := exec.CommandContext(ctx, "docker", append(args, "-", ref)...)
 	imp.Stdin = bytes.NewReader(layer)
 	if out, err := imp.CombinedOutput(); err != nil {
 		return fmt.Errorf("docker import %s: %v: %s", ref, err, strings.TrimSpace(string(out)))
