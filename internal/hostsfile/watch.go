@@ -13,10 +13,13 @@ import (
 	"syscall"
 	"time"
 
+	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
+
+var log = clog.NewWithPlugin("dockerhosts")
 
 // Timings of the watcher. A change reaches onUpdate about debounce after its
 // first event; the graces only delay taking names away.
@@ -152,6 +155,9 @@ func (w *Watcher) Start() error {
 		if err != nil && w.poll == 0 {
 			return fmt.Errorf("watch hosts files: %w (and polling is off)", err)
 		}
+		if err != nil {
+			log.Warningf("Cannot watch hosts files (%v): following them by polling every %s only", err, w.poll)
+		}
 		w.notify = n
 	} else if w.poll == 0 {
 		return errors.New("watch hosts files: fsnotify and polling are both off")
@@ -208,7 +214,7 @@ func (w *Watcher) loop() {
 	}()
 	for {
 		if ticker == nil && w.degraded {
-			ticker = time.NewTicker(fallbackPoll)
+			ticker = time.NewTicker(w.degradedPoll())
 			tick = ticker.C
 		}
 		w.armTimer(timer)
@@ -444,6 +450,10 @@ func (w *Watcher) syncWatches() {
 			continue
 		}
 		if err := w.notify.Add(d); err != nil {
+			// Said once per directory: the next sync tries again.
+			if !w.degraded {
+				log.Warningf("Cannot watch %s (%v): polling it every %s instead", d, err, w.degradedPoll())
+			}
 			w.degraded = true
 			continue
 		}
@@ -477,4 +487,13 @@ func isDir(path string) bool {
 // isNotExist counts a path whose parent is a file (ENOTDIR) as missing too.
 func isNotExist(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// degradedPoll is how often files are polled when a directory cannot be
+// watched: the configured poll, or fallbackPoll when polling is off.
+func (w *Watcher) degradedPoll() time.Duration {
+	if w.poll > 0 {
+		return w.poll
+	}
+	return fallbackPoll
 }
