@@ -236,3 +236,49 @@ func openFDs(t *testing.T) int {
 	}
 	return len(ents)
 }
+
+// TestServerAnswersRFC8906Probes sends the probes resolvers use to learn what
+// a server supports: each must get its proper answer, never silence.
+func TestServerAnswersRFC8906Probes(t *testing.T) {
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	writeFile(t, hosts, "172.17.0.2 appsrv1\n")
+	s := startCoreDNS(t, fmt.Sprintf("docker.:0 {\n dockerhosts {\n  hostsfile %s\n }\n}", hosts))
+	edns := func(m *dns.Msg) *dns.OPT { m.SetEdns0(1232, false); return m.IsEdns0() }
+	cases := []struct {
+		name   string
+		tweak  func(*dns.Msg)
+		rcode  int
+		answer bool
+	}{
+		{"plain EDNS", func(m *dns.Msg) { edns(m) }, dns.RcodeSuccess, true},
+		{"no EDNS", func(m *dns.Msg) {}, dns.RcodeSuccess, true},
+		{"EDNS version 1", func(m *dns.Msg) { edns(m).SetVersion(1) }, dns.RcodeBadVers, false},
+		{"unknown EDNS option", func(m *dns.Msg) {
+			o := edns(m)
+			o.Option = append(o.Option, &dns.EDNS0_LOCAL{Code: 65001, Data: []byte{1, 2}})
+		}, dns.RcodeSuccess, true},
+		{"unknown EDNS flag", func(m *dns.Msg) { edns(m).Hdr.Ttl |= 0x40 }, dns.RcodeSuccess, true},
+		{"Z bit", func(m *dns.Msg) { edns(m); m.Zero = true }, dns.RcodeSuccess, true},
+		{"DO bit", func(m *dns.Msg) { edns(m).SetDo() }, dns.RcodeSuccess, true},
+		{"opcode UPDATE", func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }, dns.RcodeNotImplemented, false},
+	}
+	for _, c := range cases {
+		for _, proto := range []string{"udp", "tcp"} {
+			m := new(dns.Msg).SetQuestion("appsrv1.docker.", dns.TypeA)
+			c.tweak(m)
+			addr := map[string]string{"udp": s.udp, "tcp": s.tcp}[proto]
+			r, _, err := (&dns.Client{Net: proto, Timeout: 2 * time.Second}).Exchange(m, addr)
+			if err != nil {
+				t.Errorf("%s over %s: no answer: %v", c.name, proto, err)
+				continue
+			}
+			if r.Rcode != c.rcode || (len(r.Answer) > 0) != c.answer {
+				t.Errorf("%s over %s: rcode %s with %d answers, want %s (answer: %v)",
+					c.name, proto, dns.RcodeToString[r.Rcode], len(r.Answer), dns.RcodeToString[c.rcode], c.answer)
+			}
+			if o := r.IsEdns0(); o != nil && (o.Hdr.Ttl&0x7fff != 0 || len(o.Option) > 0 && c.name == "unknown EDNS option") {
+				t.Errorf("%s over %s: unknown flags or options echoed: %v", c.name, proto, o)
+			}
+		}
+	}
+}
