@@ -68,6 +68,8 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 				if state.QType() == dns.TypePTR || state.QType() == dns.TypeANY {
 					answer = ptr(owner, d.TTL, names)
 				}
+			} else if snap.Lookup(qname) != nil {
+				exists = true // above known addresses: NODATA, not NXDOMAIN
 			}
 		}
 	} else if e := snap.Lookup(qname); e != nil {

@@ -16,7 +16,8 @@ import (
 // serialise on a mutex; readers only ever load the current Snapshot.
 // A change recomputes just the names it touches.
 type Index struct {
-	zones []string // forward zones, lowercase FQDN, most specific first
+	zones        []string // forward zones, lowercase FQDN, most specific first
+	reverseZones []string // in-addr.arpa. and ip6.arpa. zones we are authoritative for
 
 	mu    sync.Mutex
 	gen   uint64
@@ -70,7 +71,9 @@ func New(zones []string) *Index {
 	}
 	for _, z := range zones {
 		z = dns.CanonicalName(z)
-		if !isReverseZone(z) {
+		if isReverseZone(z) {
+			x.reverseZones = append(x.reverseZones, z)
+		} else {
 			x.zones = append(x.zones, z)
 		}
 	}
@@ -252,6 +255,20 @@ func (x *Index) place(src Source, h Host) *placed {
 			}
 		}
 	}
+	// In a reverse zone we serve, the names between an address's PTR name
+	// and the zone apex exist too (RFC 8020: NXDOMAIN there would deny the
+	// PTR below).
+	for _, a := range h.Addrs {
+		rev, err := dns.ReverseAddr(a.IP.String())
+		if err != nil {
+			continue
+		}
+		for _, z := range x.reverseZones {
+			if dns.IsSubDomain(z, rev) {
+				addParents(ents, rev, z)
+			}
+		}
+	}
 	for n := range ents {
 		if _, own := p.owners[n]; !own {
 			p.ents = append(p.ents, n)
@@ -261,8 +278,9 @@ func (x *Index) place(src Source, h Host) *placed {
 }
 
 // addEnts records every name strictly between q and its zone apex.
-func (x *Index) addEnts(ents map[string]struct{}, q string) {
-	zone := x.zoneOf(q)
+func (x *Index) addEnts(ents map[string]struct{}, q string) { addParents(ents, q, x.zoneOf(q)) }
+
+func addParents(ents map[string]struct{}, q, zone string) {
 	for off, end := dns.NextLabel(q, 0); !end; off, end = dns.NextLabel(q, off) {
 		parent := q[off:]
 		if len(parent) <= len(zone) {

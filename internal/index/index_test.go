@@ -181,3 +181,19 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+func TestReverseNamesAboveAnAddressExistInOurReverseZones(t *testing.T) {
+	x := New([]string{"docker.", "17.172.in-addr.arpa."})
+	x.Upsert(docker, host("c1", []string{"a"}, "172.17.5.2", "10.0.0.1"))
+	s := x.Load()
+	if s.Lookup("5.17.172.in-addr.arpa.") == nil {
+		t.Fatal("5.17.172.in-addr.arpa. should exist above 172.17.5.2")
+	}
+	if s.Lookup("0.10.in-addr.arpa.") != nil {
+		t.Fatal("no names outside the reverse zones we serve")
+	}
+	x.Delete(docker, "c1")
+	if x.Load().Lookup("5.17.172.in-addr.arpa.") != nil || len(x.names) != 0 {
+		t.Fatal("reverse names must go with their address")
+	}
+}
