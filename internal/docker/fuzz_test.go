@@ -1,0 +1,40 @@
+package docker
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzRecordFor feeds arbitrary container names, hostnames, aliases and
+// labels (anyone who can run a container chooses them) through the mapping
+// to DNS names: no panic, and nothing served that is not a valid lowercase
+// DNS name or a well-formed SRV service.
+func FuzzRecordFor(f *testing.F) {
+	f.Add("web", "api", "alias", "db,Primary", "http:8080/tcp,dns:53/udp", "shop", "front", "true")
+	f.Add("x", "", "", ",,", ":0/", "", "", "false")
+	f.Add(strings.Repeat("a", 70), "h.", "a..b", "_x", "http:99999/tcp", "p", "s", "")
+	f.Fuzz(func(t *testing.T, name, hostname, alias, extra, srv, project, service, enable string) {
+		c := ctr{id: "0123456789abcdef0123", name: name, hostname: hostname,
+			labels: map[string]string{
+				labelName: extra, labelSRV: srv, labelEnable: enable,
+				labelComposeProject: project, labelComposeService: service,
+			},
+			nets: map[string]ep{"net": {ip: "10.0.0.2", aliases: []string{alias}}}}
+		for _, optIn := range []bool{false, true} {
+			r, ok := recordFor(c.build(), optIn)
+			if !ok {
+				continue
+			}
+			for _, n := range r.host.Names {
+				if n != strings.ToLower(n) || !validName(n) {
+					t.Fatalf("served an invalid name %q", n)
+				}
+			}
+			for _, s := range r.host.Services {
+				if s.Port == 0 || (s.Proto != "tcp" && s.Proto != "udp") || !validLabel(s.Name) {
+					t.Fatalf("served a malformed SRV service %+v from %q", s, srv)
+				}
+			}
+		}
+	})
+}
