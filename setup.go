@@ -104,9 +104,11 @@ func parse(c *caddy.Controller) (*config, error) {
 			// A bare "dockerhosts" serves the local Docker Engine.
 			cfg.docker = &dockerConfig{resync: defaultResync}
 		}
+		// Docker is implied when no source is named; next to hostsfile it
+		// must be asked for, or a Docker property would quietly add it.
 		for prop := range seen {
-			if isDockerProperty(prop) && !seen["docker"] {
-				return nil, c.Errf("property '%s' needs the 'docker' property", prop)
+			if isDockerProperty(prop) && !seen["docker"] && len(cfg.hostsFiles) > 0 {
+				return nil, c.Errf("property '%s' needs the 'docker' property next to 'hostsfile'", prop)
 			}
 		}
 	}

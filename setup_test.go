@@ -40,6 +40,10 @@ func TestSetupParses(t *testing.T) {
 		{`dockerhosts {
 			fallthrough
 		}`, func(c *config) bool { return c.fall && len(c.fallZones) == 0 && c.docker != nil }},
+		{`dockerhosts {
+			opt_in
+			networks front
+		}`, func(c *config) bool { return c.docker != nil && c.docker.optIn && c.networks[0] == "front" }},
 	}
 	for _, tc := range cases {
 		c := caddy.NewTestController("dns", tc.input)
