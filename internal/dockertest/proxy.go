@@ -172,14 +172,14 @@ func (p *Proxy) serve() {
 			if p.mode == ReadOnly {
 				p.filter(c, up)
 			} else {
-				p.pipe(c, up)
+				pipe(c, up)
 			}
 		}()
 	}
 }
 
 // pipe copies both ways until either side ends, then closes both.
-func (p *Proxy) pipe(c, up net.Conn) {
+func pipe(c, up net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

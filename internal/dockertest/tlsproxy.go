@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"os"
@@ -242,7 +241,7 @@ func (p *TLSProxy) serve(target string) {
 			}
 			defer p.untrack(up)
 			p.forwarded.Add(1)
-			forward(c, up)
+			pipe(c, up)
 		}()
 	}
 }
@@ -274,20 +273,4 @@ func (p *TLSProxy) close() {
 	p.conns = nil
 	p.mu.Unlock()
 	p.wg.Wait()
-}
-
-// forward copies both ways until either side ends, then closes both. It is
-// Proxy.pipe, which this file leaves alone.
-func forward(c, up net.Conn) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		io.Copy(up, c)
-		up.Close()
-		c.Close()
-	}()
-	io.Copy(c, up)
-	c.Close()
-	up.Close()
-	<-done
 }
