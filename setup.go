@@ -12,6 +12,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 
+	"github.com/dockerhosts/dockerhosts/internal/docker"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
@@ -45,7 +46,7 @@ type dockerConfig struct {
 const (
 	defaultTTL    = 5
 	defaultReload = 2 * time.Second
-	defaultResync = 5 * time.Minute
+	defaultResync = docker.DefaultResync
 )
 
 func setup(c *caddy.Controller) error {

@@ -42,13 +42,13 @@ type Config struct {
 	Endpoint string
 	// TLSCert, TLSKey and TLSCA are explicit TLS files for tcp:// (optional).
 	TLSCert, TLSKey, TLSCA string
-	// Resync is the period of full resyncs; 0 means DefaultResync.
+	// Resync is the period of full resyncs; 0 turns them off.
 	Resync time.Duration
 	// OptIn serves only containers labelled dockerhosts.enable=true.
 	OptIn bool
 }
 
-// DefaultResync is the full-resync period when Config.Resync is 0.
+// DefaultResync is the plugin's full-resync period when none is configured.
 const DefaultResync = 5 * time.Minute
 
 const (
@@ -97,9 +97,6 @@ func New(cfg Config, sink Sink) (*Source, error) {
 
 // newSource builds a source on any engine; tests pass a fake.
 func newSource(cfg Config, e engine, sink Sink) *Source {
-	if cfg.Resync == 0 {
-		cfg.Resync = DefaultResync
-	}
 	return &Source{
 		cfg:        cfg,
 		engine:     e,
@@ -214,8 +211,12 @@ func (s *Source) session(ctx context.Context, reason string) error {
 	s.connected, s.up, s.downLogged = true, true, false
 	dockerUp.Set(1)
 
-	resync := time.NewTicker(s.cfg.Resync)
-	defer resync.Stop()
+	var resync <-chan time.Time // nil: periodic resync is off
+	if s.cfg.Resync > 0 {
+		t := time.NewTicker(s.cfg.Resync)
+		defer t.Stop()
+		resync = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -232,7 +233,7 @@ func (s *Source) session(ctx context.Context, reason string) error {
 					return err
 				}
 			}
-		case <-resync.C:
+		case <-resync:
 			if err := s.fullSync(ctx, "periodic"); err != nil {
 				return err
 			}

@@ -348,3 +348,15 @@ func TestSyncFailureAfterSubscribingRetries(t *testing.T) {
 		t.Error("container not served")
 	}
 }
+
+func TestResyncZeroRunsWithoutPeriodicResync(t *testing.T) {
+	fe := newFakeEngine()
+	fe.set(ctr{id: "aaa", name: "web"}.build())
+	_, sink := running(t, Config{Resync: 0}, fe)
+	fe.set(ctr{id: "bbb", name: "other"}.build())
+	fe.containerEvent(t, events.ActionStart, "bbb")
+	flush(t, fe, sink)
+	if lists, _ := fe.calls(); lists != 1 {
+		t.Fatalf("listed %d times; with resync 0 only the initial sync lists", lists)
+	}
+}
