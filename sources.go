@@ -111,14 +111,20 @@ func (m meteredSink) Replace(src index.Source, hosts []index.Host) {
 	m.changed(src)
 }
 
-func (m meteredSink) Upsert(src index.Source, h index.Host) {
-	m.idx.Upsert(src, h)
-	m.changed(src)
+func (m meteredSink) Upsert(src index.Source, h index.Host) bool {
+	changed := m.idx.Upsert(src, h)
+	if changed {
+		m.changed(src)
+	}
+	return changed
 }
 
-func (m meteredSink) Delete(src index.Source, id string) {
-	m.idx.Delete(src, id)
-	m.changed(src)
+func (m meteredSink) Delete(src index.Source, id string) bool {
+	changed := m.idx.Delete(src, id)
+	if changed {
+		m.changed(src)
+	}
+	return changed
 }
 
 func (m meteredSink) changed(src index.Source) {

@@ -269,18 +269,27 @@ func (s *recordingSink) Replace(src index.Source, hosts []index.Host) {
 	}
 }
 
-func (s *recordingSink) Upsert(src index.Source, h index.Host) {
+// Upsert and Delete count only changes, and report them, as the index does.
+func (s *recordingSink) Upsert(src index.Source, h index.Host) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if old, ok := s.hosts[h.ID]; ok && old.Equal(h) {
+		return false
+	}
 	s.upserts++
 	s.hosts[h.ID] = h
+	return true
 }
 
-func (s *recordingSink) Delete(src index.Source, id string) {
+func (s *recordingSink) Delete(src index.Source, id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.hosts[id]; !ok {
+		return false
+	}
 	s.deletes++
 	delete(s.hosts, id)
+	return true
 }
 
 func (s *recordingSink) host(id string) (index.Host, bool) {

@@ -1,21 +1,13 @@
 package docker
 
-import (
-	"encoding/binary"
-	"hash/maphash"
-	"slices"
-
-	"github.com/dockerhosts/dockerhosts/internal/index"
-)
+import "slices"
 
 // tracked is what the source remembers of a served container: enough to
-// account its names and to tell whether a new inspect changes anything. The
-// sink keeps the records themselves.
+// account its names and log its problems once. The sink keeps the records.
 type tracked struct {
-	name        string
-	claims      []nameClaim
-	fingerprint uint64
-	reported    []string // problems already logged for this container
+	name     string
+	claims   []nameClaim
+	reported []string // problems already logged for this container
 }
 
 // claim counts the containers serving one name. Most names have one
@@ -50,7 +42,7 @@ func (c claim) other(id string) string {
 // track records r as served, updating name claims by difference with what
 // the container claimed before: the work is proportional to the container's
 // own names, never to the number of containers.
-func (s *Source) track(r record, fp uint64) {
+func (s *Source) track(r record) {
 	id := r.host.ID
 	old := s.containers[id]
 	for _, oc := range old.claims {
@@ -69,10 +61,9 @@ func (s *Source) track(r record, fp uint64) {
 		}
 	}
 	s.containers[id] = tracked{
-		name:        r.name,
-		claims:      r.claims,
-		fingerprint: fp,
-		reported:    s.report(r, old.reported),
+		name:     r.name,
+		claims:   r.claims,
+		reported: s.report(r, old.reported),
 	}
 }
 
@@ -157,47 +148,4 @@ func (s *Source) report(r record, reported []string) []string {
 		}
 	}
 	return now
-}
-
-var fingerprintSeed = maphash.MakeSeed()
-
-// fingerprint hashes everything the sink would see of h, so that an event
-// that changes nothing (health_status, a replay) costs no index update.
-func fingerprint(h index.Host) uint64 {
-	var m maphash.Hash
-	m.SetSeed(fingerprintSeed)
-	str := func(v string) {
-		m.WriteString(v)
-		m.WriteByte(0)
-	}
-	num := func(v int) {
-		var b [8]byte
-		binary.LittleEndian.PutUint64(b[:], uint64(v))
-		m.Write(b[:])
-	}
-	num(len(h.Names))
-	for _, n := range h.Names {
-		str(n)
-	}
-	num(len(h.ReverseNames))
-	for _, n := range h.ReverseNames {
-		str(n)
-	}
-	num(len(h.Addrs))
-	for _, a := range h.Addrs {
-		b, _ := a.IP.MarshalBinary()
-		m.Write(b)
-		m.WriteByte(0)
-		str(a.Network)
-		b, _ = a.Subnet.MarshalBinary()
-		m.Write(b)
-		m.WriteByte(0)
-	}
-	num(len(h.Services))
-	for _, sv := range h.Services {
-		str(sv.Name)
-		str(sv.Proto)
-		num(int(sv.Port))
-	}
-	return m.Sum64()
 }

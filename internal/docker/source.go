@@ -30,8 +30,8 @@ var SourceID = index.Source{Name: "docker", Priority: 0}
 // Sink receives hosts; implemented by *index.Index.
 type Sink interface {
 	Replace(src index.Source, hosts []index.Host) // the source's complete view (full sync)
-	Upsert(src index.Source, h index.Host)        // add or replace the host with h.ID
-	Delete(src index.Source, id string)           // no-op when absent
+	Upsert(src index.Source, h index.Host) bool   // add or replace the host with h.ID; false when nothing changed
+	Delete(src index.Source, id string) bool      // false when absent
 }
 
 // Config says which engine to watch and what to serve.
@@ -327,16 +327,13 @@ func (s *Source) apply(ctx context.Context, id string, at int64) error {
 	return nil
 }
 
-// upsert hands r to the sink unless the sink already has exactly that.
+// upsert hands r to the sink; the sink says whether that changed anything
+// (an event such as health_status usually does not).
 func (s *Source) upsert(r record) bool {
-	fp := fingerprint(r.host)
-	if old, ok := s.containers[r.host.ID]; ok && old.fingerprint == fp {
-		return false
-	}
-	s.sink.Upsert(SourceID, r.host)
-	s.track(r, fp)
+	changed := s.sink.Upsert(SourceID, r.host)
+	s.track(r)
 	s.updateGauges()
-	return true
+	return changed
 }
 
 // remove withdraws a container, if it is served.
@@ -344,10 +341,10 @@ func (s *Source) remove(id string) bool {
 	if _, ok := s.containers[id]; !ok {
 		return false
 	}
-	s.sink.Delete(SourceID, id)
+	changed := s.sink.Delete(SourceID, id)
 	s.untrack(id)
 	s.updateGauges()
-	return true
+	return changed
 }
 
 // fullSync lists the running containers, inspects each, and replaces the
@@ -385,7 +382,7 @@ func (s *Source) fullSync(ctx context.Context, reason string) error {
 		}
 	}
 	for i := range records {
-		s.track(records[i], fingerprint(records[i].host))
+		s.track(records[i])
 	}
 	s.updateGauges()
 	resyncsTotal.WithLabelValues(reason).Inc()

@@ -3,7 +3,10 @@
 // immutable snapshot per change that queries read without locks.
 package index
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+)
 
 // Source names one producer of hosts. A name claimed by a source of higher
 // Priority hides the same name from sources of lower priority (an operator's
@@ -25,6 +28,12 @@ type Host struct {
 	ReverseNames []string
 	Addrs        []Addr
 	Services     []Service
+}
+
+// Equal reports whether h and o would put the same records in the index.
+func (h Host) Equal(o Host) bool {
+	return h.ID == o.ID && slices.Equal(h.Names, o.Names) && slices.Equal(h.ReverseNames, o.ReverseNames) &&
+		slices.Equal(h.Addrs, o.Addrs) && slices.Equal(h.Services, o.Services)
 }
 
 // Addr is one address of a host. Network and Subnet are set for Docker

@@ -122,22 +122,25 @@ func (x *Index) Replace(src Source, hosts []Host) {
 	x.commit(t)
 }
 
-// Upsert adds h to src, replacing any host with the same ID.
-func (x *Index) Upsert(src Source, h Host) {
+// Upsert adds h to src, replacing any host with the same ID. It reports
+// whether that changed anything: an identical host publishes nothing.
+func (x *Index) Upsert(src Source, h Host) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	t := x.begin()
-	x.put(t, src, h)
+	changed := x.put(t, src, h)
 	x.commit(t)
+	return changed
 }
 
-// Delete removes the host id from src; unknown ids are ignored.
-func (x *Index) Delete(src Source, id string) {
+// Delete removes the host id from src and reports whether it was there.
+func (x *Index) Delete(src Source, id string) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	t := x.begin()
-	x.remove(t, hostKey{src.Name, id})
+	changed := x.remove(t, hostKey{src.Name, id})
 	x.commit(t)
+	return changed
 }
 
 // txn collects the names and addresses a change touched; commit recomputes
@@ -151,11 +154,11 @@ func (x *Index) begin() *txn {
 	return &txn{names: map[string]struct{}{}, addrs: map[netip.Addr]struct{}{}}
 }
 
-func (x *Index) put(t *txn, src Source, h Host) {
+func (x *Index) put(t *txn, src Source, h Host) bool {
 	k := hostKey{src.Name, h.ID}
 	if old, ok := x.hosts[k]; ok {
-		if old.src == src && equalHost(old.host, h) {
-			return
+		if old.src == src && old.host.Equal(h) {
+			return false
 		}
 		x.remove(t, k)
 	}
@@ -183,12 +186,13 @@ func (x *Index) put(t *txn, src Source, h Host) {
 		s.hosts[k] = struct{}{}
 		t.addrs[a.IP] = struct{}{}
 	}
+	return true
 }
 
-func (x *Index) remove(t *txn, k hostKey) {
+func (x *Index) remove(t *txn, k hostKey) bool {
 	p, ok := x.hosts[k]
 	if !ok {
-		return
+		return false
 	}
 	delete(x.hosts, k)
 	x.count[k.source]--
@@ -216,6 +220,7 @@ func (x *Index) remove(t *txn, k hostKey) {
 			t.addrs[a.IP] = struct{}{}
 		}
 	}
+	return true
 }
 
 func (x *Index) nameState(n string) *nameState {
@@ -422,9 +427,4 @@ func (x *Index) reverse(a netip.Addr) []string {
 		}
 	}
 	return out
-}
-
-func equalHost(a, b Host) bool {
-	return a.ID == b.ID && slices.Equal(a.Names, b.Names) && slices.Equal(a.ReverseNames, b.ReverseNames) &&
-		slices.Equal(a.Addrs, b.Addrs) && slices.Equal(a.Services, b.Services)
 }

@@ -197,3 +197,18 @@ func TestReverseNamesAboveAnAddressExistInOurReverseZones(t *testing.T) {
 		t.Fatal("reverse names must go with their address")
 	}
 }
+
+func TestUnchangedHostPublishesNothing(t *testing.T) {
+	x := New([]string{"docker."})
+	h := host("c1", []string{"a"}, "10.0.0.1")
+	if !x.Upsert(docker, h) {
+		t.Fatal("a new host is a change")
+	}
+	before := x.Load()
+	if x.Upsert(docker, host("c1", []string{"a"}, "10.0.0.1")) || x.Load() != before {
+		t.Fatal("an identical host must not publish a new snapshot")
+	}
+	if !x.Delete(docker, "c1") || x.Delete(docker, "c1") {
+		t.Fatal("Delete reports true once, then false")
+	}
+}
