@@ -27,10 +27,11 @@ const (
 	// debounce lets a burst of writes (truncate, then write) settle into one
 	// read, and stays far below the 10 ms a change may take to be served.
 	debounce = 2 * time.Millisecond
-	// emptyGrace is how long a file that had hosts must stay empty before
-	// the empty table is accepted: a reader can catch a file between its
-	// truncation and its rewrite (Docker rewrites /etc/hosts in place).
-	emptyGrace = 100 * time.Millisecond
+	// shrinkGrace is how long a read that drops names being served must
+	// last before it is accepted: a reader can catch a file between its
+	// truncation and its rewrite, or half written (Docker rewrites
+	// /etc/hosts in place). Additions and address changes are not delayed.
+	shrinkGrace = 100 * time.Millisecond
 	// missingGrace is how long a file that had hosts must stay missing before
 	// its hosts are dropped: delete + re-create must not blink names away.
 	missingGrace = time.Second
@@ -67,8 +68,8 @@ type Watcher struct {
 
 	// Copies of the timing constants and an fsnotify switch, so tests can
 	// shorten waits and exercise polling alone.
-	debounce, emptyGrace, missingGrace time.Duration
-	useNotify                          bool
+	debounce, shrinkGrace, missingGrace time.Duration
+	useNotify                           bool
 
 	notify   *fsnotify.Watcher
 	watched  map[string]os.FileInfo // directories under watch, as they were when added
@@ -103,9 +104,9 @@ type file struct {
 	sent    int // sentNothing, sentTable, sentMissing, sentErr
 	sum     [sha256.Size]byte
 	errText string
-	serving int // hosts in the consumer's table for this file
+	served  map[string]struct{} // names in the consumer's table for this file
 
-	emptySince, missingSince time.Time
+	shrinkSince, missingSince time.Time
 }
 
 const (
@@ -125,7 +126,7 @@ func NewWatcher(paths []string, poll time.Duration, onUpdate func(Update)) *Watc
 		poll:         poll,
 		onUpdate:     onUpdate,
 		debounce:     debounce,
-		emptyGrace:   emptyGrace,
+		shrinkGrace:  shrinkGrace,
 		missingGrace: missingGrace,
 		useNotify:    true,
 		watched:      map[string]os.FileInfo{},
@@ -341,34 +342,35 @@ func (w *Watcher) read(f *file, now time.Time) {
 	}
 	f.seen, f.missingSince = fi, time.Time{}
 
-	if len(hosts) == 0 && f.serving > 0 {
-		// Maybe caught between truncate and write: accept the empty table
-		// only once it has lasted emptyGrace.
-		if f.emptySince.IsZero() {
-			f.emptySince = now
+	names := namesOf(hosts)
+	if drops(f.served, names) {
+		// Maybe caught mid-rewrite: names go only once the shorter table
+		// has lasted shrinkGrace.
+		if f.shrinkSince.IsZero() {
+			f.shrinkSince = now
 		}
-		if at := f.emptySince.Add(w.emptyGrace); now.Before(at) {
+		if at := f.shrinkSince.Add(w.shrinkGrace); now.Before(at) {
 			f.schedule(at, true)
 			return
 		}
 	}
-	f.emptySince = time.Time{}
+	f.shrinkSince = time.Time{}
 
 	var sum [sha256.Size]byte
 	hash.Sum(sum[:0])
 	if f.sent == sentTable && sum == f.sum {
 		return // touched, or rewritten with the same bytes
 	}
-	f.sent, f.sum, f.serving = sentTable, sum, len(hosts)
+	f.sent, f.sum, f.served = sentTable, sum, names
 	w.onUpdate(Update{Path: f.path, Hosts: hosts, Stats: stats})
 }
 
 func (w *Watcher) missing(f *file, now time.Time) {
-	f.seen, f.emptySince = nil, time.Time{}
+	f.seen, f.shrinkSince = nil, time.Time{}
 	if f.sent == sentMissing {
 		return
 	}
-	if f.serving > 0 {
+	if len(f.served) > 0 {
 		// Keep serving through a delete + re-create.
 		if f.missingSince.IsZero() {
 			f.missingSince = now
@@ -379,7 +381,7 @@ func (w *Watcher) missing(f *file, now time.Time) {
 		}
 	}
 	f.missingSince = time.Time{}
-	f.sent, f.sum, f.serving = sentMissing, [sha256.Size]byte{}, 0
+	f.sent, f.sum, f.served = sentMissing, [sha256.Size]byte{}, nil
 	w.onUpdate(Update{Path: f.path, Missing: true})
 }
 
@@ -496,4 +498,24 @@ func (w *Watcher) degradedPoll() time.Duration {
 		return w.poll
 	}
 	return fallbackPoll
+}
+
+func namesOf(hosts []index.Host) map[string]struct{} {
+	names := make(map[string]struct{}, len(hosts))
+	for _, h := range hosts {
+		for _, n := range h.Names {
+			names[n] = struct{}{}
+		}
+	}
+	return names
+}
+
+// drops reports whether some name of old is missing from new.
+func drops(old, new map[string]struct{}) bool {
+	for n := range old {
+		if _, ok := new[n]; !ok {
+			return true
+		}
+	}
+	return false
 }

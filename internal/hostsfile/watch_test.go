@@ -281,7 +281,7 @@ func TestMissingFileAppears(t *testing.T) {
 func TestEmptyMidRewriteNotAccepted(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hosts")
 	writeFile(t, path, "10.0.0.1 a\n")
-	_, rec := startWatcher(t, []string{path}, 0, func(w *Watcher) { w.emptyGrace = time.Second })
+	_, rec := startWatcher(t, []string{path}, 0, func(w *Watcher) { w.shrinkGrace = time.Second })
 	writeFile(t, path, "") // truncated ...
 	time.Sleep(30 * time.Millisecond)
 	writeFile(t, path, "10.0.0.1 a\n10.0.0.2 b\n") // ... and rewritten
@@ -297,7 +297,7 @@ func TestEmptiedFileAcceptedAfterGrace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hosts")
 	writeFile(t, path, "10.0.0.1 a\n")
 	const grace = 100 * time.Millisecond
-	_, rec := startWatcher(t, []string{path}, 0, func(w *Watcher) { w.emptyGrace = grace })
+	_, rec := startWatcher(t, []string{path}, 0, func(w *Watcher) { w.shrinkGrace = grace })
 	emptied := time.Now()
 	writeFile(t, path, "# all gone\n")
 	rec.waitFor(t, path, "empty table", hasNames())
@@ -431,4 +431,42 @@ func fdCount(t *testing.T) int {
 		t.Skip("no /proc/self/fd:", err)
 	}
 	return len(fds)
+}
+
+func TestHalfWrittenNotAccepted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hosts")
+	writeFile(t, path, "10.0.0.1 a\n10.0.0.2 b\n")
+	_, rec := startWatcher(t, []string{path}, 0, func(w *Watcher) { w.shrinkGrace = time.Second })
+	writeFile(t, path, "10.0.0.1 a\n") // the writer has done half ...
+	time.Sleep(30 * time.Millisecond) // ... and pauses, long past the debounce
+	writeFile(t, path, "10.0.0.1 a\n10.0.0.2 b\n10.0.0.3 c\n")
+	rec.waitFor(t, path, "the whole file", hasNames("a", "b", "c"))
+	for _, u := range rec.all() {
+		if u.Err == nil && !u.Missing && len(u.Hosts) < 2 {
+			t.Errorf("a half-written read was served: %+v", u)
+		}
+	}
+}
+
+func TestRemovalWaitsForTheGraceButAnAddressChangeDoesNot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hosts")
+	writeFile(t, path, "10.0.0.1 a\n10.0.0.2 b\n")
+	const grace = 300 * time.Millisecond
+	_, rec := startWatcher(t, []string{path}, 0, func(w *Watcher) { w.shrinkGrace = grace })
+
+	moved := time.Now()
+	writeFile(t, path, "10.0.0.9 a\n10.0.0.2 b\n")
+	rec.waitFor(t, path, "a at its new address", func(u Update) bool {
+		return len(u.Hosts) == 2 && u.Hosts[0].Addrs[0].IP.String() == "10.0.0.9"
+	})
+	if d := time.Since(moved); d >= grace {
+		t.Errorf("an address change took %v: it must not wait for the %v grace", d, grace)
+	}
+
+	removed := time.Now()
+	writeFile(t, path, "10.0.0.9 a\n")
+	rec.waitFor(t, path, "b removed", hasNames("a"))
+	if d := time.Since(removed); d < grace {
+		t.Errorf("b removed after %v, before the %v grace", d, grace)
+	}
 }
