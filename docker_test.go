@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/dockertest"
 
 	// The readiness endpoint, to check what Ready reports.
@@ -113,14 +114,14 @@ func (s *coreDNS) ptr(t *testing.T, proto, ip string) ([]string, int) {
 
 func (s *coreDNS) waitA(t *testing.T, name string, want ...string) {
 	t.Helper()
-	eventually(t, dockerWithin, fmt.Sprintf("%s answers %v", name, want), func() bool {
+	await.True(t, dockerWithin, fmt.Sprintf("%s answers %v", name, want), func() bool {
 		return s.answersA(t, "udp", name, want...)
 	})
 }
 
 func (s *coreDNS) waitNXDOMAIN(t *testing.T, name string) {
 	t.Helper()
-	eventually(t, dockerWithin, name+" is NXDOMAIN", func() bool { return s.nxdomain(t, name) })
+	await.True(t, dockerWithin, name+" is NXDOMAIN", func() bool { return s.nxdomain(t, name) })
 }
 
 func TestDockerContainerLifecycle(t *testing.T) {
@@ -166,7 +167,7 @@ func TestDockerContainerLifecycle(t *testing.T) {
 	if newIP == ip {
 		t.Fatalf("the restarted container kept %s although the squatter holds it", ip)
 	}
-	eventually(t, dockerWithin, app+" answers its new address "+newIP, func() bool {
+	await.True(t, dockerWithin, app+" answers its new address "+newIP, func() bool {
 		r := s.exchange(t, "udp", fqdn(app), dns.TypeA)
 		if got := answerA(r); slices.Contains(got, ip) {
 			t.Fatalf("%s answered the squatter's address: %v", app, got)
@@ -342,7 +343,7 @@ func TestDockerFiftyContainers(t *testing.T) {
 		t.Fatalf("inspect found %d containers, want %d", len(want), n)
 	}
 	pending := maps.Clone(want)
-	eventually(t, 30*time.Second, "all 50 names answer", func() bool {
+	await.True(t, 30*time.Second, "all 50 names answer", func() bool {
 		for name, ip := range pending {
 			if !s.answersA(t, "udp", name, ip) {
 				return false
@@ -362,7 +363,7 @@ func TestDockerFiftyContainers(t *testing.T) {
 	}
 	removed := time.Now()
 	pending = maps.Clone(want)
-	eventually(t, 30*time.Second, "all 50 names are gone", func() bool {
+	await.True(t, 30*time.Second, "all 50 names are gone", func() bool {
 		for name := range pending {
 			if !s.nxdomain(t, name) {
 				return false
@@ -404,16 +405,16 @@ func TestDockerKeepsRecordsThroughConnectionLoss(t *testing.T) {
 	keepIP, goneIP := l.ip(keep, l.net), l.ip(gone, l.net)
 	s.waitA(t, keepName, keepIP)
 	s.waitA(t, goneName, goneIP)
-	eventually(t, dockerWithin, "ready", func() bool { return readyStatus(t, readyAddr) == http.StatusOK })
+	await.True(t, dockerWithin, "ready", func() bool { return readyStatus(t, readyAddr) == http.StatusOK })
 
 	proxy.Cut()
-	eventually(t, dockerWithin, "the plugin tries to reconnect", func() bool { return proxy.Refused() > 0 })
+	await.True(t, dockerWithin, "the plugin tries to reconnect", func() bool { return proxy.Refused() > 0 })
 	fresh := l.run("fresh")
 	l.Docker("rm", "--force", gone)
 	// At least one more failed attempt after the changes: the plugin has
 	// had its chance to notice them, and must still serve what it knew.
 	tried := proxy.Refused()
-	eventually(t, dockerWithin, "another reconnection attempt", func() bool { return proxy.Refused() > tried })
+	await.True(t, dockerWithin, "another reconnection attempt", func() bool { return proxy.Refused() > tried })
 	if !s.answersA(t, "udp", goneName, goneIP) || !s.answersA(t, "tcp", keepName, keepIP) {
 		t.Error("records were dropped while the engine was unreachable")
 	}

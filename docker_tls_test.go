@@ -7,6 +7,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/dockertest"
 )
 
@@ -64,7 +65,7 @@ func TestDockerOverTLSRejectsAnUntrustedClient(t *testing.T) {
 	s := startCoreDNS(t, dockerCorefile(proxy.Endpoint(), []string{"tls " + c.Cert + " " + c.Key + " " + c.CA}, "ready "+readyAddr))
 	l.run("app")
 
-	eventually(t, dockerWithin, "the proxy rejects the plugin's handshake", func() bool { return proxy.Rejected() > 0 })
+	await.True(t, dockerWithin, "the proxy rejects the plugin's handshake", func() bool { return proxy.Rejected() > 0 })
 	name := fqdn(l.Name("app"))
 	deadline := time.Now().Add(untrustedWithin)
 	for time.Now().Before(deadline) {

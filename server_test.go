@@ -15,6 +15,8 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/miekg/dns"
 
+	"github.com/dockerhosts/dockerhosts/internal/await"
+
 	// The plugins the test Corefiles use besides ours.
 	_ "github.com/coredns/coredns/plugin/forward"
 )
@@ -71,18 +73,6 @@ func (s *coreDNS) exchange(t *testing.T, proto, name string, qtype uint16) *dns.
 		t.Fatalf("%s %s %s: %v", proto, name, dns.TypeToString[qtype], err)
 	}
 	return r
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not true within %s: %s", within, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func answerA(r *dns.Msg) []string {
@@ -169,7 +159,7 @@ func TestServerAnswersOverUDPAndTCP(t *testing.T) {
 
 	// A rewrite of the file is served without a restart.
 	writeFile(t, hosts, "172.17.0.9 appsrv1\n")
-	eventually(t, 5*time.Second, "appsrv1 moves to 172.17.0.9", func() bool {
+	await.True(t, 5*time.Second, "appsrv1 moves to 172.17.0.9", func() bool {
 		return slices.Equal(answerA(s.exchange(t, "udp", "appsrv1.docker.", dns.TypeA)), []string{"172.17.0.9"})
 	})
 }
@@ -224,7 +214,7 @@ func TestReloadLeavesNothingBehind(t *testing.T) {
 		}
 	}
 	// Allow a little slack for runtime and listener goroutines in flux.
-	eventually(t, 10*time.Second, "goroutines and descriptors back to where they were", func() bool {
+	await.True(t, 10*time.Second, "goroutines and descriptors back to where they were", func() bool {
 		return runtime.NumGoroutine() <= goroutines+2 && openFDs(t) <= fds+2
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -337,24 +338,15 @@ func (s *recordingSink) counts() (replaces, upserts, deletes int) {
 	return s.replaces, s.upserts, s.deletes
 }
 
-// eventually fails t unless cond becomes true within a few seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+// waitLimit bounds every wait of these tests.
+const waitLimit = 10 * time.Second
 
 // running starts a source on fe and waits for its first sync. The source
 // stops when the test ends.
 func running(t *testing.T, cfg Config, fe *fakeEngine) (*Source, *recordingSink) {
 	t.Helper()
 	s, sink := start(t, cfg, fe)
-	eventually(t, "first sync", s.Synced)
+	await.True(t, waitLimit, "first sync", s.Synced)
 	return s, sink
 }
 
@@ -393,7 +385,7 @@ func flush(t *testing.T, fe *fakeEngine, sink *recordingSink) {
 		fe.set(ctr{id: sentinel, name: "flush-sentinel", labels: map[string]string{labelEnable: "true"}}.build())
 	}
 	fe.containerEvent(t, events.ActionStart, sentinel)
-	eventually(t, "flush", func() bool {
+	await.True(t, waitLimit, "flush", func() bool {
 		_, ok := sink.host(sentinel)
 		return ok != present
 	})

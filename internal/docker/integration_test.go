@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/dockertest"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 	"github.com/moby/moby/client"
@@ -33,7 +34,7 @@ func TestEngineIntegration(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	eventually(t, "first sync", s.Synced)
+	await.True(t, waitLimit, "first sync", s.Synced)
 
 	hostOf := func(id string) func() (index.Host, bool) {
 		return func() (index.Host, bool) { return sink.host(id) }
@@ -41,7 +42,7 @@ func TestEngineIntegration(t *testing.T) {
 	waitHost := func(what, id string, cond func(h index.Host, ok bool) bool) index.Host {
 		t.Helper()
 		var h index.Host
-		eventually(t, what, func() bool {
+		await.True(t, waitLimit, what, func() bool {
 			var ok bool
 			h, ok = hostOf(id)()
 			return cond(h, ok)

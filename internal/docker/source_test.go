@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/events"
+
+	"github.com/dockerhosts/dockerhosts/internal/await"
 )
 
 func composeCtr(id, project, service, num, ip string) ctr {
@@ -112,7 +114,7 @@ func TestRenameReplacesNames(t *testing.T) {
 	c.name = "after"
 	fe.set(c.build())
 	fe.emit(t, events.ContainerEventType, events.ActionRename, "aaa", map[string]string{"oldName": "/before", "name": "after"})
-	eventually(t, "rename", func() bool { return slices.Equal(sink.owners("after"), []string{"aaa"}) })
+	await.True(t, waitLimit, "rename", func() bool { return slices.Equal(sink.owners("after"), []string{"aaa"}) })
 	if got := sink.owners("before"); len(got) != 0 {
 		t.Errorf("old name still served by %v", got)
 	}
@@ -131,7 +133,7 @@ func TestNetworkConnectAndDisconnect(t *testing.T) {
 	c.nets = map[string]ep{"front": {ip: "10.1.0.2"}, "back": {ip: "10.2.0.2", aliases: []string{"api-internal"}}}
 	fe.set(c.build())
 	fe.networkEvent(t, events.ActionConnect, "back", "aaa")
-	eventually(t, "connect", func() bool { return slices.Equal(sink.ipOwners("10.2.0.2"), []string{"aaa"}) })
+	await.True(t, waitLimit, "connect", func() bool { return slices.Equal(sink.ipOwners("10.2.0.2"), []string{"aaa"}) })
 	h, _ := sink.host("aaa")
 	if !slices.Contains(h.Names, "api-internal") {
 		t.Errorf("alias of the new network missing: %v", h.Names)
@@ -145,7 +147,7 @@ func TestNetworkConnectAndDisconnect(t *testing.T) {
 	c.nets = map[string]ep{"back": {ip: "10.2.0.2", aliases: []string{"api-internal"}}}
 	fe.set(c.build())
 	fe.networkEvent(t, events.ActionDisconnect, "front", "aaa")
-	eventually(t, "disconnect", func() bool { return len(sink.ipOwners("10.1.0.2")) == 0 })
+	await.True(t, waitLimit, "disconnect", func() bool { return len(sink.ipOwners("10.1.0.2")) == 0 })
 }
 
 func TestStoppedContainersAddressGoesToTheNext(t *testing.T) {
@@ -180,7 +182,7 @@ func TestDieWithoutStopDropsRecords(t *testing.T) {
 	a.stopped = true
 	fe.set(a.build())
 	fe.containerEvent(t, events.ActionDie, "aaa")
-	eventually(t, "die", func() bool { _, ok := sink.host("aaa"); return !ok })
+	await.True(t, waitLimit, "die", func() bool { _, ok := sink.host("aaa"); return !ok })
 }
 
 func TestPausedContainerKeepsRecords(t *testing.T) {
@@ -209,7 +211,7 @@ func TestReconnectResyncsWhatChangedMeanwhile(t *testing.T) {
 	fe.setDown(errEngineDown)
 	fe.breakStream(io.ErrUnexpectedEOF)
 	tries := fe.attempts()
-	eventually(t, "failed reconnect attempts", func() bool { return fe.attempts() >= tries+2 })
+	await.True(t, waitLimit, "failed reconnect attempts", func() bool { return fe.attempts() >= tries+2 })
 	if metricValue(t, dockerUp) != 0 {
 		t.Error("docker_up not 0 during the outage")
 	}
@@ -223,13 +225,13 @@ func TestReconnectResyncsWhatChangedMeanwhile(t *testing.T) {
 	fe.remove("goes")
 	fe.set(ctr{id: "came", name: "came", nets: map[string]ep{"app": {ip: "10.0.0.4"}}}.build())
 	fe.setDown(nil)
-	eventually(t, "resync", func() bool {
+	await.True(t, waitLimit, "resync", func() bool {
 		_, came := sink.host("came")
 		_, goes := sink.host("goes")
 		_, stays := sink.host("stays")
 		return came && !goes && stays
 	})
-	eventually(t, "reconnect counted", func() bool { return metricValue(t, reconnectsTotal) == reconnects0+1 })
+	await.True(t, waitLimit, "reconnect counted", func() bool { return metricValue(t, reconnectsTotal) == reconnects0+1 })
 	if metricValue(t, dockerUp) != 1 {
 		t.Error("docker_up not 1 after reconnect")
 	}
@@ -237,7 +239,7 @@ func TestReconnectResyncsWhatChangedMeanwhile(t *testing.T) {
 	// The new subscription works.
 	fe.set(ctr{id: "later", name: "later"}.build())
 	fe.containerEvent(t, events.ActionStart, "later")
-	eventually(t, "event after reconnect", func() bool { _, ok := sink.host("later"); return ok })
+	await.True(t, waitLimit, "event after reconnect", func() bool { _, ok := sink.host("later"); return ok })
 }
 
 func TestUnreachableAtStartupRetriesUntilSynced(t *testing.T) {
@@ -246,12 +248,12 @@ func TestUnreachableAtStartupRetriesUntilSynced(t *testing.T) {
 	fe.set(ctr{id: "aaa", name: "web"}.build())
 	s, sink := start(t, Config{}, fe)
 
-	eventually(t, "several attempts", func() bool { return fe.attempts() >= 3 })
+	await.True(t, waitLimit, "several attempts", func() bool { return fe.attempts() >= 3 })
 	if s.Synced() {
 		t.Fatal("Synced() true while the engine is unreachable")
 	}
 	fe.setDown(nil)
-	eventually(t, "sync once reachable", s.Synced)
+	await.True(t, waitLimit, "sync once reachable", s.Synced)
 	if _, ok := sink.host("aaa"); !ok {
 		t.Error("container not served after the engine came up")
 	}
@@ -262,7 +264,7 @@ func TestPeriodicResyncCatchesMissedEvents(t *testing.T) {
 	fe.set(ctr{id: "aaa", name: "web"}.build())
 	_, sink := running(t, Config{Resync: 20 * time.Millisecond}, fe)
 	fe.set(ctr{id: "bbb", name: "silent"}.build()) // no event
-	eventually(t, "periodic resync", func() bool { _, ok := sink.host("bbb"); return ok })
+	await.True(t, waitLimit, "periodic resync", func() bool { _, ok := sink.host("bbb"); return ok })
 }
 
 func TestSubscribesBeforeListing(t *testing.T) {
@@ -344,7 +346,7 @@ func TestSyncFailureAfterSubscribingRetries(t *testing.T) {
 	fe.set(ctr{id: "aaa", name: "web"}.build())
 	fe.failInspects(1)
 	s, sink := start(t, Config{}, fe)
-	eventually(t, "sync after a failed one", s.Synced)
+	await.True(t, waitLimit, "sync after a failed one", s.Synced)
 	if _, ok := sink.host("aaa"); !ok {
 		t.Error("container not served")
 	}
