@@ -438,7 +438,7 @@ func TestHalfWrittenNotAccepted(t *testing.T) {
 	writeFile(t, path, "10.0.0.1 a\n10.0.0.2 b\n")
 	_, rec := startWatcher(t, []string{path}, 0, func(w *Watcher) { w.shrinkGrace = time.Second })
 	writeFile(t, path, "10.0.0.1 a\n") // the writer has done half ...
-	time.Sleep(30 * time.Millisecond) // ... and pauses, long past the debounce
+	time.Sleep(30 * time.Millisecond)  // ... and pauses, long past the debounce
 	writeFile(t, path, "10.0.0.1 a\n10.0.0.2 b\n10.0.0.3 c\n")
 	rec.waitFor(t, path, "the whole file", hasNames("a", "b", "c"))
 	for _, u := range rec.all() {
