@@ -2,6 +2,7 @@ package dockertest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -28,9 +29,10 @@ const (
 	ReadOnly
 )
 
-// Proxy is a Unix-socket proxy to the Docker Engine that a test controls: it
-// can cut every connection and refuse new ones, as if the engine went away,
-// and restore service later.
+// Proxy is a proxy to the Docker Engine's Unix socket that a test controls:
+// it can cut every connection and refuse new ones, as if the engine went
+// away, and restore service later. It listens on a Unix socket of its own
+// (StartProxy) or on TLS over TCP (StartTLSProxy).
 type Proxy struct {
 	// Socket is the path clients dial: use "unix://" + Socket as endpoint.
 	Socket string
@@ -44,7 +46,7 @@ type Proxy struct {
 	conns  map[net.Conn]struct{} // live client and engine connections
 	wg     sync.WaitGroup
 
-	refused, forbidden, forwarded atomic.Int64
+	refused, rejected, forbidden, forwarded atomic.Int64
 }
 
 // EngineSocket is the path of the engine's Unix socket: DOCKER_HOST's when
@@ -67,16 +69,20 @@ func StartProxy(t testing.TB, target string, mode ProxyMode) *Proxy {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	p := &Proxy{
-		Socket: filepath.Join(dir, "docker.sock"),
-		target: target,
-		mode:   mode,
-		conns:  map[net.Conn]struct{}{},
-	}
-	p.ln, err = net.Listen("unix", p.Socket)
+	socket := filepath.Join(dir, "docker.sock")
+	ln, err := net.Listen("unix", socket)
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := serveProxy(t, ln, target, mode)
+	p.Socket = socket
+	return p
+}
+
+// serveProxy forwards the connections accepted on ln to target until the
+// test ends.
+func serveProxy(t testing.TB, ln net.Listener, target string, mode ProxyMode) *Proxy {
+	p := &Proxy{ln: ln, target: target, mode: mode, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(p.close)
@@ -111,7 +117,10 @@ func (p *Proxy) Refused() int64 { return p.refused.Load() }
 // Forbidden counts the requests a ReadOnly proxy answered with 403.
 func (p *Proxy) Forbidden() int64 { return p.forbidden.Load() }
 
-// Forwarded counts the requests a ReadOnly proxy forwarded to the engine.
+// Rejected counts TLS clients whose handshake failed (StartTLSProxy).
+func (p *Proxy) Rejected() int64 { return p.rejected.Load() }
+
+// Forwarded counts the connections passed on to the engine.
 func (p *Proxy) Forwarded() int64 { return p.forwarded.Load() }
 
 func (p *Proxy) close() {
@@ -160,6 +169,12 @@ func (p *Proxy) serve() {
 		go func() {
 			defer p.wg.Done()
 			defer p.untrack(c)
+			// A TLS client proves itself before the engine is dialled: an
+			// untrusted one never reaches it.
+			if tc, ok := c.(*tls.Conn); ok && tc.Handshake() != nil {
+				p.rejected.Add(1)
+				return
+			}
 			up, err := net.Dial("unix", p.target)
 			if err != nil {
 				return
@@ -169,6 +184,7 @@ func (p *Proxy) serve() {
 				return
 			}
 			defer p.untrack(up)
+			p.forwarded.Add(1)
 			if p.mode == ReadOnly {
 				p.filter(c, up)
 			} else {
@@ -218,7 +234,6 @@ func (p *Proxy) filter(c, up net.Conn) {
 			}
 			continue
 		}
-		p.forwarded.Add(1)
 		if err := req.Write(up); err != nil {
 			return
 		}

@@ -13,8 +13,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -24,27 +22,14 @@ import (
 // client certificate signed by its CA and forwards each verified connection
 // byte for byte to the engine's Unix socket.
 type TLSProxy struct {
-	// Addr is host:port on 127.0.0.1.
+	*Proxy
+	// Addr is the proxy's host:port.
 	Addr string
-	// Client is a certificate the proxy trusts, signed by its CA.
+	// Client holds certificate files the proxy trusts.
 	Client TLSFiles
 
-	ca    *authority
-	ln    net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]struct{} // live client and engine connections; nil once closed
-	wg    sync.WaitGroup
-
-	rejected, forwarded atomic.Int64
+	ca *authority
 }
-
-// Rejected counts the connections whose TLS handshake failed, an untrusted
-// client certificate among the causes.
-func (p *TLSProxy) Rejected() int64 { return p.rejected.Load() }
-
-// Forwarded counts the connections that passed the handshake and were
-// forwarded to the engine.
-func (p *TLSProxy) Forwarded() int64 { return p.forwarded.Load() }
 
 // TLSFiles are the PEM files of one TLS identity and the CA it trusts, laid
 // out as DOCKER_CERT_PATH expects: Dir holds ca.pem, cert.pem and key.pem,
@@ -86,11 +71,7 @@ func StartTLSProxy(t testing.TB, target string) *TLSProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &TLSProxy{Addr: ln.Addr().String(), Client: client, ca: ca, ln: ln, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
-	go p.serve(target)
-	t.Cleanup(p.close)
-	return p
+	return &TLSProxy{Proxy: serveProxy(t, ln, target, PassThrough), Addr: ln.Addr().String(), Client: client, ca: ca}
 }
 
 // UntrustedClient writes, to a new directory under t.TempDir(), a client
@@ -208,69 +189,4 @@ func (ca *authority) issue(name string, usage x509.ExtKeyUsage) (tls.Certificate
 func serial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	return n
-}
-
-func (p *TLSProxy) serve(target string) {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return // closed
-		}
-		if !p.track(c) {
-			c.Close()
-			continue
-		}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			defer p.untrack(c)
-			// Handshake before dialing the engine: an untrusted client
-			// never reaches it.
-			if err := c.(*tls.Conn).Handshake(); err != nil {
-				p.rejected.Add(1)
-				return
-			}
-			up, err := net.Dial("unix", target)
-			if err != nil {
-				return
-			}
-			if !p.track(up) {
-				up.Close()
-				return
-			}
-			defer p.untrack(up)
-			p.forwarded.Add(1)
-			pipe(c, up)
-		}()
-	}
-}
-
-// track registers a live connection; false once the proxy is closed.
-func (p *TLSProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.conns == nil {
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-func (p *TLSProxy) untrack(c net.Conn) {
-	c.Close()
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-}
-
-func (p *TLSProxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-	p.mu.Unlock()
-	p.wg.Wait()
 }
