@@ -301,6 +301,20 @@ func (f *file) schedule(at time.Time, force bool) {
 	}
 }
 
+// lasted reports whether a state first seen at *since has lasted grace by
+// now. If not, it schedules the check that will see it through.
+func (f *file) lasted(since *time.Time, now time.Time, grace time.Duration) bool {
+	if since.IsZero() {
+		*since = now
+	}
+	if at := since.Add(grace); now.Before(at) {
+		f.schedule(at, true)
+		return false
+	}
+	*since = time.Time{}
+	return true
+}
+
 // check brings the consumer's view of f up to date.
 func (w *Watcher) check(f *file, now time.Time) {
 	force := f.force
@@ -343,18 +357,11 @@ func (w *Watcher) read(f *file, now time.Time) {
 	f.seen, f.missingSince = fi, time.Time{}
 
 	names := namesOf(hosts)
-	if drops(f.served, names) {
-		// Maybe caught mid-rewrite: names go only once the shorter table
-		// has lasted shrinkGrace.
-		if f.shrinkSince.IsZero() {
-			f.shrinkSince = now
-		}
-		if at := f.shrinkSince.Add(w.shrinkGrace); now.Before(at) {
-			f.schedule(at, true)
-			return
-		}
+	if !drops(f.served, names) {
+		f.shrinkSince = time.Time{}
+	} else if !f.lasted(&f.shrinkSince, now, w.shrinkGrace) {
+		return // maybe caught mid-rewrite: names go once the shorter table lasts
 	}
-	f.shrinkSince = time.Time{}
 
 	var sum [sha256.Size]byte
 	hash.Sum(sum[:0])
@@ -370,15 +377,8 @@ func (w *Watcher) missing(f *file, now time.Time) {
 	if f.sent == sentMissing {
 		return
 	}
-	if len(f.served) > 0 {
-		// Keep serving through a delete + re-create.
-		if f.missingSince.IsZero() {
-			f.missingSince = now
-		}
-		if at := f.missingSince.Add(w.missingGrace); now.Before(at) {
-			f.schedule(at, true)
-			return
-		}
+	if len(f.served) > 0 && !f.lasted(&f.missingSince, now, w.missingGrace) {
+		return // keep serving through a delete + re-create
 	}
 	f.missingSince = time.Time{}
 	f.sent, f.sum, f.served = sentMissing, [sha256.Size]byte{}, nil
