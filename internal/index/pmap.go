@@ -10,7 +10,6 @@ package index
 type pmap[K comparable, V any] struct {
 	root *[256]*pnode[K, V]
 	hash func(K) uint64
-	size int
 }
 
 type pnode[K comparable, V any] struct {
@@ -84,7 +83,6 @@ func (t *ptxn[K, V]) set(k K, v V) {
 	}
 	if !found {
 		b = append(b, pentry[K, V]{k, v})
-		t.m.size++
 	}
 	n.kids[(h>>48)&0xff] = b
 }
@@ -101,9 +99,6 @@ func (t *ptxn[K, V]) del(k K) {
 		if e.key != k {
 			b = append(b, e)
 		}
-	}
-	if len(b) < len(old) {
-		t.m.size--
 	}
 	if len(b) == 0 {
 		b = nil

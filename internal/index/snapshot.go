@@ -53,6 +53,3 @@ func (s *Snapshot) Reverse(addr netip.Addr) []string {
 
 // Serial changes whenever the index does; it is the zones' SOA serial.
 func (s *Snapshot) Serial() uint32 { return s.serial }
-
-// Names is the number of owner names, for metrics.
-func (s *Snapshot) Names() int { return s.names.size }
