@@ -22,9 +22,9 @@ type Index struct {
 	mu    sync.Mutex
 	gen   uint64
 	hosts map[hostKey]*placed
-	names map[string]*nameState     // owner name -> who puts it there
-	addrs map[netip.Addr]*addrState // address -> who claims it
-	count map[string]int            // hosts per source name
+	names map[string]*nameState               // owner name -> who puts it there
+	addrs map[netip.Addr]map[hostKey]struct{} // address -> hosts that have it
+	count map[string]int                      // hosts per source name
 	snap  atomic.Pointer[Snapshot]
 }
 
@@ -35,7 +35,7 @@ type hostKey struct{ source, id string }
 type placed struct {
 	src      Source
 	host     Host
-	owners   map[string][]Service // qualified names it answers; the SRV services under each
+	owners   map[string]struct{}  // qualified names it answers
 	srvNames map[string]srvRecord // qualified SRV owner name -> record
 	ents     []string             // empty non-terminals above its names
 	reverse  []string             // qualified PTR targets
@@ -51,10 +51,6 @@ type nameState struct {
 	ents  int                  // names below it (it exists even without records)
 }
 
-type addrState struct {
-	hosts map[hostKey]struct{}
-}
-
 var seed = maphash.MakeSeed()
 
 func hashName(s string) uint64     { return maphash.String(seed, s) }
@@ -66,7 +62,7 @@ func New(zones []string) *Index {
 	x := &Index{
 		hosts: map[hostKey]*placed{},
 		names: map[string]*nameState{},
-		addrs: map[netip.Addr]*addrState{},
+		addrs: map[netip.Addr]map[hostKey]struct{}{},
 		count: map[string]int{},
 	}
 	for _, z := range zones {
@@ -180,10 +176,10 @@ func (x *Index) put(t *txn, src Source, h Host) bool {
 	for _, a := range h.Addrs {
 		s := x.addrs[a.IP]
 		if s == nil {
-			s = &addrState{hosts: map[hostKey]struct{}{}}
+			s = map[hostKey]struct{}{}
 			x.addrs[a.IP] = s
 		}
-		s.hosts[k] = struct{}{}
+		s[k] = struct{}{}
 		t.addrs[a.IP] = struct{}{}
 	}
 	return true
@@ -216,7 +212,7 @@ func (x *Index) remove(t *txn, k hostKey) bool {
 	}
 	for _, a := range p.host.Addrs {
 		if s := x.addrs[a.IP]; s != nil {
-			delete(s.hosts, k)
+			delete(s, k)
 			t.addrs[a.IP] = struct{}{}
 		}
 	}
@@ -234,11 +230,11 @@ func (x *Index) nameState(n string) *nameState {
 
 // place derives the owner names, SRV names and reverse targets of h.
 func (x *Index) place(src Source, h Host) *placed {
-	p := &placed{src: src, host: h, owners: map[string][]Service{}, srvNames: map[string]srvRecord{}}
+	p := &placed{src: src, host: h, owners: map[string]struct{}{}, srvNames: map[string]srvRecord{}}
 	ents := map[string]struct{}{}
 	for _, name := range h.Names {
 		for _, q := range x.qualify(name) {
-			p.owners[q] = h.Services
+			p.owners[q] = struct{}{}
 			x.addEnts(ents, q)
 		}
 	}
@@ -414,12 +410,8 @@ func (x *Index) entry(n string) *Entry {
 }
 
 func (x *Index) reverse(a netip.Addr) []string {
-	s := x.addrs[a]
-	if s == nil {
-		return nil
-	}
 	var out []string
-	for _, p := range x.winners(s.hosts) {
+	for _, p := range x.winners(x.addrs[a]) {
 		for _, r := range p.reverse {
 			if !slices.Contains(out, r) {
 				out = append(out, r)
