@@ -77,7 +77,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 		answer, extra = d.records(state, e, snap)
 	} else if qname == nsName(zone) {
 		exists = true
-		answer = d.selfAddress(state)
+		answer = d.selfAddress(w, owner, state.QType())
 	}
 
 	if qname == zone {
@@ -86,8 +86,9 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 		case dns.TypeSOA, dns.TypeANY:
 			answer = soa()
 		case dns.TypeNS:
-			answer = []dns.RR{&dns.NS{Hdr: hdr(owner, dns.TypeNS, d.TTL), Ns: nsName(zoneSpelling(owner, zone))}}
-			extra = d.selfAddress(request.Request{W: w, Req: questionFor(r, nsName(zone))})
+			ns := nsName(zoneSpelling(owner, zone))
+			answer = []dns.RR{&dns.NS{Hdr: hdr(owner, dns.TypeNS, d.TTL), Ns: ns}}
+			extra = d.selfAddress(w, ns, dns.TypeNS)
 		}
 	}
 
@@ -133,9 +134,11 @@ func (d *DockerHosts) records(state request.Request, e *index.Entry, snap *index
 	return nil, nil
 }
 
-// selfAddress answers the synthesized name server name with the address the
-// query arrived on, as CoreDNS's kubernetes plugin does.
-func (d *DockerHosts) selfAddress(state request.Request) []dns.RR {
+// selfAddress answers name, the synthesized name server, with the address
+// the query arrived on, as CoreDNS's kubernetes plugin does; for NS (the
+// glue) it gives whichever family that address is.
+func (d *DockerHosts) selfAddress(w dns.ResponseWriter, name string, qtype uint16) []dns.RR {
+	state := request.Request{W: w}
 	local, err := netip.ParseAddr(state.LocalIP())
 	if err != nil {
 		return nil
@@ -143,10 +146,10 @@ func (d *DockerHosts) selfAddress(state request.Request) []dns.RR {
 	local = local.Unmap()
 	t := []index.Target{{IP: local, Raw: local.AsSlice()}}
 	switch {
-	case state.QType() == dns.TypeA && local.Is4(), state.QType() == dns.TypeNS && local.Is4():
-		return a(state.QName(), d.TTL, t)
-	case state.QType() == dns.TypeAAAA && local.Is6(), state.QType() == dns.TypeNS && local.Is6():
-		return aaaa(state.QName(), d.TTL, t)
+	case local.Is4() && (qtype == dns.TypeA || qtype == dns.TypeNS):
+		return a(name, d.TTL, t)
+	case local.Is6() && (qtype == dns.TypeAAAA || qtype == dns.TypeNS):
+		return aaaa(name, d.TTL, t)
 	}
 	return nil
 }
@@ -212,10 +215,3 @@ func zoneSpelling(owner, zone string) string {
 }
 
 func nsName(zone string) string { return "ns.dns." + zone }
-
-func questionFor(r *dns.Msg, name string) *dns.Msg {
-	q := r.Copy()
-	q.Question[0].Name = name
-	q.Question[0].Qtype = dns.TypeNS
-	return q
-}
