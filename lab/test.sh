@@ -333,23 +333,24 @@ log "background: $total requests, $failed failed while appsrv1 was down, $from_s
 log "ok: the old address got nothing through HAProxy; same HAProxy process ($HAPROXY_PID), no reload"
 
 # ---- 2. scaling the compose service --------------------------------------
-compose up -d --no-recreate --scale appsrv=3 appsrv 2>&1 | sed 's/^/    /'
-t=$(now_ms)
-mapfile -t hosts < <(replica_hosts)
-mapfile -t ips < <(replica_ips)
-((${#hosts[@]} == 3)) || fail "expected 3 appsrv replicas, have ${#hosts[@]}"
-wait_until 10 "DNS: appsrv.$RUN.docker -> ${ips[*]}" resolves_to "appsrv.$RUN.docker" "${ips[@]}"
-wait_until 10 "HAProxy spreads over 3 replicas (${hosts[*]})" spread "$LAB_HAPROXY_SVC_PORT" 9 "${hosts[@]}"
-T_SCALE_UP=$(($(now_ms) - t))
-
-compose up -d --no-recreate --scale appsrv=1 appsrv 2>&1 | sed 's/^/    /'
-t=$(now_ms)
-mapfile -t hosts < <(replica_hosts)
-mapfile -t ips < <(replica_ips)
-((${#hosts[@]} == 1)) || fail "expected 1 appsrv replica, have ${#hosts[@]}"
-wait_until 10 "DNS: appsrv.$RUN.docker -> ${ips[*]}" resolves_to "appsrv.$RUN.docker" "${ips[@]}"
-wait_until 10 "HAProxy sends everything to the remaining replica (${hosts[*]})" spread "$LAB_HAPROXY_SVC_PORT" 9 "${hosts[@]}"
-T_SCALE_DOWN=$(($(now_ms) - t))
+# scale_to N WHAT: scale appsrv to N replicas, then wait until DNS answers
+# exactly their addresses and HAProxy spreads requests over exactly them.
+# Sets SCALED_MS: how long that took after docker-compose returned.
+scale_to() {
+	local n=$1 what=$2 t hosts ips
+	compose up -d --no-recreate --scale "appsrv=$n" appsrv 2>&1 | sed 's/^/    /'
+	t=$(now_ms)
+	mapfile -t hosts < <(replica_hosts)
+	mapfile -t ips < <(replica_ips)
+	((${#hosts[@]} == n)) || fail "expected $n appsrv replicas, have ${#hosts[@]}"
+	wait_until 10 "DNS: appsrv.$RUN.docker -> ${ips[*]}" resolves_to "appsrv.$RUN.docker" "${ips[@]}"
+	wait_until 10 "HAProxy $what (${hosts[*]})" spread "$LAB_HAPROXY_SVC_PORT" 9 "${hosts[@]}"
+	SCALED_MS=$(($(now_ms) - t))
+}
+scale_to 3 "spreads over 3 replicas"
+T_SCALE_UP=$SCALED_MS
+scale_to 1 "sends everything to the remaining replica"
+T_SCALE_DOWN=$SCALED_MS
 kill -0 "$HAPROXY_PID" || fail "HAProxy exited"
 
 log "timings: build ${T_BUILD} ms, up+ready ${T_UP} ms, restart follow ${T_SWITCH} ms, scale 1->3 followed ${T_SCALE_UP} ms and 3->1 ${T_SCALE_DOWN} ms after docker-compose returned"
