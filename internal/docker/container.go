@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dockerhosts/dockerhosts/internal/dnsname"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 	"github.com/moby/moby/api/types/container"
 )
@@ -67,13 +68,14 @@ func recordFor(c container.InspectResponse, optIn bool) (r record, ok bool) {
 	r.host.ID = c.ID
 	seen := make(map[string]bool, 4)
 	add := func(name string, exclusive bool) {
-		name = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), "."))
-		if name == "" {
+		raw := strings.TrimSpace(name)
+		if raw == "" {
 			return
 		}
-		if !validName(name) {
-			if !slices.Contains(r.skipped, name) {
-				r.skipped = append(r.skipped, name)
+		name, ok := dnsname.Normalize(raw)
+		if !ok {
+			if raw = strings.ToLower(raw); !slices.Contains(r.skipped, raw) {
+				r.skipped = append(r.skipped, raw)
 			}
 			return
 		}
@@ -214,7 +216,7 @@ func parseSRVEntry(entry string) (index.Service, error) {
 		return index.Service{}, fmt.Errorf("want <service>:<port>/<proto>")
 	}
 	name = strings.ToLower(strings.TrimPrefix(name, "_"))
-	if !validLabel(name) || strings.Contains(name, "_") {
+	if !dnsname.ValidLabel(name) || strings.Contains(name, "_") {
 		return index.Service{}, fmt.Errorf("service %q is not a DNS label", name)
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
@@ -226,33 +228,4 @@ func parseSRVEntry(entry string) (index.Service, error) {
 		return index.Service{}, fmt.Errorf("proto %q is not tcp or udp", proto)
 	}
 	return index.Service{Name: name, Proto: proto, Port: uint16(p)}, nil
-}
-
-// validName reports whether a lowercased name, without trailing dot, can be
-// served: at most 253 bytes, labels of 1-63 bytes made of letters, digits,
-// '-' and '_' (compose v1 names are project_service_1).
-func validName(name string) bool {
-	if len(name) == 0 || len(name) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(name, ".") {
-		if !validLabel(label) {
-			return false
-		}
-	}
-	return true
-}
-
-func validLabel(label string) bool {
-	if len(label) == 0 || len(label) > 63 {
-		return false
-	}
-	for i := 0; i < len(label); i++ {
-		switch c := label[i]; {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
-		default:
-			return false
-		}
-	}
-	return true
 }

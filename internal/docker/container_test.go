@@ -161,34 +161,6 @@ func TestParseSRV(t *testing.T) {
 	}
 }
 
-func TestValidName(t *testing.T) {
-	label63 := strings.Repeat("a", 63)
-	tests := []struct {
-		name string
-		want bool
-	}{
-		{"web", true},
-		{"my-app_1", true},
-		{"a.b.c", true},
-		{label63, true},
-		{label63 + "a", false},
-		{strings.Repeat(label63+".", 3) + strings.Repeat("a", 61), true}, // 253
-		{strings.Repeat(label63+".", 3) + strings.Repeat("a", 62), false},
-		{"", false},
-		{"a..b", false},
-		{".a", false},
-		{"has space", false},
-		{"slash/name", false},
-		{"Upper", false}, // callers lowercase first
-		{"ünï", false},
-	}
-	for _, tc := range tests {
-		if got := validName(tc.name); got != tc.want {
-			t.Errorf("validName(%q) = %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
-
 func TestSkippedNamesCountedOncePerContainer(t *testing.T) {
 	fe := newFakeEngine()
 	fe.set(ctr{id: "aaa", name: "web", labels: map[string]string{labelName: "bad name"}}.build())

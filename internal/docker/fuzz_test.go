@@ -3,6 +3,8 @@ package docker
 import (
 	"strings"
 	"testing"
+
+	"github.com/dockerhosts/dockerhosts/internal/dnsname"
 )
 
 // FuzzRecordFor feeds arbitrary container names, hostnames, aliases and
@@ -26,12 +28,12 @@ func FuzzRecordFor(f *testing.F) {
 				continue
 			}
 			for _, n := range r.host.Names {
-				if n != strings.ToLower(n) || !validName(n) {
+				if n != strings.ToLower(n) || !dnsname.Valid(n) {
 					t.Fatalf("served an invalid name %q", n)
 				}
 			}
 			for _, s := range r.host.Services {
-				if s.Port == 0 || (s.Proto != "tcp" && s.Proto != "udp") || !validLabel(s.Name) {
+				if s.Port == 0 || (s.Proto != "tcp" && s.Proto != "udp") || !dnsname.ValidLabel(s.Name) {
 					t.Fatalf("served a malformed SRV service %+v from %q", s, srv)
 				}
 			}

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/dockerhosts/dockerhosts/internal/dnsname"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
@@ -221,46 +222,12 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 	return ip.Unmap(), true
 }
 
-// normalizeName returns b lowercased without a trailing dot, if it is a valid
-// DNS name made of letters, digits, hyphens and underscores.
+// normalizeName returns b as a servable name (internal/dnsname's rule).
 func (p *parser) normalizeName(b []byte) (string, bool) {
-	if len(b) > 0 && b[len(b)-1] == '.' {
-		b = b[:len(b)-1]
-	}
-	if len(b) == 0 || len(b) > 253 {
+	var ok bool
+	p.buf, ok = dnsname.AppendNormal(p.buf[:0], b)
+	if !ok {
 		return "", false
-	}
-	label, upper := 0, false
-	for _, c := range b {
-		switch {
-		case c == '.':
-			if label == 0 {
-				return "", false
-			}
-			label = 0
-			continue
-		case 'A' <= c && c <= 'Z':
-			upper = true
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
-			return "", false
-		}
-		label++
-		if label > 63 {
-			return "", false
-		}
-	}
-	if label == 0 {
-		return "", false
-	}
-	if !upper {
-		return string(b), true
-	}
-	p.buf = append(p.buf[:0], b...)
-	for i, c := range p.buf {
-		if 'A' <= c && c <= 'Z' {
-			p.buf[i] = c + 'a' - 'A'
-		}
 	}
 	return string(p.buf), true
 }
