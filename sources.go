@@ -19,7 +19,7 @@ const hostsFilePriority = 10
 // instance, from OnStartup to OnShutdown.
 type sources struct {
 	cfg  *config
-	sink meteredSink
+	idx  *index.Index
 
 	filesLoaded atomic.Bool
 	watcher     *hostsfile.Watcher
@@ -29,7 +29,7 @@ type sources struct {
 }
 
 func newSources(cfg *config, idx *index.Index) *sources {
-	return &sources{cfg: cfg, sink: meteredSink{idx}}
+	return &sources{cfg: cfg, idx: idx}
 }
 
 func (s *sources) start() error {
@@ -44,7 +44,7 @@ func (s *sources) start() error {
 		src, err := docker.New(docker.Config{
 			Endpoint: d.endpoint, TLSCert: d.tlsCert, TLSKey: d.tlsKey, TLSCA: d.tlsCA,
 			Resync: d.resync, OptIn: d.optIn,
-		}, s.sink)
+		}, meteredSink{s.idx, index.Source{Name: "docker"}})
 		if err != nil {
 			s.stop()
 			return plugin.Error(pluginName, err)
@@ -100,35 +100,38 @@ func (s *sources) applyFile(u hostsfile.Update) {
 		log.Infof("Skipped %d invalid lines or names in %s", u.Stats.Skipped, u.Path)
 	}
 	skippedLines.WithLabelValues(src.Name).Set(float64(u.Stats.Skipped))
-	s.sink.Replace(src, u.Hosts)
+	meteredSink{s.idx, src}.Replace(u.Hosts)
 }
 
-// meteredSink is the index as the sources see it: every change is counted.
-type meteredSink struct{ idx *index.Index }
-
-func (m meteredSink) Replace(src index.Source, hosts []index.Host) {
-	m.idx.Replace(src, hosts)
-	m.changed(src)
+// meteredSink is the index as one source sees it: every change is counted.
+type meteredSink struct {
+	idx *index.Index
+	src index.Source
 }
 
-func (m meteredSink) Upsert(src index.Source, h index.Host) bool {
-	changed := m.idx.Upsert(src, h)
+func (m meteredSink) Replace(hosts []index.Host) {
+	m.idx.Replace(m.src, hosts)
+	m.changed()
+}
+
+func (m meteredSink) Upsert(h index.Host) bool {
+	changed := m.idx.Upsert(m.src, h)
 	if changed {
-		m.changed(src)
+		m.changed()
 	}
 	return changed
 }
 
-func (m meteredSink) Delete(src index.Source, id string) bool {
-	changed := m.idx.Delete(src, id)
+func (m meteredSink) Delete(id string) bool {
+	changed := m.idx.Delete(m.src, id)
 	if changed {
-		m.changed(src)
+		m.changed()
 	}
 	return changed
 }
 
-func (m meteredSink) changed(src index.Source) {
-	entries.WithLabelValues(src.Name).Set(float64(m.idx.Count(src.Name)))
-	updates.WithLabelValues(src.Name).Inc()
-	lastUpdate.WithLabelValues(src.Name).SetToCurrentTime()
+func (m meteredSink) changed() {
+	entries.WithLabelValues(m.src.Name).Set(float64(m.idx.Count(m.src.Name)))
+	updates.WithLabelValues(m.src.Name).Inc()
+	lastUpdate.WithLabelValues(m.src.Name).SetToCurrentTime()
 }

@@ -13,9 +13,9 @@ import (
 // discardSink stands in for the index so that benchmarks measure the source.
 type discardSink struct{}
 
-func (discardSink) Replace(index.Source, []index.Host)   {}
-func (discardSink) Upsert(index.Source, index.Host) bool { return true }
-func (discardSink) Delete(index.Source, string) bool     { return true }
+func (discardSink) Replace([]index.Host)   {}
+func (discardSink) Upsert(index.Host) bool { return true }
+func (discardSink) Delete(string) bool     { return true }
 
 // populate gives fe n running compose containers, 250 per project, each
 // with one address and its compose aliases: a typical container.

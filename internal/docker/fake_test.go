@@ -260,7 +260,7 @@ func newRecordingSink() *recordingSink {
 	return &recordingSink{hosts: make(map[string]index.Host)}
 }
 
-func (s *recordingSink) Replace(src index.Source, hosts []index.Host) {
+func (s *recordingSink) Replace(hosts []index.Host) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.replaces++
@@ -271,7 +271,7 @@ func (s *recordingSink) Replace(src index.Source, hosts []index.Host) {
 }
 
 // Upsert and Delete count only changes, and report them, as the index does.
-func (s *recordingSink) Upsert(src index.Source, h index.Host) bool {
+func (s *recordingSink) Upsert(h index.Host) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.hosts[h.ID]; ok && old.Equal(h) {
@@ -282,7 +282,7 @@ func (s *recordingSink) Upsert(src index.Source, h index.Host) bool {
 	return true
 }
 
-func (s *recordingSink) Delete(src index.Source, id string) bool {
+func (s *recordingSink) Delete(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.hosts[id]; !ok {

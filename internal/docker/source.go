@@ -23,17 +23,6 @@ import (
 
 var log = clog.NewWithPlugin("dockerhosts")
 
-// SourceID is how the index knows this source. Hosts files get a higher
-// priority, so an operator's file overrides what Docker says.
-var SourceID = index.Source{Name: "docker", Priority: 0}
-
-// Sink receives hosts; implemented by *index.Index.
-type Sink interface {
-	Replace(src index.Source, hosts []index.Host) // the source's complete view (full sync)
-	Upsert(src index.Source, h index.Host) bool   // add or replace the host with h.ID; false when nothing changed
-	Delete(src index.Source, id string) bool      // false when absent
-}
-
 // Config says which engine to watch and what to serve.
 type Config struct {
 	// Endpoint is the engine address ("unix:///var/run/docker.sock",
@@ -65,7 +54,7 @@ const (
 type Source struct {
 	cfg      Config
 	engine   engine
-	sink     Sink
+	sink     index.Sink
 	endpoint string
 	synced   atomic.Bool
 
@@ -82,7 +71,7 @@ type Source struct {
 // New builds a source for cfg. It does not contact the engine: an
 // unreachable engine is retried by Run. It fails only on a malformed
 // configuration (endpoint, unreadable TLS files).
-func New(cfg Config, sink Sink) (*Source, error) {
+func New(cfg Config, sink index.Sink) (*Source, error) {
 	if cfg.Resync < 0 {
 		return nil, fmt.Errorf("docker resync period %s is negative", cfg.Resync)
 	}
@@ -96,7 +85,7 @@ func New(cfg Config, sink Sink) (*Source, error) {
 }
 
 // newSource builds a source on any engine; tests pass a fake.
-func newSource(cfg Config, e engine, sink Sink) *Source {
+func newSource(cfg Config, e engine, sink index.Sink) *Source {
 	return &Source{
 		cfg:        cfg,
 		engine:     e,
@@ -330,7 +319,7 @@ func (s *Source) apply(ctx context.Context, id string, at int64) error {
 // upsert hands r to the sink; the sink says whether that changed anything
 // (an event such as health_status usually does not).
 func (s *Source) upsert(r record) bool {
-	changed := s.sink.Upsert(SourceID, r.host)
+	changed := s.sink.Upsert(r.host)
 	s.track(r)
 	s.updateGauges()
 	return changed
@@ -341,7 +330,7 @@ func (s *Source) remove(id string) bool {
 	if _, ok := s.containers[id]; !ok {
 		return false
 	}
-	changed := s.sink.Delete(SourceID, id)
+	changed := s.sink.Delete(id)
 	s.untrack(id)
 	s.updateGauges()
 	return changed
@@ -370,7 +359,7 @@ func (s *Source) fullSync(ctx context.Context, reason string) error {
 	for i := range records {
 		hosts[i] = records[i].host
 	}
-	s.sink.Replace(SourceID, hosts)
+	s.sink.Replace(hosts)
 
 	present := make(map[string]struct{}, len(records))
 	for i := range records {

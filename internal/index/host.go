@@ -44,9 +44,13 @@ type Addr struct {
 	Subnet  netip.Prefix // zero when unknown
 }
 
-// Service is one SRV-advertised port: _<Name>._<Proto>.<host name>.
+// Service is one SRV-advertised port: _<Name>._<Proto>.<each host name>.
 type Service struct {
-	Name  string // e.g. "http"
+	Name  string // e.g. "http", or "8080" for a published port
 	Proto string // "tcp" or "udp"
 	Port  uint16
+	// Target is the name the port is reached at, relative like Names (a
+	// published port is reached on the engine host, not the container).
+	// "" means the host itself, by its first ReverseName.
+	Target string
 }

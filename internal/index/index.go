@@ -35,10 +35,10 @@ type hostKey struct{ source, id string }
 type placed struct {
 	src      Source
 	host     Host
-	owners   map[string]struct{}  // qualified names it answers
-	srvNames map[string]srvRecord // qualified SRV owner name -> record
-	ents     []string             // empty non-terminals above its names
-	reverse  []string             // qualified PTR targets
+	owners   map[string]struct{}    // qualified names it answers
+	srvNames map[string][]srvRecord // qualified SRV owner name -> its records
+	ents     []string               // empty non-terminals above its names
+	reverse  []string               // qualified PTR targets
 }
 
 type srvRecord struct {
@@ -230,7 +230,7 @@ func (x *Index) nameState(n string) *nameState {
 
 // place derives the owner names, SRV names and reverse targets of h.
 func (x *Index) place(src Source, h Host) *placed {
-	p := &placed{src: src, host: h, owners: map[string]struct{}{}, srvNames: map[string]srvRecord{}}
+	p := &placed{src: src, host: h, owners: map[string]struct{}{}, srvNames: map[string][]srvRecord{}}
 	ents := map[string]struct{}{}
 	for _, name := range h.Names {
 		for _, q := range x.qualify(name) {
@@ -241,18 +241,22 @@ func (x *Index) place(src Source, h Host) *placed {
 	for _, name := range h.ReverseNames {
 		p.reverse = append(p.reverse, x.qualify(name)[0])
 	}
-	// SRV targets are the host's own name in the same zone, so that each
-	// replica is its own target with its own address.
-	if len(h.Services) > 0 && len(h.ReverseNames) > 0 {
+	// SRV targets default to the host's own name in the same zone, so that
+	// each replica is its own target with its own address.
+	for _, s := range h.Services {
+		target := s.Target
+		if target == "" && len(h.ReverseNames) > 0 {
+			target = h.ReverseNames[0]
+		}
+		if target == "" {
+			continue
+		}
+		targets := x.qualify(target)
 		for _, name := range h.Names {
-			targets := x.qualify(h.ReverseNames[0])
 			for i, q := range x.qualify(name) {
-				target := targets[min(i, len(targets)-1)]
-				for _, s := range h.Services {
-					owner := "_" + s.Name + "._" + s.Proto + "." + q
-					p.srvNames[owner] = srvRecord{target: target, port: s.Port}
-					x.addEnts(ents, owner)
-				}
+				owner := "_" + s.Name + "._" + s.Proto + "." + q
+				p.srvNames[owner] = append(p.srvNames[owner], srvRecord{target: targets[min(i, len(targets)-1)], port: s.Port})
+				x.addEnts(ents, owner)
 			}
 		}
 	}
@@ -402,7 +406,7 @@ func (x *Index) entry(n string) *Entry {
 				}
 			}
 		}
-		if r, ok := p.srvNames[n]; ok {
+		for _, r := range p.srvNames[n] {
 			e.SRV = append(e.SRV, SRV{Target: r.target, Port: r.port})
 		}
 	}

@@ -114,6 +114,26 @@ func TestSRVTargetsEachReplica(t *testing.T) {
 	}
 }
 
+func TestSRVTargetNamedByTheService(t *testing.T) {
+	x := New([]string{"docker.", "lab."})
+	engine := host("engine", []string{"host1"}, "127.0.0.2")
+	web := host("web1", []string{"web"}, "172.17.0.2")
+	// A published port: reached on the engine host, one record per binding.
+	web.Services = []Service{
+		{Name: "8080", Proto: "tcp", Port: 32768, Target: "host1"},
+		{Name: "8080", Proto: "tcp", Port: 32769, Target: "host1"},
+	}
+	x.Upsert(docker, engine)
+	x.Upsert(docker, web)
+	for _, z := range []string{"docker.", "lab."} {
+		e := x.Load().Lookup("_8080._tcp.web." + z)
+		want := []SRV{{Target: "host1." + z, Port: 32768}, {Target: "host1." + z, Port: 32769}}
+		if e == nil || !slices.Equal(e.SRV, want) {
+			t.Errorf("zone %s: SRV %+v, want %+v", z, e, want)
+		}
+	}
+}
+
 func TestOldSnapshotIsUntouchedByLaterChanges(t *testing.T) {
 	x := New([]string{"docker."})
 	x.Upsert(docker, host("c1", []string{"a"}, "10.0.0.1"))
