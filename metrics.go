@@ -51,20 +51,6 @@ var (
 		Name:      "last_update_timestamp_seconds",
 		Help:      "When a source last changed the index, in Unix seconds.",
 	}, []string{"source"})
-
-	skippedLines = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: pluginName,
-		Name:      "skipped_lines",
-		Help:      "Invalid lines or names skipped in the hosts file as last read.",
-	}, []string{"source"})
-
-	readFailures = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: pluginName,
-		Name:      "read_failures_total",
-		Help:      "Hosts-file reads that failed; the last good records were kept.",
-	}, []string{"source"})
 )
 
 // queryCounters are the counters of one server, looked up once: looking a

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
@@ -13,19 +14,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/dockerhosts/dockerhosts/internal/await"
 )
 
 func TestMetricNamesPassPromlint(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	for _, c := range []prometheus.Collector{queries, entries, updates, lastUpdate, skippedLines, readFailures} {
+	for _, c := range []prometheus.Collector{queries, entries, updates, lastUpdate} {
 		reg.MustRegister(c)
 	}
 	(&DockerHosts{}).count(context.Background(), outcomeAnswer)
-	for _, v := range []*prometheus.GaugeVec{entries, lastUpdate, skippedLines} {
+	for _, v := range []*prometheus.GaugeVec{entries, lastUpdate} {
 		v.WithLabelValues("lint")
 	}
 	updates.WithLabelValues("lint")
-	readFailures.WithLabelValues("lint")
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +72,10 @@ func TestHostsFileMetricsAndReadiness(t *testing.T) {
 	good, missing := filepath.Join(dir, "hosts"), filepath.Join(dir, "missing")
 	writeFile(t, good, "10.0.0.1 a\nnot-an-address b\n10.0.0.2 b c\n")
 	cfg := &config{zones: []string{"docker."}, hostsFiles: []string{good, missing}}
-	s := newSources(cfg, testHandler().index)
+	s, err := compose(cfg, testHandler().index)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if s.ready() {
 		t.Fatal("ready before any source loaded")
 	}
@@ -78,27 +83,55 @@ func TestHostsFileMetricsAndReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.stop()
-	if !s.ready() {
-		t.Fatal("not ready after every hosts file loaded once (a missing file counts as loaded)")
-	}
+	await.True(t, 10*time.Second, "ready once every hosts file loaded (a missing file counts as loaded)", s.ready)
 	src := "hostsfile:" + good
 	if got := testutil.ToFloat64(entries.WithLabelValues(src)); got != 2 {
 		t.Errorf("entries: %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(skippedLines.WithLabelValues(src)); got != 1 {
+	if got := gathered(t, "coredns_dockerhosts_skipped_lines", "source", src); got != 1 {
 		t.Errorf("skipped lines: %v, want 1", got)
 	}
 }
 
-func TestNotReadyUntilDockerSyncs(t *testing.T) {
-	cfg := &config{zones: []string{"docker."}, docker: &dockerConfig{
-		endpoint: fmt.Sprintf("unix://%s", filepath.Join(t.TempDir(), "no.sock")), resync: defaultResync}}
-	s := newSources(cfg, testHandler().index)
+// A dead engine must not keep the resolver unready for ever: it counts once
+// its first connection attempt failed, and the other sources are served.
+func TestReadyOnceAnEngineIsKnownDown(t *testing.T) {
+	cfg := &config{zones: []string{"docker."}, resync: defaultResync, engines: []*engineConfig{{
+		name: "local", endpoint: fmt.Sprintf("unix://%s", filepath.Join(t.TempDir(), "no.sock"))}}}
+	s, err := compose(cfg, testHandler().index)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.start(); err != nil {
 		t.Fatalf("an unreachable engine must not stop CoreDNS: %v", err)
 	}
 	defer s.stop()
-	if s.ready() {
-		t.Fatal("ready without a Docker sync")
+	await.True(t, 10*time.Second, "ready with the engine known down", s.ready)
+}
+
+// gathered reads one series from the default registry, where the plugin's
+// packages register their metrics.
+func gathered(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
 	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					if g := m.GetGauge(); g != nil {
+						return g.GetValue()
+					}
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no series %s{%s=%q}", name, label, value)
+	return 0
 }

@@ -3,68 +3,88 @@ package dockerhosts
 import (
 	"context"
 	"sync"
-	"sync/atomic"
-
-	"github.com/coredns/coredns/plugin"
+	"time"
 
 	"github.com/dockerhosts/dockerhosts/internal/docker"
 	"github.com/dockerhosts/dockerhosts/internal/hostsfile"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
-// Hosts files are operator overrides: their names hide Docker's.
-const hostsFilePriority = 10
+// source is the one shape of every producer of hosts (a hosts file, a Docker
+// engine): it writes to the sink it was built with from Run until ctx is
+// cancelled, and says once it has loaded (or, for an engine, is known to be
+// down). A new kind of source is new files behind this contract plus one
+// entry in compose.
+type source interface {
+	Run(ctx context.Context)
+	Synced() bool
+}
 
-// sources runs the hosts-file watcher and the Docker source of one plugin
-// instance, from OnStartup to OnShutdown.
+// Priorities in the index: hosts files are operator overrides, their names
+// hide Docker's.
+const (
+	hostsFilePriority = 10
+	dockerPriority    = 0
+)
+
+// sources are the running sources of one plugin instance, from OnStartup to
+// OnShutdown.
 type sources struct {
-	cfg  *config
-	idx  *index.Index
-
-	filesLoaded atomic.Bool
-	watcher     *hostsfile.Watcher
-	docker      atomic.Pointer[docker.Source]
-	cancel      context.CancelFunc
-	done        sync.WaitGroup
+	list   []source
+	cancel context.CancelFunc
+	done   sync.WaitGroup
 }
 
-func newSources(cfg *config, idx *index.Index) *sources {
-	return &sources{cfg: cfg, idx: idx}
-}
-
-func (s *sources) start() error {
-	if len(s.cfg.hostsFiles) > 0 {
-		s.watcher = hostsfile.NewWatcher(s.cfg.hostsFiles, s.cfg.reload, s.applyFile)
-		if err := s.watcher.Start(); err != nil {
-			return plugin.Error(pluginName, err)
-		}
-		s.filesLoaded.Store(true)
+// compose builds the sources of cfg over idx. It is the only place that
+// gives a source its identity and priority in the index.
+func compose(cfg *config, idx *index.Index) (*sources, error) {
+	s := &sources{}
+	for _, path := range cfg.hostsFiles {
+		name := "hostsfile:" + path
+		sink := meteredSink{idx, index.Source{Name: name, Priority: hostsFilePriority}}
+		s.list = append(s.list, hostsfile.NewSource(path, name, cfg.reload, sink))
 	}
-	if d := s.cfg.docker; d != nil {
+	for _, e := range cfg.engines {
+		sink := meteredSink{idx, index.Source{Name: "docker:" + e.name, Priority: dockerPriority}}
 		src, err := docker.New(docker.Config{
-			Endpoint: d.endpoint, TLSCert: d.tlsCert, TLSKey: d.tlsKey, TLSCA: d.tlsCA,
-			Resync: d.resync, OptIn: d.optIn,
-		}, meteredSink{s.idx, index.Source{Name: "docker"}})
+			Engine: e.name, Endpoint: e.endpoint, HostAddrs: e.hostAddrs,
+			TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA,
+			Resync: cfg.resync, OptIn: cfg.optIn,
+		}, sink)
 		if err != nil {
-			s.stop()
-			return plugin.Error(pluginName, err)
+			return nil, err
 		}
-		s.docker.Store(src)
-		ctx, cancel := context.WithCancel(context.Background())
-		s.cancel = cancel
+		s.list = append(s.list, src)
+	}
+	return s, nil
+}
+
+// startupWait bounds how long start waits for the sources' first load, so
+// that the first queries after a (re)start already find the names; a slow or
+// dead engine delays CoreDNS by at most this.
+const startupWait = time.Second
+
+// start runs every source until stop, and returns once all have loaded
+// once, or after startupWait.
+func (s *sources) start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	for _, src := range s.list {
 		s.done.Add(1)
 		go func() {
 			defer s.done.Done()
 			src.Run(ctx)
 		}()
 	}
+	deadline := time.Now().Add(startupWait)
+	for !s.ready() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	return nil
 }
 
+// stop cancels every source and returns once all have stopped.
 func (s *sources) stop() error {
-	if s.watcher != nil {
-		s.watcher.Stop()
-	}
 	if s.cancel != nil {
 		s.cancel()
 	}
@@ -72,38 +92,18 @@ func (s *sources) stop() error {
 	return nil
 }
 
-// ready is true once every configured source has loaded once.
+// ready is true once every source has loaded once.
 func (s *sources) ready() bool {
-	if len(s.cfg.hostsFiles) > 0 && !s.filesLoaded.Load() {
-		return false
-	}
-	if s.cfg.docker != nil {
-		d := s.docker.Load()
-		return d != nil && d.Synced()
+	for _, src := range s.list {
+		if !src.Synced() {
+			return false
+		}
 	}
 	return true
 }
 
-// applyFile turns a watcher update into the file's table in the index,
-// keeping the last good table when the file could not be read.
-func (s *sources) applyFile(u hostsfile.Update) {
-	src := index.Source{Name: "hostsfile:" + u.Path, Priority: hostsFilePriority}
-	switch {
-	case u.Err != nil:
-		readFailures.WithLabelValues(src.Name).Inc()
-		log.Warningf("Reading %s failed, still serving its last good records: %v", u.Path, u.Err)
-		return
-	case u.Missing:
-		log.Warningf("Hosts file %s does not exist; it is served as soon as it appears", u.Path)
-	}
-	if u.Stats.Skipped > 0 {
-		log.Infof("Skipped %d invalid lines or names in %s", u.Stats.Skipped, u.Path)
-	}
-	skippedLines.WithLabelValues(src.Name).Set(float64(u.Stats.Skipped))
-	meteredSink{s.idx, src}.Replace(u.Hosts)
-}
-
-// meteredSink is the index as one source sees it: every change is counted.
+// meteredSink is the index as one source sees it: every change is counted
+// under the source's name.
 type meteredSink struct {
 	idx *index.Index
 	src index.Source

@@ -23,7 +23,7 @@ func FuzzRecordFor(f *testing.F) {
 			},
 			nets: map[string]ep{"net": {ip: "10.0.0.2", aliases: []string{alias}}}}
 		for _, optIn := range []bool{false, true} {
-			r, ok := recordFor(c.build(), optIn)
+			r, ok := recordFor(c.build(), mapping{optIn: optIn})
 			if !ok {
 				continue
 			}

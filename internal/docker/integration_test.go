@@ -26,7 +26,7 @@ func TestEngineIntegration(t *testing.T) {
 	early := e.Run("early", "--network", front, image)
 
 	sink := newRecordingSink()
-	s, err := New(Config{Resync: time.Hour}, sink)
+	s, err := New(Config{Engine: "local", Resync: time.Hour}, sink)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package docker
 
 import (
+	"sync"
+
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -8,61 +10,119 @@ import (
 
 const subsystem = "dockerhosts"
 
-// The source runs outside any request, so these carry no "server" label.
+// Every Docker metric carries the engine's name, so that two engines never
+// write the same series. The source runs outside any request: no "server".
 var (
-	containersServed = promauto.NewGauge(prometheus.GaugeOpts{
+	containersServed = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "containers",
-		Help:      "Number of Docker containers served.",
-	})
-	namesServed = promauto.NewGauge(prometheus.GaugeOpts{
+		Help:      "Number of Docker containers served, by engine.",
+	}, []string{"engine"})
+	namesServed = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "container_names",
-		Help:      "Number of distinct names served for Docker containers.",
-	})
+		Help:      "Number of distinct names served for Docker containers, by engine.",
+	}, []string{"engine"})
 	eventsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "events_total",
-		Help:      "Counter of Docker events received, by action.",
-	}, []string{"action"})
+		Help:      "Counter of Docker events received, by engine and action.",
+	}, []string{"engine", "action"})
 	resyncsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "resyncs_total",
-		Help:      "Counter of full resynchronisations with Docker, by reason (startup, reconnect, periodic).",
-	}, []string{"reason"})
-	reconnectsTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Help:      "Counter of full resynchronisations with Docker, by engine and reason (startup, reconnect, periodic).",
+	}, []string{"engine", "reason"})
+	reconnectsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "reconnects_total",
-		Help:      "Counter of successful reconnections to Docker after the event stream was lost.",
-	})
-	dockerUp = promauto.NewGauge(prometheus.GaugeOpts{
+		Help:      "Counter of successful reconnections to Docker after the event stream was lost, by engine.",
+	}, []string{"engine"})
+	dockerUp = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "docker_up",
-		Help:      "1 while the Docker event stream is connected and synced, else 0.",
-	})
-	eventLag = promauto.NewHistogram(prometheus.HistogramOpts{
+		Help:      "1 while the engine's event stream is connected and synced, else 0.",
+	}, []string{"engine"})
+	eventLag = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "event_lag_seconds",
-		Help:      "Time from a Docker event to its records reaching the index.",
+		Help:      "Time from a Docker event to its records reaching the index, by engine.",
 		Buckets:   prometheus.ExponentialBuckets(0.00025, 2, 16), // 250µs .. 8s
-	})
-	nameConflictsTotal = promauto.NewCounter(prometheus.CounterOpts{
+	}, []string{"engine"})
+	nameConflictsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "name_conflicts_total",
-		Help:      "Counter of names that became claimed as their own by more than one container.",
-	})
-	skippedNamesTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Help:      "Counter of names that became claimed as their own by more than one container, by engine.",
+	}, []string{"engine"})
+	skippedNamesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "skipped_names_total",
-		Help:      "Counter of container names not served because they are not valid DNS names.",
-	})
+		Help:      "Counter of container names not served because they are not valid DNS names, by engine.",
+	}, []string{"engine"})
 )
+
+// engineMetrics are one engine's series, looked up once.
+type engineMetrics struct {
+	containers, names, up          prometheus.Gauge
+	events, resyncs                *prometheus.CounterVec
+	reconnects, conflicts, skipped prometheus.Counter
+	lag                            prometheus.Observer
+}
+
+func metricsFor(engine string) engineMetrics {
+	l := prometheus.Labels{"engine": engine}
+	return engineMetrics{
+		containers: containersServed.With(l),
+		names:      namesServed.With(l),
+		up:         dockerUp.With(l),
+		events:     eventsTotal.MustCurryWith(l),
+		resyncs:    resyncsTotal.MustCurryWith(l),
+		reconnects: reconnectsTotal.With(l),
+		conflicts:  nameConflictsTotal.With(l),
+		skipped:    skippedNamesTotal.With(l),
+		lag:        eventLag.With(l),
+	}
+}
+
+// gaugeOwners gives each engine's gauges to one source: the one started
+// last. A Corefile reload starts the new instance before it stops the old
+// one; without an owner the old one's last word (docker_up 0 as it stops)
+// would stand while the new one is connected.
+var gaugeOwners = struct {
+	sync.Mutex
+	by map[string]*Source
+}{by: map[string]*Source{}}
+
+func (s *Source) ownGauges() {
+	gaugeOwners.Lock()
+	gaugeOwners.by[s.cfg.Engine] = s
+	gaugeOwners.Unlock()
+}
+
+// releaseGauges zeroes docker_up unless a newer source owns the gauges.
+func (s *Source) releaseGauges() {
+	gaugeOwners.Lock()
+	defer gaugeOwners.Unlock()
+	if gaugeOwners.by[s.cfg.Engine] == s {
+		delete(gaugeOwners.by, s.cfg.Engine)
+		s.metrics.up.Set(0)
+	}
+}
+
+// setGauges runs set only while s owns its engine's gauges.
+func (s *Source) setGauges(set func(m engineMetrics)) {
+	gaugeOwners.Lock()
+	defer gaugeOwners.Unlock()
+	if gaugeOwners.by[s.cfg.Engine] == s {
+		set(s.metrics)
+	}
+}

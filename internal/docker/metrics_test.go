@@ -27,8 +27,8 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 
 func TestMetricNamesPassPromlint(t *testing.T) {
 	// Touch the vectors so that they have a child to lint.
-	eventsTotal.WithLabelValues("start")
-	resyncsTotal.WithLabelValues("startup")
+	metricsFor("lint").events.WithLabelValues("start")
+	metricsFor("lint").resyncs.WithLabelValues("startup")
 	reg := prometheus.NewPedanticRegistry()
 	for _, c := range []prometheus.Collector{containersServed, namesServed, eventsTotal, resyncsTotal,
 		reconnectsTotal, dockerUp, eventLag, nameConflictsTotal, skippedNamesTotal} {

@@ -1,13 +1,222 @@
 package docker
 
-import "slices"
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/dockerhosts/dockerhosts/internal/index"
+)
+
+// apply brings one container up to date with the engine: the inspect result
+// is the truth, whatever the event was, so replays, duplicates and
+// reordering do no harm, and the cost does not depend on how many
+// containers there are.
+func (s *Source) apply(ctx context.Context, id string, at int64) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	res, err := s.engine.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	var (
+		r       record
+		running bool
+	)
+	switch {
+	case errdefs.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("inspect container %.12s: %w", id, err)
+	default:
+		r, running = recordFor(res.Container, s.mapping())
+	}
+	var changed bool
+	if running {
+		changed = s.upsert(r)
+	} else {
+		changed = s.remove(id)
+	}
+	if changed && at > 0 {
+		s.metrics.lag.Observe(max(0, time.Since(time.Unix(0, at)).Seconds()))
+	}
+	return nil
+}
+
+func (s *Source) mapping() mapping { return mapping{engine: s.cfg.Engine, optIn: s.cfg.OptIn} }
+
+// upsert hands r to the sink; the sink says whether that changed anything
+// (an event such as health_status usually does not).
+func (s *Source) upsert(r record) bool {
+	old := s.containers[r.host.ID].binds
+	changed := s.sink.Upsert(r.host)
+	s.track(r)
+	s.rebind(old, r.binds)
+	s.updateGauges()
+	return changed
+}
+
+// remove withdraws a container, if it is served.
+func (s *Source) remove(id string) bool {
+	t, ok := s.containers[id]
+	if !ok {
+		return false
+	}
+	changed := s.sink.Delete(id)
+	s.untrack(id)
+	s.rebind(t.binds, nil)
+	s.updateGauges()
+	return changed
+}
+
+// rebind moves a container's published-port addresses from old to now,
+// serving a name for each specific host address while any container
+// publishes on it.
+func (s *Source) rebind(old, now []netip.Addr) {
+	for _, a := range now {
+		if s.binds[a]++; s.binds[a] == 1 {
+			s.sink.Upsert(s.bindHost(a))
+		}
+	}
+	for _, a := range old {
+		if s.binds[a]--; s.binds[a] == 0 {
+			delete(s.binds, a)
+			s.sink.Delete(bindHostID(a))
+		}
+	}
+}
+
+// fullSync lists the running containers, inspects each, and replaces the
+// sink's view with the result: what vanished disappears, what appeared is
+// added.
+func (s *Source) fullSync(ctx context.Context, reason string) error {
+	opts := client.ContainerListOptions{}
+	if s.cfg.OptIn {
+		opts.Filters = make(client.Filters).Add("label", labelEnable+"=true")
+	}
+	listCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+	list, err := s.engine.ContainerList(listCtx, opts)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	records, err := s.inspectAll(ctx, list.Items)
+	if err != nil {
+		return err
+	}
+	s.hostAddrs = s.engineHostAddrs(ctx)
+
+	binds := make(map[netip.Addr]int)
+	hosts := make([]index.Host, 0, len(records)+1)
+	for i := range records {
+		hosts = append(hosts, records[i].host)
+		for _, a := range records[i].binds {
+			binds[a]++
+		}
+	}
+	if h, ok := s.engineHost(); ok {
+		hosts = append(hosts, h)
+	}
+	for a := range binds {
+		hosts = append(hosts, s.bindHost(a))
+	}
+	s.sink.Replace(hosts)
+	s.binds = binds
+
+	present := make(map[string]struct{}, len(records))
+	for i := range records {
+		present[records[i].host.ID] = struct{}{}
+	}
+	for id := range s.containers {
+		if _, ok := present[id]; !ok {
+			s.untrack(id)
+		}
+	}
+	for i := range records {
+		s.track(records[i])
+	}
+	s.updateGauges()
+	s.metrics.resyncs.WithLabelValues(reason).Inc()
+	s.synced.Store(true)
+	return nil
+}
+
+// inspectAll inspects the listed containers with a few requests in flight
+// and returns the records of those to serve. Containers removed since the
+// list are skipped; any other error fails the sync.
+func (s *Source) inspectAll(ctx context.Context, items []container.Summary) ([]record, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]record, len(items))
+	serve := make([]bool, len(items))
+	m := s.mapping()
+	var (
+		next     atomic.Int64
+		firstErr error
+		errOnce  sync.Once
+		wg       sync.WaitGroup
+	)
+	for range min(syncWorkers, len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(items) || ctx.Err() != nil {
+					return
+				}
+				reqCtx, reqCancel := context.WithTimeout(ctx, requestTimeout)
+				res, err := s.engine.ContainerInspect(reqCtx, items[i].ID, client.ContainerInspectOptions{})
+				reqCancel()
+				switch {
+				case errdefs.IsNotFound(err):
+				case err != nil:
+					errOnce.Do(func() {
+						firstErr = fmt.Errorf("inspect container %.12s: %w", items[i].ID, err)
+						cancel()
+					})
+					return
+				default:
+					results[i], serve[i] = recordFor(res.Container, m)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := results[:0]
+	for i := range results {
+		if serve[i] {
+			out = append(out, results[i])
+		}
+	}
+	return out, nil
+}
+
+func (s *Source) updateGauges() {
+	containers, names := len(s.containers), len(s.claims)
+	s.setGauges(func(m engineMetrics) {
+		m.containers.Set(float64(containers))
+		m.names.Set(float64(names))
+	})
+}
 
 // tracked is what the source remembers of a served container: enough to
 // account its names and log its problems once. The sink keeps the records.
 type tracked struct {
 	name     string
 	claims   []nameClaim
-	reported []string // problems already logged for this container
+	binds    []netip.Addr // specific host addresses it publishes ports on
+	reported []string     // problems already logged for this container
 }
 
 // claim counts the containers serving one name. Most names have one
@@ -63,6 +272,7 @@ func (s *Source) track(r record) {
 	s.containers[id] = tracked{
 		name:     r.name,
 		claims:   r.claims,
+		binds:    r.binds,
 		reported: s.report(r, old.reported),
 	}
 }
@@ -96,7 +306,7 @@ func (s *Source) claim(nc nameClaim, id, containerName string) {
 	}
 	s.claims[nc.name] = c
 	if !was && c.conflict() {
-		nameConflictsTotal.Inc()
+		s.metrics.conflicts.Inc()
 		other := c.other(id)
 		log.Warningf("Name %q is claimed by %d containers, among them %q (%.12s) and %q (%.12s); answering with all of them",
 			nc.name, c.count(), containerName, id, s.containers[other].name, other)
@@ -136,7 +346,7 @@ func (s *Source) report(r record, reported []string) []string {
 		key := "name " + name
 		now = append(now, key)
 		if !slices.Contains(reported, key) {
-			skippedNamesTotal.Inc()
+			s.metrics.skipped.Inc()
 			log.Warningf("Container %q (%.12s): skipping name %q: not a valid DNS name", r.name, r.host.ID, name)
 		}
 	}

@@ -143,25 +143,24 @@ func NewWatcher(paths []string, poll time.Duration, onUpdate func(Update)) *Watc
 }
 
 // Start loads every file once, calling onUpdate once per path before it
-// returns, then follows the files until Stop. It fails only when there is no
-// way to see changes: fsnotify is unavailable and polling is off.
-func (w *Watcher) Start() error {
+// returns, then follows the files until Stop. Without fsnotify (inotify
+// limits) it follows them by polling, at the fallback interval when polling
+// is off. Starting again, or after Stop, does nothing.
+func (w *Watcher) Start() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.state != created {
-		return errors.New("hostsfile: watcher started twice or after Stop")
+		return
 	}
 	if w.useNotify {
 		n, err := fsnotify.NewWatcher()
-		if err != nil && w.poll == 0 {
-			return fmt.Errorf("watch hosts files: %w (and polling is off)", err)
-		}
 		if err != nil {
-			log.Warningf("Cannot watch hosts files (%v): following them by polling every %s only", err, w.poll)
+			w.degraded = true
+			log.Warningf("Cannot watch hosts files (%v): following them by polling every %s only", err, w.degradedPoll())
 		}
 		w.notify = n
-	} else if w.poll == 0 {
-		return errors.New("watch hosts files: fsnotify and polling are both off")
+	} else {
+		w.degraded = true
 	}
 	now := time.Now()
 	for _, f := range w.files {
@@ -171,7 +170,6 @@ func (w *Watcher) Start() error {
 	w.state = running
 	w.wg.Add(1)
 	go w.loop()
-	return nil
 }
 
 // Stop ends the watcher's goroutine and closes its descriptors, and returns

@@ -36,12 +36,17 @@ func (h Host) Equal(o Host) bool {
 		slices.Equal(h.Addrs, o.Addrs) && slices.Equal(h.Services, o.Services)
 }
 
-// Addr is one address of a host. Network and Subnet are set for Docker
-// addresses so that a client inside that network gets that network's address.
+// Addr is one address of a host. Network, Subnet and Scope are set for
+// Docker addresses so that a client inside that network gets that network's
+// address.
 type Addr struct {
 	IP      netip.Addr
 	Network string       // "" when unknown
 	Subnet  netip.Prefix // zero when unknown
+	// Scope names the set of networks the address lives in (a Docker
+	// engine): engines reuse subnets (every default bridge is 172.17/16), so
+	// a subnet means something only within its scope. "" for none.
+	Scope string
 }
 
 // Service is one SRV-advertised port: _<Name>._<Proto>.<each host name>.

@@ -78,7 +78,7 @@ func New(zones []string) *Index {
 	slices.SortStableFunc(x.zones, func(a, b string) int { return dns.CountLabel(b) - dns.CountLabel(a) })
 	x.snap.Store(&Snapshot{
 		names:  newPmap[string, *Entry](hashName),
-		addrs:  newPmap[netip.Addr, []string](hashAddr),
+		addrs:  newPmap[netip.Addr, addrEntry](hashAddr),
 		serial: uint32(time.Now().Unix()),
 	})
 	return x
@@ -346,7 +346,7 @@ func (x *Index) commit(t *txn) {
 	}
 	addrs := old.addrs.edit(x.gen)
 	for a := range t.addrs {
-		if r := x.reverse(a); len(r) > 0 {
+		if r := x.addrEntry(a); len(r.names) > 0 || len(r.scopes) > 0 {
 			addrs.set(a, r)
 		} else {
 			addrs.del(a)
@@ -397,7 +397,7 @@ func (x *Index) entry(n string) *Entry {
 					continue
 				}
 				seen[a.IP] = struct{}{}
-				t := Target{IP: a.IP, Raw: a.IP.AsSlice(), Group: group, Network: a.Network, Subnet: a.Subnet}
+				t := Target{IP: a.IP, Raw: a.IP.AsSlice(), Group: group, Network: a.Network, Subnet: a.Subnet, Scope: a.Scope}
 				e.Networked = e.Networked || a.Subnet.IsValid()
 				if a.IP.Is4() {
 					e.A = append(e.A, t)
@@ -413,14 +413,22 @@ func (x *Index) entry(n string) *Entry {
 	return e
 }
 
-func (x *Index) reverse(a netip.Addr) []string {
-	var out []string
+func (x *Index) addrEntry(a netip.Addr) addrEntry {
+	var out addrEntry
 	for _, p := range x.winners(x.addrs[a]) {
 		for _, r := range p.reverse {
-			if !slices.Contains(out, r) {
-				out = append(out, r)
+			if !slices.Contains(out.names, r) {
+				out.names = append(out.names, r)
 			}
 		}
 	}
+	for k := range x.addrs[a] {
+		for _, ha := range x.hosts[k].host.Addrs {
+			if ha.IP == a && ha.Scope != "" && !slices.Contains(out.scopes, ha.Scope) {
+				out.scopes = append(out.scopes, ha.Scope)
+			}
+		}
+	}
+	slices.Sort(out.scopes)
 	return out
 }

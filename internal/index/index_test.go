@@ -232,3 +232,23 @@ func TestUnchangedHostPublishesNothing(t *testing.T) {
 		t.Fatal("Delete reports true once, then false")
 	}
 }
+
+func TestScopesOfAnAddress(t *testing.T) {
+	x := New([]string{"docker."})
+	a := func(scope string) []Addr {
+		return []Addr{{IP: netip.MustParseAddr("172.17.0.2"), Subnet: netip.MustParsePrefix("172.17.0.0/16"), Scope: scope}}
+	}
+	x.Upsert(Source{Name: "docker:a"}, Host{ID: "c1", Names: []string{"web"}, Addrs: a("a")})
+	x.Upsert(Source{Name: "docker:b"}, Host{ID: "c1", Names: []string{"web"}, Addrs: a("b")})
+	ip := netip.MustParseAddr("172.17.0.2")
+	if got := x.Load().Scopes(ip); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("scopes %v, want [a b]", got)
+	}
+	x.Delete(Source{Name: "docker:a"}, "c1")
+	if got := x.Load().Scopes(ip); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("after delete: scopes %v, want [b]", got)
+	}
+	if e := x.Load().Lookup("web.docker."); e == nil || len(e.A) != 1 || e.A[0].Scope != "b" {
+		t.Fatalf("web: %+v", e)
+	}
+}

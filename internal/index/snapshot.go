@@ -9,7 +9,7 @@ import (
 // their whole answer, so an answer never mixes two states.
 type Snapshot struct {
 	names  pmap[string, *Entry]
-	addrs  pmap[netip.Addr, []string]
+	addrs  pmap[netip.Addr, addrEntry]
 	serial uint32
 }
 
@@ -31,6 +31,14 @@ type Target struct {
 	Group   int
 	Network string
 	Subnet  netip.Prefix
+	Scope   string
+}
+
+// addrEntry is what the index knows of one address: the names PTR returns,
+// and the scopes in which some host has exactly that address.
+type addrEntry struct {
+	names  []string
+	scopes []string
 }
 
 // SRV is one service record at a name.
@@ -48,7 +56,14 @@ func (s *Snapshot) Lookup(name string) *Entry {
 // Reverse returns the names of addr, for PTR.
 func (s *Snapshot) Reverse(addr netip.Addr) []string {
 	r, _ := s.addrs.get(addr)
-	return r
+	return r.names
+}
+
+// Scopes returns the scopes in which a host has exactly addr: for a client
+// address, the engines it is a container of.
+func (s *Snapshot) Scopes(addr netip.Addr) []string {
+	r, _ := s.addrs.get(addr)
+	return r.scopes
 }
 
 // Serial changes whenever the index does; it is the zones' SOA serial.

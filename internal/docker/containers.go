@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/dockerhosts/dockerhosts/internal/dnsname"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 )
 
 // Labels a container can carry to steer dockerhosts.
@@ -32,10 +34,19 @@ const shortIDLen = 12
 // accounting), and what was skipped and why.
 type record struct {
 	host    index.Host
-	name    string      // container name, for log lines
-	claims  []nameClaim // one per entry of host.Names, same order
-	skipped []string    // invalid names
-	badSRV  []string    // malformed dockerhosts.srv entries
+	name    string       // container name, for log lines
+	claims  []nameClaim  // one per entry of host.Names, same order
+	binds   []netip.Addr // specific host addresses its ports are published on
+	skipped []string     // invalid names
+	badSRV  []string     // malformed dockerhosts.srv entries
+}
+
+// mapping is what decides a container's records besides the container.
+type mapping struct {
+	// engine names the engine: the scope of its networks, the target of its
+	// published ports and <name>.<engine> names. "" (tests) leaves them out.
+	engine string
+	optIn  bool
 }
 
 // nameClaim is one served name. A name is exclusive when it should identify
@@ -50,7 +61,7 @@ type nameClaim struct {
 // the container is not to be served: not running (Docker hands its address
 // to the next container at stop), restarting (it holds no address then), or
 // excluded by label. Paused containers keep their address and are served.
-func recordFor(c container.InspectResponse, optIn bool) (r record, ok bool) {
+func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	if c.State == nil || !c.State.Running || c.State.Restarting {
 		return r, false
 	}
@@ -60,7 +71,7 @@ func recordFor(c container.InspectResponse, optIn bool) (r record, ok bool) {
 		labels = c.Config.Labels
 		hostname = c.Config.Hostname
 	}
-	if !enabled(labels, optIn) {
+	if !enabled(labels, m.optIn) {
 		return r, false
 	}
 
@@ -117,12 +128,19 @@ func recordFor(c container.InspectResponse, optIn bool) (r record, ok bool) {
 			}
 		}
 	}
+	// <name>.<engine> picks this engine's container when several engines
+	// have one of that name.
+	if m.engine != "" {
+		for _, cl := range slices.Clone(r.claims) {
+			add(cl.name+"."+m.engine, cl.exclusive)
+		}
+	}
 	for _, n := range networks {
 		ep := c.NetworkSettings.Networks[n]
-		if a, ok := addr(ep.IPAddress, ep.IPPrefixLen, n); ok {
+		if a, ok := addr(ep.IPAddress, ep.IPPrefixLen, n, m.engine); ok {
 			r.host.Addrs = append(r.host.Addrs, a)
 		}
-		if a, ok := addr(ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen, n); ok {
+		if a, ok := addr(ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen, n, m.engine); ok {
 			r.host.Addrs = append(r.host.Addrs, a)
 		}
 	}
@@ -135,6 +153,11 @@ func recordFor(c container.InspectResponse, optIn bool) (r record, ok bool) {
 		r.host.ReverseNames = r.host.Names[:1:1]
 	}
 	r.host.Services, r.badSRV = parseSRV(labels[labelSRV])
+	if m.engine != "" && c.NetworkSettings != nil {
+		var published []index.Service
+		published, r.binds = publishedPorts(c.NetworkSettings.Ports, m.engine)
+		r.host.Services = append(r.host.Services, published...)
+	}
 	return r, true
 }
 
@@ -173,16 +196,57 @@ func sortedNetworks(ns *container.NetworkSettings) []string {
 	return names
 }
 
-func addr(ip netip.Addr, prefixLen int, network string) (index.Addr, bool) {
+func addr(ip netip.Addr, prefixLen int, network, scope string) (index.Addr, bool) {
 	ip = ip.Unmap()
 	if !ip.IsValid() || ip.IsUnspecified() {
 		return index.Addr{}, false
 	}
-	a := index.Addr{IP: ip, Network: network}
+	a := index.Addr{IP: ip, Network: network, Scope: scope}
 	if prefixLen > 0 && prefixLen <= ip.BitLen() {
 		a.Subnet = netip.PrefixFrom(ip, prefixLen).Masked()
 	}
 	return a, true
+}
+
+// publishedPorts turns the container's published ports into SRV services
+// _<container port>._<proto>, one per distinct host address name and host
+// port: a port published on 0.0.0.0 and on :: is one record, reached at the
+// engine host; one published on a specific address is reached at that
+// address's name, which binds lists.
+func publishedPorts(ports network.PortMap, engine string) (services []index.Service, binds []netip.Addr) {
+	for p, bindings := range ports {
+		if !p.IsValid() {
+			continue
+		}
+		proto := string(p.Proto())
+		if proto != "tcp" && proto != "udp" {
+			continue // sctp has no SRV convention clients follow
+		}
+		for _, b := range bindings {
+			hostPort, err := strconv.ParseUint(b.HostPort, 10, 16)
+			if err != nil || hostPort == 0 {
+				continue
+			}
+			target := engine
+			if ip := b.HostIP.Unmap(); ip.IsValid() && !ip.IsUnspecified() {
+				target = bindName(ip) + "." + engine
+				if !slices.Contains(binds, ip) {
+					binds = append(binds, ip)
+				}
+			}
+			svc := index.Service{Name: strconv.Itoa(int(p.Num())), Proto: proto, Port: uint16(hostPort), Target: target}
+			if !slices.Contains(services, svc) {
+				services = append(services, svc)
+			}
+		}
+	}
+	// Map order is random; a stable order keeps an unchanged container
+	// from republishing the index.
+	slices.SortFunc(services, func(a, b index.Service) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Target, b.Target), cmp.Compare(a.Port, b.Port))
+	})
+	slices.SortFunc(binds, netip.Addr.Compare)
+	return services, binds
 }
 
 // parseSRV parses the dockerhosts.srv label: "<service>:<port>/<proto>"

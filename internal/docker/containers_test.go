@@ -55,7 +55,7 @@ func TestRecordNames(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, ok := recordFor(tc.c.build(), false)
+			r, ok := recordFor(tc.c.build(), mapping{})
 			if !ok {
 				t.Fatal("not served")
 			}
@@ -73,7 +73,7 @@ func TestRecordNames(t *testing.T) {
 }
 
 func TestRecordExclusiveClaims(t *testing.T) {
-	r, _ := recordFor(composeCtr("0123456789abcdef", "shop", "cart", "1", "10.0.0.2").build(), false)
+	r, _ := recordFor(composeCtr("0123456789abcdef", "shop", "cart", "1", "10.0.0.2").build(), mapping{})
 	want := []nameClaim{{"shop-cart-1", true}, {"cart.shop", false}, {"cart", false}}
 	if !slices.Equal(r.claims, want) {
 		t.Errorf("claims = %+v, want %+v", r.claims, want)
@@ -86,7 +86,7 @@ func TestRecordAddresses(t *testing.T) {
 		"back":  {ip: "172.19.0.5"},
 		"none":  {},
 	}}
-	r, _ := recordFor(c.build(), false)
+	r, _ := recordFor(c.build(), mapping{})
 	want := []index.Addr{
 		{IP: netip.MustParseAddr("172.19.0.5"), Network: "back", Subnet: netip.MustParsePrefix("172.19.0.0/16")},
 		{IP: netip.MustParseAddr("172.18.0.5"), Network: "front", Subnet: netip.MustParsePrefix("172.18.0.0/16")},
@@ -98,7 +98,7 @@ func TestRecordAddresses(t *testing.T) {
 }
 
 func TestHostNetworkContainerHasNameWithoutAddress(t *testing.T) {
-	r, ok := recordFor(ctr{id: "abc", name: "agent", mode: "host", nets: map[string]ep{"host": {}}}.build(), false)
+	r, ok := recordFor(ctr{id: "abc", name: "agent", mode: "host", nets: map[string]ep{"host": {}}}.build(), mapping{})
 	if !ok || !slices.Equal(r.host.Names, []string{"agent"}) || len(r.host.Addrs) != 0 {
 		t.Errorf("got %+v, %v; want the name with no address", r.host, ok)
 	}
@@ -122,14 +122,14 @@ func TestWhichContainersAreServed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, got := recordFor(tc.c.build(), tc.optIn); got != tc.want {
+			if _, got := recordFor(tc.c.build(), mapping{optIn: tc.optIn}); got != tc.want {
 				t.Errorf("served = %v, want %v", got, tc.want)
 			}
 		})
 	}
 	restarting := ctr{id: "a", name: "a"}.build()
 	restarting.State.Restarting = true
-	if _, ok := recordFor(restarting, false); ok {
+	if _, ok := recordFor(restarting, mapping{}); ok {
 		t.Error("restarting container served")
 	}
 }
@@ -164,11 +164,11 @@ func TestParseSRV(t *testing.T) {
 func TestSkippedNamesCountedOncePerContainer(t *testing.T) {
 	fe := newFakeEngine()
 	fe.set(ctr{id: "aaa", name: "web", labels: map[string]string{labelName: "bad name"}}.build())
-	before := metricValue(t, skippedNamesTotal)
+	before := metricValue(t, skippedNamesTotal.WithLabelValues(""))
 	_, sink := running(t, Config{}, fe)
 	fe.containerEvent(t, "start", "aaa")
 	flush(t, fe, sink)
-	if got := metricValue(t, skippedNamesTotal) - before; got != 1 {
+	if got := metricValue(t, skippedNamesTotal.WithLabelValues("")) - before; got != 1 {
 		t.Errorf("skipped names counted %v times, want 1", got)
 	}
 	if got := sink.owners("bad name"); len(got) != 0 {

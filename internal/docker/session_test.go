@@ -205,14 +205,14 @@ func TestReconnectResyncsWhatChangedMeanwhile(t *testing.T) {
 	fe.set(ctr{id: "stays", name: "stays", nets: map[string]ep{"app": {ip: "10.0.0.2"}}}.build())
 	fe.set(ctr{id: "goes", name: "goes", nets: map[string]ep{"app": {ip: "10.0.0.3"}}}.build())
 	s, sink := running(t, Config{}, fe)
-	reconnects0 := metricValue(t, reconnectsTotal)
+	reconnects0 := metricValue(t, reconnectsTotal.WithLabelValues(""))
 
 	// The engine restarts: the stream breaks and calls fail for a while.
 	fe.setDown(errEngineDown)
 	fe.breakStream(io.ErrUnexpectedEOF)
 	tries := fe.attempts()
 	await.True(t, waitLimit, "failed reconnect attempts", func() bool { return fe.attempts() >= tries+2 })
-	if metricValue(t, dockerUp) != 0 {
+	if metricValue(t, dockerUp.WithLabelValues("")) != 0 {
 		t.Error("docker_up not 0 during the outage")
 	}
 	if _, ok := sink.host("goes"); !ok {
@@ -231,8 +231,8 @@ func TestReconnectResyncsWhatChangedMeanwhile(t *testing.T) {
 		_, stays := sink.host("stays")
 		return came && !goes && stays
 	})
-	await.True(t, waitLimit, "reconnect counted", func() bool { return metricValue(t, reconnectsTotal) == reconnects0+1 })
-	if metricValue(t, dockerUp) != 1 {
+	await.True(t, waitLimit, "reconnect counted", func() bool { return metricValue(t, reconnectsTotal.WithLabelValues("")) == reconnects0+1 })
+	if metricValue(t, dockerUp.WithLabelValues("")) != 1 {
 		t.Error("docker_up not 1 after reconnect")
 	}
 
@@ -242,21 +242,22 @@ func TestReconnectResyncsWhatChangedMeanwhile(t *testing.T) {
 	await.True(t, waitLimit, "event after reconnect", func() bool { _, ok := sink.host("later"); return ok })
 }
 
-func TestUnreachableAtStartupRetriesUntilSynced(t *testing.T) {
+// An engine down at startup counts as synced once the first attempt failed
+// (one dead engine must not keep a fleet's resolver unready), and its
+// containers are served as soon as it is reachable.
+func TestUnreachableAtStartupIsKnownDownThenServed(t *testing.T) {
 	fe := newFakeEngine()
 	fe.setDown(errEngineDown)
 	fe.set(ctr{id: "aaa", name: "web"}.build())
 	s, sink := start(t, Config{}, fe)
 
+	await.True(t, waitLimit, "known down after the first attempt", s.Synced)
 	await.True(t, waitLimit, "several attempts", func() bool { return fe.attempts() >= 3 })
-	if s.Synced() {
-		t.Fatal("Synced() true while the engine is unreachable")
+	if _, ok := sink.host("aaa"); ok {
+		t.Fatal("served while the engine is unreachable")
 	}
 	fe.setDown(nil)
-	await.True(t, waitLimit, "sync once reachable", s.Synced)
-	if _, ok := sink.host("aaa"); !ok {
-		t.Error("container not served after the engine came up")
-	}
+	await.True(t, waitLimit, "served once reachable", func() bool { _, ok := sink.host("aaa"); return ok })
 }
 
 func TestPeriodicResyncCatchesMissedEvents(t *testing.T) {
@@ -300,7 +301,7 @@ func TestNameConflictsCountedOnce(t *testing.T) {
 	fe := newFakeEngine()
 	fe.set(ctr{id: "aaa", name: "one", labels: map[string]string{labelName: "shared"}}.build())
 	_, sink := running(t, Config{}, fe)
-	before := metricValue(t, nameConflictsTotal)
+	before := metricValue(t, nameConflictsTotal.WithLabelValues(""))
 
 	fe.set(ctr{id: "bbb", name: "two", labels: map[string]string{labelName: "shared"}}.build())
 	fe.containerEvent(t, events.ActionStart, "bbb")
@@ -310,12 +311,12 @@ func TestNameConflictsCountedOnce(t *testing.T) {
 	if got := sink.owners("shared"); !slices.Equal(got, []string{"aaa", "bbb"}) {
 		t.Errorf("shared served for %v, want both", got)
 	}
-	if got := metricValue(t, nameConflictsTotal) - before; got != 1 {
+	if got := metricValue(t, nameConflictsTotal.WithLabelValues("")) - before; got != 1 {
 		t.Errorf("conflicts counted %v, want 1", got)
 	}
 
 	// Replicas sharing service.project are not a conflict.
-	before = metricValue(t, nameConflictsTotal)
+	before = metricValue(t, nameConflictsTotal.WithLabelValues(""))
 	fe.set(composeCtr("r1", "p", "worker", "1", "10.9.0.2").build())
 	fe.set(composeCtr("r2", "p", "worker", "2", "10.9.0.3").build())
 	fe.containerEvent(t, events.ActionStart, "r1")
@@ -324,7 +325,7 @@ func TestNameConflictsCountedOnce(t *testing.T) {
 	if got := sink.owners("worker.p"); !slices.Equal(got, []string{"r1", "r2"}) {
 		t.Errorf("worker.p served for %v", got)
 	}
-	if got := metricValue(t, nameConflictsTotal) - before; got != 0 {
+	if got := metricValue(t, nameConflictsTotal.WithLabelValues("")) - before; got != 0 {
 		t.Errorf("replicas counted as %v conflicts", got)
 	}
 }
@@ -333,10 +334,10 @@ func TestGaugesFollowState(t *testing.T) {
 	fe := newFakeEngine()
 	fe.set(ctr{id: "aaa", name: "web", labels: map[string]string{labelName: "www"}}.build())
 	running(t, Config{}, fe)
-	if got := metricValue(t, containersServed); got != 1 {
+	if got := metricValue(t, containersServed.WithLabelValues("")); got != 1 {
 		t.Errorf("containers gauge %v", got)
 	}
-	if got := metricValue(t, namesServed); got != 2 {
+	if got := metricValue(t, namesServed.WithLabelValues("")); got != 2 {
 		t.Errorf("names gauge %v", got)
 	}
 }

@@ -1,6 +1,8 @@
-// Package docker is the Docker Engine source of dockerhosts: it lists the
-// running containers, follows the engine's event stream, and hands one
-// index.Host per container to a Sink. It keeps the last known records when
+// Package docker is the Docker Engine source of dockerhosts. One Source
+// follows one engine: session.go keeps the session (connect, subscribe then
+// list, events, backoff, resync), containers.go turns a container into its
+// index.Host, served.go keeps what is served up to date, enginehost.go names
+// the engine's host for published ports. It keeps the last known records when
 // the engine goes away, reconnects with backoff, and resyncs fully on return.
 package docker
 
@@ -9,22 +11,33 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/containerd/errdefs"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
-	"github.com/dockerhosts/dockerhosts/internal/index"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dockerhosts/dockerhosts/internal/dnsname"
+	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
 var log = clog.NewWithPlugin("dockerhosts")
 
 // Config says which engine to watch and what to serve.
 type Config struct {
+	// Engine names the engine: the engine label of its metrics, the scope of
+	// its networks, the name of its host in the zones (published ports are
+	// reached there) and the middle label of <container>.<Engine> names.
+	// It must be a valid DNS label.
+	Engine string
+	// HostAddrs are the addresses of the engine's host, where ports published
+	// on 0.0.0.0 or :: are reached. Empty: the address of a tcp:// endpoint,
+	// or this machine's addresses for a local socket.
+	HostAddrs []netip.Addr
 	// Endpoint is the engine address ("unix:///var/run/docker.sock",
 	// "tcp://host:2376"). "" means DOCKER_HOST, else the default socket.
 	// For tcp:// DOCKER_TLS_VERIFY and DOCKER_CERT_PATH are honoured.
@@ -56,13 +69,16 @@ type Source struct {
 	engine   engine
 	sink     index.Sink
 	endpoint string
-	synced   atomic.Bool
+	metrics  engineMetrics
+	synced   atomic.Bool // first sync done, or the engine known down
 
 	backoffMin, backoffMax time.Duration
 
 	// Owned by the goroutine running Run.
 	containers map[string]tracked // served containers by ID
 	claims     map[string]claim   // served names
+	binds      map[netip.Addr]int // containers publishing on each specific host address
+	hostAddrs  []netip.Addr       // the engine host's addresses as last served
 	up         bool               // connected and synced
 	downLogged bool               // the current outage has been logged
 	connected  bool               // has been up at least once
@@ -74,6 +90,9 @@ type Source struct {
 func New(cfg Config, sink index.Sink) (*Source, error) {
 	if cfg.Resync < 0 {
 		return nil, fmt.Errorf("docker resync period %s is negative", cfg.Resync)
+	}
+	if !dnsname.ValidLabel(cfg.Engine) {
+		return nil, fmt.Errorf("docker engine name %q is not a DNS label", cfg.Engine)
 	}
 	c, err := newEngine(cfg)
 	if err != nil {
@@ -91,15 +110,19 @@ func newSource(cfg Config, e engine, sink index.Sink) *Source {
 		engine:     e,
 		sink:       sink,
 		endpoint:   endpointName(cfg),
+		metrics:    metricsFor(cfg.Engine),
 		backoffMin: 250 * time.Millisecond,
 		backoffMax: 30 * time.Second,
 		containers: make(map[string]tracked),
 		claims:     make(map[string]claim),
+		binds:      make(map[netip.Addr]int),
 	}
 }
 
-// Synced reports whether the first full sync has completed. It stays true
-// through later outages: the last known records keep being served.
+// Synced reports whether the first full sync has completed, or the first
+// attempt found the engine down: one dead engine must not keep a fleet's
+// resolver unready. It stays true through later outages: the last known
+// records keep being served.
 func (s *Source) Synced() bool { return s.synced.Load() }
 
 // Run follows the engine until ctx is cancelled: it syncs, applies events,
@@ -107,7 +130,8 @@ func (s *Source) Synced() bool { return s.synced.Load() }
 // the engine or the stream goes away. Call it once.
 func (s *Source) Run(ctx context.Context) {
 	defer s.engine.Close()
-	defer dockerUp.Set(0)
+	s.ownGauges()
+	defer s.releaseGauges()
 	delay := s.backoffMin
 	reason := "startup"
 	for {
@@ -118,18 +142,19 @@ func (s *Source) Run(ctx context.Context) {
 		}
 		switch {
 		case s.up:
-			log.Warningf("Lost Docker at %s: %v; serving the last known records and reconnecting", s.endpoint, err)
+			log.Warningf("Lost Docker engine %q at %s: %v; serving the last known records and reconnecting", s.cfg.Engine, s.endpoint, err)
 			s.up = false
-			dockerUp.Set(0)
+			s.setGauges(func(m engineMetrics) { m.up.Set(0) })
 			if time.Since(began) > s.backoffMax {
 				delay = s.backoffMin
 			}
 		case !s.downLogged:
-			log.Errorf("Cannot reach Docker at %s: %v; retrying", s.endpoint, err)
+			log.Errorf("Cannot reach Docker engine %q at %s: %v; retrying", s.cfg.Engine, s.endpoint, err)
 		default:
-			log.Debugf("Docker at %s still unreachable: %v", s.endpoint, err)
+			log.Debugf("Docker engine %q at %s still unreachable: %v", s.cfg.Engine, s.endpoint, err)
 		}
 		s.downLogged = true
+		s.synced.Store(true) // known down
 		if s.connected {
 			reason = "reconnect"
 		}
@@ -181,7 +206,7 @@ func (s *Source) session(ctx context.Context, reason string) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		streamErr <- follow(ctx, stream, &pending)
+		streamErr <- follow(ctx, stream, &pending, s.metrics.events)
 	}()
 	defer func() {
 		cancel() // ends the subscription, and with it follow
@@ -192,13 +217,13 @@ func (s *Source) session(ctx context.Context, reason string) error {
 		return err
 	}
 	if s.connected {
-		log.Infof("Reconnected to Docker at %s (API %s); serving %d containers", s.endpoint, ping.APIVersion, len(s.containers))
-		reconnectsTotal.Inc()
+		log.Infof("Reconnected to Docker engine %q at %s (API %s); serving %d containers", s.cfg.Engine, s.endpoint, ping.APIVersion, len(s.containers))
+		s.metrics.reconnects.Inc()
 	} else {
-		log.Infof("Connected to Docker at %s (API %s); serving %d containers", s.endpoint, ping.APIVersion, len(s.containers))
+		log.Infof("Connected to Docker engine %q at %s (API %s); serving %d containers", s.cfg.Engine, s.endpoint, ping.APIVersion, len(s.containers))
 	}
 	s.connected, s.up, s.downLogged = true, true, false
-	dockerUp.Set(1)
+	s.setGauges(func(m engineMetrics) { m.up.Set(1) })
 
 	var resync <-chan time.Time // nil: periodic resync is off
 	if s.cfg.Resync > 0 {
@@ -242,7 +267,7 @@ func eventFilters() client.Filters {
 // follow moves events from the stream into the backlog as fast as they come,
 // so that the engine never waits on a slow sync (it drops events for
 // subscribers that lag). It returns the stream's error.
-func follow(ctx context.Context, stream client.EventsResult, pending *backlog) error {
+func follow(ctx context.Context, stream client.EventsResult, pending *backlog, counted *prometheus.CounterVec) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -254,7 +279,7 @@ func follow(ctx context.Context, stream client.EventsResult, pending *backlog) e
 			return fmt.Errorf("event stream: %w", err)
 		case ev := <-stream.Messages:
 			action, id := containerOf(ev)
-			eventsTotal.WithLabelValues(action).Inc()
+			counted.WithLabelValues(action).Inc()
 			if id != "" {
 				pending.push(id, ev.TimeNano)
 			}
@@ -283,161 +308,6 @@ func containerOf(ev events.Message) (action, id string) {
 		}
 	}
 	return "other", ""
-}
-
-// apply brings one container up to date with the engine: the inspect result
-// is the truth, whatever the event was, so replays, duplicates and
-// reordering do no harm, and the cost does not depend on how many
-// containers there are.
-func (s *Source) apply(ctx context.Context, id string, at int64) error {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	res, err := s.engine.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
-	var (
-		r       record
-		running bool
-	)
-	switch {
-	case errdefs.IsNotFound(err):
-	case err != nil:
-		return fmt.Errorf("inspect container %.12s: %w", id, err)
-	default:
-		r, running = recordFor(res.Container, s.cfg.OptIn)
-	}
-	var changed bool
-	if running {
-		changed = s.upsert(r)
-	} else {
-		changed = s.remove(id)
-	}
-	if changed && at > 0 {
-		eventLag.Observe(max(0, time.Since(time.Unix(0, at)).Seconds()))
-	}
-	return nil
-}
-
-// upsert hands r to the sink; the sink says whether that changed anything
-// (an event such as health_status usually does not).
-func (s *Source) upsert(r record) bool {
-	changed := s.sink.Upsert(r.host)
-	s.track(r)
-	s.updateGauges()
-	return changed
-}
-
-// remove withdraws a container, if it is served.
-func (s *Source) remove(id string) bool {
-	if _, ok := s.containers[id]; !ok {
-		return false
-	}
-	changed := s.sink.Delete(id)
-	s.untrack(id)
-	s.updateGauges()
-	return changed
-}
-
-// fullSync lists the running containers, inspects each, and replaces the
-// sink's view with the result: what vanished disappears, what appeared is
-// added.
-func (s *Source) fullSync(ctx context.Context, reason string) error {
-	opts := client.ContainerListOptions{}
-	if s.cfg.OptIn {
-		opts.Filters = make(client.Filters).Add("label", labelEnable+"=true")
-	}
-	listCtx, cancel := context.WithTimeout(ctx, requestTimeout)
-	list, err := s.engine.ContainerList(listCtx, opts)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("list containers: %w", err)
-	}
-	records, err := s.inspectAll(ctx, list.Items)
-	if err != nil {
-		return err
-	}
-
-	hosts := make([]index.Host, len(records))
-	for i := range records {
-		hosts[i] = records[i].host
-	}
-	s.sink.Replace(hosts)
-
-	present := make(map[string]struct{}, len(records))
-	for i := range records {
-		present[records[i].host.ID] = struct{}{}
-	}
-	for id := range s.containers {
-		if _, ok := present[id]; !ok {
-			s.untrack(id)
-		}
-	}
-	for i := range records {
-		s.track(records[i])
-	}
-	s.updateGauges()
-	resyncsTotal.WithLabelValues(reason).Inc()
-	s.synced.Store(true)
-	return nil
-}
-
-// inspectAll inspects the listed containers with a few requests in flight
-// and returns the records of those to serve. Containers removed since the
-// list are skipped; any other error fails the sync.
-func (s *Source) inspectAll(ctx context.Context, items []container.Summary) ([]record, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := make([]record, len(items))
-	serve := make([]bool, len(items))
-	var (
-		next     atomic.Int64
-		firstErr error
-		errOnce  sync.Once
-		wg       sync.WaitGroup
-	)
-	for range min(syncWorkers, len(items)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(items) || ctx.Err() != nil {
-					return
-				}
-				reqCtx, reqCancel := context.WithTimeout(ctx, requestTimeout)
-				res, err := s.engine.ContainerInspect(reqCtx, items[i].ID, client.ContainerInspectOptions{})
-				reqCancel()
-				switch {
-				case errdefs.IsNotFound(err):
-				case err != nil:
-					errOnce.Do(func() {
-						firstErr = fmt.Errorf("inspect container %.12s: %w", items[i].ID, err)
-						cancel()
-					})
-					return
-				default:
-					results[i], serve[i] = recordFor(res.Container, s.cfg.OptIn)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	out := results[:0]
-	for i := range results {
-		if serve[i] {
-			out = append(out, results[i])
-		}
-	}
-	return out, nil
-}
-
-func (s *Source) updateGauges() {
-	containersServed.Set(float64(len(s.containers)))
-	namesServed.Set(float64(len(s.claims)))
 }
 
 // backlog holds the containers with unapplied events, once each however

@@ -1,0 +1,25 @@
+package hostsfile
+
+import (
+	"github.com/coredns/coredns/plugin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Labelled by source ("hostsfile:<path>"), like the plugin's per-source
+// metrics, so one file's figures can be read next to its entries.
+var (
+	skippedLines = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "dockerhosts",
+		Name:      "skipped_lines",
+		Help:      "Invalid lines or names skipped in the hosts file as last read.",
+	}, []string{"source"})
+
+	readFailures = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "dockerhosts",
+		Name:      "read_failures_total",
+		Help:      "Hosts-file reads that failed; the last good records were kept.",
+	}, []string{"source"})
+)
