@@ -24,9 +24,12 @@ type DockerHosts struct {
 	TTL       uint32
 	NoReverse bool
 	Networks  []string // preferred networks for containers on several
-	index     *index.Index
-	sources   *sources
-	counters  atomic.Pointer[queryCounters]
+	// LocalScopes are the engines on this machine, whose networks a client
+	// that is no known container may be on.
+	LocalScopes []string
+	index       *index.Index
+	sources     *sources
+	counters    atomic.Pointer[queryCounters]
 }
 
 // ServeDNS implements plugin.Handler.
@@ -109,15 +112,15 @@ func (d *DockerHosts) records(state request.Request, e *index.Entry, snap *index
 	client := state.W
 	switch state.QType() {
 	case dns.TypeA:
-		return a(owner, d.TTL, d.pick(e.A, e.Networked, client)), nil
+		return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
 	case dns.TypeAAAA:
-		return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client)), nil
+		return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
 	case dns.TypeSRV:
 		for _, s := range e.SRV {
 			answer = append(answer, srv(owner, d.TTL, s))
 			if t := snap.Lookup(s.Target); t != nil {
-				extra = append(extra, a(s.Target, d.TTL, d.pick(t.A, t.Networked, client))...)
-				extra = append(extra, aaaa(s.Target, d.TTL, d.pick(t.AAAA, t.Networked, client))...)
+				extra = append(extra, a(s.Target, d.TTL, d.pick(t.A, t.Networked, client, snap))...)
+				extra = append(extra, aaaa(s.Target, d.TTL, d.pick(t.AAAA, t.Networked, client, snap))...)
 			}
 		}
 		return answer, extra
@@ -125,9 +128,9 @@ func (d *DockerHosts) records(state request.Request, e *index.Entry, snap *index
 		// RFC 8482: one RRset rather than everything.
 		switch {
 		case len(e.A) > 0:
-			return a(owner, d.TTL, d.pick(e.A, e.Networked, client)), nil
+			return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
 		case len(e.AAAA) > 0:
-			return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client)), nil
+			return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
 		}
 		return []dns.RR{&dns.HINFO{Hdr: hdr(owner, dns.TypeHINFO, d.TTL), Cpu: "RFC8482"}}, nil
 	}

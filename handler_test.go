@@ -225,3 +225,59 @@ func TestAnswerFollowsTheClientsNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlappingSubnetsOfTwoEngines: both engines' default bridges are
+// 172.17.0.0/16. A subnet is matched only within the client's own engine (the
+// engine it is a container of; for another client, the local engines), so a
+// client never gets a remote engine's bridge address because its own bridge
+// has the same numbers.
+func TestOverlappingSubnetsOfTwoEngines(t *testing.T) {
+	on := func(ip, network, subnet, engine string) index.Addr {
+		return index.Addr{IP: netip.MustParseAddr(ip), Network: network, Subnet: netip.MustParsePrefix(subnet), Scope: engine}
+	}
+	d := &DockerHosts{Zones: []string{"docker."}, TTL: 5, index: index.New([]string{"docker."}), LocalScopes: []string{"a"}}
+	d.index.Replace(index.Source{Name: "docker:a"}, []index.Host{
+		{ID: "client", Names: []string{"client"}, Addrs: []index.Addr{on("172.17.0.5", "bridge", "172.17.0.0/16", "a")}},
+		{ID: "web", Names: []string{"web", "web.a"}, Addrs: []index.Addr{
+			on("172.17.0.2", "bridge", "172.17.0.0/16", "a"), on("10.1.0.2", "front", "10.1.0.0/24", "a")}},
+	})
+	d.index.Replace(index.Source{Name: "docker:b"}, []index.Host{
+		{ID: "web", Names: []string{"web", "web.b"}, Addrs: []index.Addr{
+			on("172.17.0.2", "bridge", "172.17.0.0/16", "b"), on("10.9.0.2", "back", "10.9.0.0/24", "b")}},
+		{ID: "peer", Names: []string{"peer"}, Addrs: []index.Addr{on("172.17.0.9", "bridge", "172.17.0.0/16", "b")}},
+	})
+	for _, c := range []struct {
+		client, name string
+		networks     []string
+		want         []string
+	}{
+		// A container of engine a: a's bridge address; b's container by
+		// the preferred network, else all of its addresses.
+		{"172.17.0.5", "web.a.docker.", nil, []string{"172.17.0.2"}},
+		{"172.17.0.5", "web.b.docker.", nil, []string{"10.9.0.2", "172.17.0.2"}},
+		{"172.17.0.5", "web.b.docker.", []string{"back"}, []string{"10.9.0.2"}},
+		{"172.17.0.5", "web.docker.", []string{"back"}, []string{"10.9.0.2", "172.17.0.2"}},
+		// A container of engine b (seen here when it reaches the resolver
+		// unmasqueraded): b's bridge address, a's by preference.
+		{"172.17.0.9", "web.b.docker.", nil, []string{"172.17.0.2"}},
+		{"172.17.0.9", "web.a.docker.", []string{"front"}, []string{"10.1.0.2"}},
+		// The host on a's bridge gateway is no container: local engine a
+		// matches, remote engine b does not.
+		{"172.17.0.1", "web.a.docker.", nil, []string{"172.17.0.2"}},
+		{"172.17.0.1", "web.b.docker.", nil, []string{"10.9.0.2", "172.17.0.2"}},
+	} {
+		d.Networks = c.networks
+		rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: c.client})
+		if _, err := d.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(c.name, dns.TypeA)); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, rr := range rec.Msg.Answer {
+			got = append(got, rr.(*dns.A).A.String())
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s asking %s with networks %v: got %v, want %v", c.client, c.name, c.networks, got, c.want)
+		}
+	}
+}

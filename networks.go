@@ -2,6 +2,7 @@ package dockerhosts
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/miekg/dns"
 
@@ -12,29 +13,42 @@ import (
 // use: the network the client itself is on, else the first preferred network
 // the host is on, else all of them. Names without network data (hosts files)
 // are returned as they are, without allocating.
-func (d *DockerHosts) pick(ts []index.Target, networked bool, w dns.ResponseWriter) []index.Target {
+//
+// Engines reuse subnets (every default bridge is 172.17.0.0/16), so a subnet
+// is matched only within the client's engine: the engines on which a running
+// container has the client's address, or, for a client that is no known
+// container (the host, the LAN), the engines on this machine (local socket):
+// a remote engine's networks are not reachable from outside its machine.
+func (d *DockerHosts) pick(ts []index.Target, networked bool, w dns.ResponseWriter, snap *index.Snapshot) []index.Target {
 	if !networked || len(ts) < 2 {
 		return ts
 	}
-	client := clientAddr(w)
+	c := client{addr: clientAddr(w)}
+	c.scopes = snap.Scopes(c.addr)
 	out := make([]index.Target, 0, len(ts))
 	for start := 0; start < len(ts); {
 		end := start + 1
 		for end < len(ts) && ts[end].Group == ts[start].Group {
 			end++
 		}
-		out = append(out, d.pickHost(ts[start:end], client)...)
+		out = append(out, d.pickHost(ts[start:end], c)...)
 		start = end
 	}
 	return out
 }
 
-func (d *DockerHosts) pickHost(ts []index.Target, client netip.Addr) []index.Target {
+// client is who asks: its address and the engines it is a container of.
+type client struct {
+	addr   netip.Addr
+	scopes []string
+}
+
+func (d *DockerHosts) pickHost(ts []index.Target, c client) []index.Target {
 	if len(ts) == 1 {
 		return ts
 	}
 	for i, t := range ts {
-		if t.Subnet.IsValid() && t.Subnet.Contains(client) {
+		if t.Subnet.IsValid() && t.Subnet.Contains(c.addr) && d.sameScope(t.Scope, c) {
 			return ts[i : i+1]
 		}
 	}
@@ -46,4 +60,15 @@ func (d *DockerHosts) pickHost(ts []index.Target, client netip.Addr) []index.Tar
 		}
 	}
 	return ts
+}
+
+// sameScope reports whether a subnet of scope can hold the client.
+func (d *DockerHosts) sameScope(scope string, c client) bool {
+	switch {
+	case scope == "":
+		return true
+	case len(c.scopes) > 0:
+		return slices.Contains(c.scopes, scope)
+	}
+	return slices.Contains(d.LocalScopes, scope)
 }

@@ -3,8 +3,11 @@
 package dockerhosts
 
 import (
+	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coredns/caddy"
@@ -12,6 +15,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 
+	"github.com/dockerhosts/dockerhosts/internal/dnsname"
 	"github.com/dockerhosts/dockerhosts/internal/docker"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
@@ -26,8 +30,10 @@ func init() { plugin.Register(pluginName, setup) }
 type config struct {
 	zones      []string
 	hostsFiles []string
-	docker     *dockerConfig // nil: no Docker source
+	engines    []*engineConfig // Docker engines, in Corefile order
 	networks   []string
+	resync     time.Duration
+	optIn      bool
 	ttl        uint32
 	reload     time.Duration
 	noReverse  bool
@@ -35,13 +41,21 @@ type config struct {
 	fall       bool
 }
 
-// dockerConfig is the Docker source's part of the block.
-type dockerConfig struct {
+// engineConfig is one Docker engine: a `docker` line and the per-engine
+// properties (tls, host_address) that follow it.
+type engineConfig struct {
 	endpoint               string
+	name                   string
 	tlsCert, tlsKey, tlsCA string
-	resync                 time.Duration
-	optIn                  bool
+	hostAddrs              []netip.Addr
+	set                    map[string]bool // per-engine properties given
+	implied                bool            // made by a per-engine property before any `docker` line
+	line                   int             // of its `docker` line, for errors found after the block
 }
+
+// defaultEngineName names the engine of a `docker` line without NAME; only
+// one engine may go unnamed.
+const defaultEngineName = "host"
 
 const (
 	defaultTTL    = 5
@@ -49,22 +63,29 @@ const (
 	defaultResync = docker.DefaultResync
 )
 
+// Per-engine properties apply to the engine of the `docker` line above them.
+var engineProperties = map[string]bool{"tls": true, "host_address": true}
+
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
 	d := &DockerHosts{
-		Zones:     cfg.zones,
-		TTL:       cfg.ttl,
-		NoReverse: cfg.noReverse,
-		Networks:  cfg.networks,
-		index:     index.New(cfg.zones),
+		Zones:       cfg.zones,
+		TTL:         cfg.ttl,
+		NoReverse:   cfg.noReverse,
+		Networks:    cfg.networks,
+		LocalScopes: localEngines(cfg.engines),
+		index:       index.New(cfg.zones),
 	}
 	if cfg.fall {
 		d.Fall.SetZonesFromArgs(cfg.fallZones)
 	}
-	d.sources = newSources(cfg, d.index)
+	d.sources, err = compose(cfg, d.index)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
 	// Sources run between OnStartup and OnShutdown only: a Corefile reload
 	// starts the new instance before it stops this one.
 	c.OnStartup(d.sources.start)
@@ -78,7 +99,7 @@ func setup(c *caddy.Controller) error {
 }
 
 func parse(c *caddy.Controller) (*config, error) {
-	cfg := &config{ttl: defaultTTL, reload: defaultReload}
+	cfg := &config{ttl: defaultTTL, reload: defaultReload, resync: defaultResync}
 	i := 0
 	for c.Next() {
 		if i > 0 {
@@ -90,35 +111,88 @@ func parse(c *caddy.Controller) (*config, error) {
 			cfg.zones = []string{"."}
 		}
 		seen := map[string]bool{}
+		dockerLine := false
 		for c.NextBlock() {
 			prop := c.Val()
-			// Repeatable properties add up; others may appear once.
-			if seen[prop] && prop != "hostsfile" {
+			// Repeatable properties add up; per-engine ones may appear once
+			// per engine; others once.
+			if seen[prop] && prop != "hostsfile" && prop != "docker" && !engineProperties[prop] {
 				return nil, c.Errf("property '%s' given twice", prop)
 			}
 			seen[prop] = true
+			dockerLine = dockerLine || prop == "docker"
 			if err := parseProperty(c, cfg, prop); err != nil {
 				return nil, err
 			}
 		}
-		if cfg.docker == nil && len(cfg.hostsFiles) == 0 {
+		if len(cfg.engines) == 0 && len(cfg.hostsFiles) == 0 {
 			// A bare "dockerhosts" serves the local Docker Engine.
-			cfg.docker = &dockerConfig{resync: defaultResync}
+			cfg.engines = []*engineConfig{{}}
 		}
 		// Docker is implied when no source is named; next to hostsfile it
 		// must be asked for, or a Docker property would quietly add it.
 		for prop := range seen {
-			if isDockerProperty(prop) && !seen["docker"] && len(cfg.hostsFiles) > 0 {
+			if isDockerProperty(prop) && !dockerLine && len(cfg.hostsFiles) > 0 {
 				return nil, c.Errf("property '%s' needs the 'docker' property next to 'hostsfile'", prop)
 			}
+		}
+		if err := nameEngines(c, cfg.engines); err != nil {
+			return nil, err
 		}
 	}
 	return cfg, nil
 }
 
+// nameEngines gives the unnamed engine its default name and checks that
+// engines are told apart: by name (their metrics, scopes and DNS names) and
+// by endpoint (one engine followed twice would answer every name twice).
+func nameEngines(c *caddy.Controller, engines []*engineConfig) error {
+	names, endpoints := map[string]bool{}, map[string]bool{}
+	errorAt := func(e *engineConfig, format string, args ...any) error {
+		// As c.Errf words it, at the engine's own line.
+		return fmt.Errorf("%s:%d - Error during parsing: %s", c.File(), e.line, fmt.Sprintf(format, args...))
+	}
+	for _, e := range engines {
+		if e.name == "" {
+			if len(engines) > 1 {
+				return errorAt(e, "several Docker engines: give each one a NAME (docker ENDPOINT NAME); '%s' has none", endpointOrDefault(e.endpoint))
+			}
+			e.name = defaultEngineName
+		}
+		if names[e.name] {
+			return errorAt(e, "Docker engine name '%s' given twice", e.name)
+		}
+		names[e.name] = true
+		ep := endpointOrDefault(e.endpoint)
+		if endpoints[ep] {
+			return errorAt(e, "Docker endpoint '%s' given twice", ep)
+		}
+		endpoints[ep] = true
+	}
+	return nil
+}
+
+func endpointOrDefault(endpoint string) string {
+	if endpoint == "" {
+		return "the default endpoint"
+	}
+	return endpoint
+}
+
+// localEngines names the engines reached over a local socket: this machine's.
+func localEngines(engines []*engineConfig) []string {
+	var out []string
+	for _, e := range engines {
+		if ep := e.endpoint; ep == "" && docker.DefaultIsLocal() || strings.HasPrefix(ep, "unix://") || strings.HasPrefix(ep, "npipe://") {
+			out = append(out, e.name)
+		}
+	}
+	return out
+}
+
 func isDockerProperty(p string) bool {
 	switch p {
-	case "tls", "resync", "opt_in", "networks":
+	case "tls", "resync", "opt_in", "networks", "host_address":
 		return true
 	}
 	return false
@@ -145,20 +219,51 @@ func parseProperty(c *caddy.Controller, cfg *config, prop string) error {
 			cfg.hostsFiles = append(cfg.hostsFiles, filepath.Clean(p))
 		}
 	case "docker":
-		if err := want(0, 1); err != nil {
+		if err := want(0, 2); err != nil {
 			return err
 		}
-		if cfg.docker == nil {
-			cfg.docker = &dockerConfig{resync: defaultResync}
+		e := &engineConfig{}
+		if n := len(cfg.engines); n > 0 && cfg.engines[n-1].implied {
+			e = cfg.engines[n-1] // per-engine properties came first
+			e.implied = false
+		} else {
+			cfg.engines = append(cfg.engines, e)
 		}
-		if len(args) == 1 {
-			cfg.docker.endpoint = args[0]
+		e.line = c.Line()
+		if len(args) > 0 {
+			e.endpoint = args[0]
+		}
+		if len(args) > 1 {
+			name, ok := dnsname.Normalize(args[1])
+			if !ok || strings.Contains(name, ".") {
+				return c.Errf("Docker engine name '%s' is not a DNS label", args[1])
+			}
+			e.name = name
 		}
 	case "tls":
 		if err := want(3, 3); err != nil {
 			return err
 		}
-		cfg.dockerOrNew().tlsCert, cfg.dockerOrNew().tlsKey, cfg.dockerOrNew().tlsCA = args[0], args[1], args[2]
+		e, err := cfg.currentEngine(c, prop)
+		if err != nil {
+			return err
+		}
+		e.tlsCert, e.tlsKey, e.tlsCA = args[0], args[1], args[2]
+	case "host_address":
+		if err := want(1, -1); err != nil {
+			return err
+		}
+		e, err := cfg.currentEngine(c, prop)
+		if err != nil {
+			return err
+		}
+		for _, a := range args {
+			ip, err := netip.ParseAddr(a)
+			if err != nil || ip.IsUnspecified() || ip.Zone() != "" {
+				return c.Errf("host_address '%s' is not an IP address", a)
+			}
+			e.hostAddrs = append(e.hostAddrs, ip.Unmap())
+		}
 	case "resync":
 		if err := want(1, 1); err != nil {
 			return err
@@ -167,12 +272,12 @@ func parseProperty(c *caddy.Controller, cfg *config, prop string) error {
 		if err != nil {
 			return err
 		}
-		cfg.dockerOrNew().resync = d
+		cfg.resync = d
 	case "opt_in":
 		if err := want(0, 0); err != nil {
 			return err
 		}
-		cfg.dockerOrNew().optIn = true
+		cfg.optIn = true
 	case "networks":
 		if err := want(1, -1); err != nil {
 			return err
@@ -210,13 +315,22 @@ func parseProperty(c *caddy.Controller, cfg *config, prop string) error {
 	return nil
 }
 
-// dockerOrNew lets Docker-only properties come before "docker"; parse checks
-// afterwards that "docker" was given.
-func (cfg *config) dockerOrNew() *dockerConfig {
-	if cfg.docker == nil {
-		cfg.docker = &dockerConfig{resync: defaultResync}
+// currentEngine is the engine a per-engine property applies to: the one of
+// the `docker` line above it, or, before any, the engine that line will
+// name. A property given twice for one engine is an error.
+func (cfg *config) currentEngine(c *caddy.Controller, prop string) (*engineConfig, error) {
+	if len(cfg.engines) == 0 {
+		cfg.engines = append(cfg.engines, &engineConfig{implied: true})
 	}
-	return cfg.docker
+	e := cfg.engines[len(cfg.engines)-1]
+	if e.set == nil {
+		e.set = map[string]bool{}
+	}
+	if e.set[prop] {
+		return nil, c.Errf("property '%s' given twice for one Docker engine", prop)
+	}
+	e.set[prop] = true
+	return e, nil
 }
 
 func duration(c *caddy.Controller, s string) (time.Duration, error) {

@@ -1,6 +1,7 @@
 package dockerhosts
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,8 @@ func TestSetupParses(t *testing.T) {
 		check func(*config) bool
 	}{
 		{`dockerhosts`, func(c *config) bool {
-			return c.docker != nil && c.ttl == 5 && c.reload == 2*time.Second && c.docker.resync == 5*time.Minute && c.zones[0] == "."
+			return len(c.engines) == 1 && c.engines[0].name == "host" && c.engines[0].endpoint == "" &&
+				c.ttl == 5 && c.reload == 2*time.Second && c.resync == 5*time.Minute && c.zones[0] == "."
 		}},
 		{`dockerhosts docker. 17.172.in-addr.arpa {
 			hostsfile /etc/hosts /tmp/more
@@ -24,7 +26,7 @@ func TestSetupParses(t *testing.T) {
 			no_reverse
 			fallthrough example.org
 		}`, func(c *config) bool {
-			return c.docker == nil && len(c.hostsFiles) == 3 && c.ttl == 30 && c.reload == 0 && c.noReverse &&
+			return len(c.engines) == 0 && len(c.hostsFiles) == 3 && c.ttl == 30 && c.reload == 0 && c.noReverse &&
 				c.fall && c.fallZones[0] == "example.org" && c.zones[0] == "docker." && c.zones[1] == "17.172.in-addr.arpa."
 		}},
 		{`dockerhosts docker {
@@ -34,16 +36,38 @@ func TestSetupParses(t *testing.T) {
 			opt_in
 			networks front back
 		}`, func(c *config) bool {
-			return c.docker.endpoint == "tcp://127.0.0.1:2376" && c.docker.tlsCA == "/ca.pem" && c.docker.resync == time.Minute &&
-				c.docker.optIn && strings.Join(c.networks, ",") == "front,back"
+			e := c.engines[0]
+			return len(c.engines) == 1 && e.endpoint == "tcp://127.0.0.1:2376" && e.tlsCA == "/ca.pem" && c.resync == time.Minute &&
+				c.optIn && strings.Join(c.networks, ",") == "front,back"
 		}},
 		{`dockerhosts {
 			fallthrough
-		}`, func(c *config) bool { return c.fall && len(c.fallZones) == 0 && c.docker != nil }},
+		}`, func(c *config) bool { return c.fall && len(c.fallZones) == 0 && len(c.engines) == 1 }},
 		{`dockerhosts {
 			opt_in
 			networks front
-		}`, func(c *config) bool { return c.docker != nil && c.docker.optIn && c.networks[0] == "front" }},
+		}`, func(c *config) bool { return len(c.engines) == 1 && c.optIn && c.networks[0] == "front" }},
+		// Several engines, each with its own TLS and host address; a
+		// per-engine property applies to the docker line above it.
+		{`dockerhosts docker {
+			docker unix:///var/run/docker.sock local
+			host_address 127.0.0.1
+			docker tcp://10.0.0.7:2376 Edge
+			tls /e/c.pem /e/k.pem /e/ca.pem
+			host_address 10.0.0.7 fd00::7
+		}`, func(c *config) bool {
+			l, e := c.engines[0], c.engines[1]
+			return len(c.engines) == 2 && l.name == "local" && l.tlsCA == "" && fmt.Sprint(l.hostAddrs) == "[127.0.0.1]" &&
+				e.name == "edge" && e.endpoint == "tcp://10.0.0.7:2376" && e.tlsCert == "/e/c.pem" &&
+				fmt.Sprint(e.hostAddrs) == "[10.0.0.7 fd00::7]"
+		}},
+		// tls before the docker line it belongs to, as before several engines.
+		{`dockerhosts {
+			tls /c.pem /k.pem /ca.pem
+			docker tcp://127.0.0.1:2376
+		}`, func(c *config) bool {
+			return len(c.engines) == 1 && c.engines[0].tlsCA == "/ca.pem" && c.engines[0].endpoint == "tcp://127.0.0.1:2376"
+		}},
 	}
 	for _, tc := range cases {
 		c := caddy.NewTestController("dns", tc.input)
@@ -72,7 +96,16 @@ func TestSetupRejectsMisconfiguration(t *testing.T) {
 		{"dockerhosts {\n reload -2s\n}", "Testfile:2 - Error during parsing: '-2s' is not a duration"},
 		{"dockerhosts {\n reload\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
 		{"dockerhosts {\n no_reverse yes\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
-		{"dockerhosts {\n docker a b\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"dockerhosts {\n docker a b c\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"dockerhosts {\n docker tcp://a:2375 a.b\n}", "Testfile:2 - Error during parsing: Docker engine name 'a.b' is not a DNS label"},
+		{"dockerhosts {\n docker tcp://a:2375 a\n docker tcp://b:2375\n}", "Testfile:3 - Error during parsing: several Docker engines: give each one a NAME"},
+		{"dockerhosts {\n docker tcp://a:2375 a\n docker tcp://b:2375 A\n}", "Testfile:3 - Error during parsing: Docker engine name 'a' given twice"},
+		{"dockerhosts {\n docker tcp://a:2375 a\n docker tcp://a:2375 b\n}", "Testfile:3 - Error during parsing: Docker endpoint 'tcp://a:2375' given twice"},
+		{"dockerhosts {\n docker tcp://a:2375 a\n tls a b c\n tls a b c\n}", "Testfile:4 - Error during parsing: property 'tls' given twice for one Docker engine"},
+		{"dockerhosts {\n docker\n host_address\n}", "Testfile:3 - Error during parsing: Wrong argument count"},
+		{"dockerhosts {\n docker\n host_address 0.0.0.0\n}", "Testfile:3 - Error during parsing: host_address '0.0.0.0' is not an IP address"},
+		{"dockerhosts {\n docker\n host_address engine.lab\n}", "Testfile:3 - Error during parsing: host_address 'engine.lab' is not an IP address"},
+		{"dockerhosts {\n docker\n resync 1m\n resync 2m\n}", "Testfile:4 - Error during parsing: property 'resync' given twice"},
 		{"dockerhosts {\n docker\n tls a b\n}", "Testfile:3 - Error during parsing: Wrong argument count"},
 		{"dockerhosts {\n docker\n resync never\n}", "Testfile:3 - Error during parsing: 'never' is not a duration"},
 		{"dockerhosts {\n docker\n opt_in yes\n}", "Testfile:3 - Error during parsing: Wrong argument count"},

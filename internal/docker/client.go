@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 
 	"github.com/moby/moby/client"
@@ -52,4 +53,11 @@ func endpointName(cfg Config) string {
 		return h
 	}
 	return client.DefaultDockerHost
+}
+
+// DefaultIsLocal reports whether the default endpoint (DOCKER_HOST, else
+// the default socket) is on this machine.
+func DefaultIsLocal() bool {
+	u, err := url.Parse(endpointName(Config{}))
+	return err == nil && (u.Scheme == "unix" || u.Scheme == "npipe")
 }
