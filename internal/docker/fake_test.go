@@ -206,7 +206,8 @@ type ctr struct {
 	nets     map[string]ep // network name -> endpoint
 	stopped  bool
 	paused   bool
-	mode     string // HostConfig.NetworkMode
+	mode     string              // HostConfig.NetworkMode
+	ports    map[string][]string // "8080/tcp" -> "HOSTIP:HOSTPORT" bindings
 }
 
 type ep struct {
@@ -231,6 +232,17 @@ func (c ctr) build() container.InspectResponse {
 	}
 	if c.stopped {
 		return res // a stopped container keeps its networks but no addresses
+	}
+	if len(c.ports) > 0 {
+		res.NetworkSettings.Ports = make(network.PortMap)
+		for p, bindings := range c.ports {
+			port := network.MustParsePort(p)
+			for _, b := range bindings {
+				ap := netip.MustParseAddrPort(b)
+				res.NetworkSettings.Ports[port] = append(res.NetworkSettings.Ports[port],
+					network.PortBinding{HostIP: ap.Addr(), HostPort: fmt.Sprint(ap.Port())})
+			}
+		}
 	}
 	for name, e := range c.nets {
 		s := &network.EndpointSettings{Aliases: e.aliases}
@@ -353,8 +365,15 @@ func running(t *testing.T, cfg Config, fe *fakeEngine) (*Source, *recordingSink)
 // start runs a source on fe with fast retries until the test ends.
 func start(t *testing.T, cfg Config, fe *fakeEngine) (*Source, *recordingSink) {
 	t.Helper()
-	sink := newRecordingSink()
-	s := newSource(cfg, fe, sink)
+	s, _ := startStoppable(t, cfg, fe)
+	return s, s.sink.(*recordingSink)
+}
+
+// startStoppable is start with a stop the test may call earlier; it waits
+// for Run to return.
+func startStoppable(t *testing.T, cfg Config, fe *fakeEngine) (*Source, func()) {
+	t.Helper()
+	s := newSource(cfg, fe, newRecordingSink())
 	s.backoffMin, s.backoffMax = time.Millisecond, 10*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -362,7 +381,7 @@ func start(t *testing.T, cfg Config, fe *fakeEngine) (*Source, *recordingSink) {
 		defer close(done)
 		s.Run(ctx)
 	}()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		select {
 		case <-done:
@@ -370,7 +389,8 @@ func start(t *testing.T, cfg Config, fe *fakeEngine) (*Source, *recordingSink) {
 			t.Error("Run did not return after cancel")
 		}
 	})
-	return s, sink
+	t.Cleanup(stop)
+	return s, stop
 }
 
 // flush waits until the source has applied every event emitted so far:
