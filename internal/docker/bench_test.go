@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/dockerhosts/dockerhosts/internal/index"
 	"github.com/moby/moby/api/types/container"
@@ -19,13 +21,20 @@ func (discardSink) Delete(string) bool     { return true }
 
 // populate gives fe n running compose containers, 250 per project, each
 // with one address and its compose aliases: a typical container.
-func populate(fe *fakeEngine, n int) []string {
+func populate(fe *fakeEngine, n int) []string { return populateAs(fe, n, 0) }
+
+// populateAs is populate for engine number engine: its IDs, projects and
+// addresses differ from every other engine's.
+func populateAs(fe *fakeEngine, n, engine int) []string {
 	ids := make([]string, n)
 	for i := range n {
-		id := fmt.Sprintf("%064x", i+1)
-		project := fmt.Sprintf("proj%d", i/250)
-		ip := fmt.Sprintf("10.%d.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff)
-		fe.set(composeCtr(id, project, "svc", fmt.Sprint(i%250+1), ip).build())
+		id := fmt.Sprintf("%02x%062x", engine, i+1)
+		project := fmt.Sprintf("e%dproj%d", engine, i/250)
+		ip := fmt.Sprintf("10.%d.%d.%d", engine<<5|i>>16&0x1f, i>>8&0xff, i&0xff)
+		// Each engine's services have names of their own: a name shared by
+		// thousands of containers (an alias like "db" in every project) is
+		// recomputed whole by the index on each of their events.
+		fe.set(composeCtr(id, project, fmt.Sprintf("svc%d", engine), fmt.Sprint(i%250+1), ip).build())
 		ids[i] = id
 	}
 	return ids
@@ -101,5 +110,69 @@ func BenchmarkMemoryPerContainer(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		runtime.KeepAlive(s)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/container")
+	}
+}
+
+// BenchmarkEventBesideAResync: engine b's events, applied into one real
+// index, while engine a resyncs 10,000 containers in a loop (resync=busy)
+// or stays idle (resync=idle). An event of b must cost the same either way:
+// a resync of an unchanged engine takes no lock in the index. Reports the
+// median and worst single-event time.
+func BenchmarkEventBesideAResync(b *testing.B) {
+	for _, busy := range []bool{false, true} {
+		name := "resync=idle"
+		if busy {
+			name = "resync=busy"
+		}
+		b.Run(name, func(b *testing.B) {
+			idx := index.New([]string{"docker."})
+			ctx := context.Background()
+			feA, feB := newFakeEngine(), newFakeEngine()
+			populateAs(feA, 10_000, 1)
+			ids := populateAs(feB, 100, 2)
+			a := newSource(Config{Engine: "a"}, feA, idx.For(index.Source{Name: "docker:a"}))
+			bs := newSource(Config{Engine: "b"}, feB, idx.For(index.Source{Name: "docker:b"}))
+			for _, s := range []*Source{a, bs} {
+				if err := s.fullSync(ctx, "startup"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for busy {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if err := a.fullSync(ctx, "periodic"); err != nil {
+						panic(err)
+					}
+				}
+			}()
+			id := ids[50]
+			orig := feB.get(id)
+			renamed := orig
+			renamed.Name = "/renamed"
+			states := [2]container.InspectResponse{renamed, orig}
+			var times []time.Duration
+			i := 0
+			for b.Loop() {
+				feB.set(states[i%2])
+				i++
+				began := time.Now()
+				if err := bs.apply(ctx, id, 0); err != nil {
+					b.Fatal(err)
+				}
+				times = append(times, time.Since(began))
+			}
+			close(stop)
+			<-done
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Microseconds()), "p50-us")
+			b.ReportMetric(float64(times[len(times)-1].Microseconds()), "max-us")
+		})
 	}
 }

@@ -49,11 +49,11 @@ func (s *Source) apply(ctx context.Context, id string, at int64) error {
 
 func (s *Source) mapping() mapping { return mapping{engine: s.cfg.Engine, optIn: s.cfg.OptIn} }
 
-// upsert hands r to the sink; the sink says whether that changed anything
+// upsert hands r to the sink. It reports whether that changed anything
 // (an event such as health_status usually does not).
 func (s *Source) upsert(r record) bool {
 	old := s.containers[r.host.ID].binds
-	changed := s.sink.Upsert(r.host)
+	changed := s.put(r.host)
 	s.track(r)
 	s.rebind(old, r.binds)
 	s.updateGauges()
@@ -66,7 +66,7 @@ func (s *Source) remove(id string) bool {
 	if !ok {
 		return false
 	}
-	changed := s.sink.Delete(id)
+	changed := s.drop(id)
 	s.untrack(id)
 	s.rebind(t.binds, nil)
 	s.updateGauges()
@@ -79,20 +79,77 @@ func (s *Source) remove(id string) bool {
 func (s *Source) rebind(old, now []netip.Addr) {
 	for _, a := range now {
 		if s.binds[a]++; s.binds[a] == 1 {
-			s.sink.Upsert(s.bindHost(a))
+			s.put(s.bindHost(a))
 		}
 	}
 	for _, a := range old {
 		if s.binds[a]--; s.binds[a] == 0 {
 			delete(s.binds, a)
-			s.sink.Delete(bindHostID(a))
+			s.drop(bindHostID(a))
 		}
 	}
 }
 
-// fullSync lists the running containers, inspects each, and replaces the
-// sink's view with the result: what vanished disappears, what appeared is
-// added.
+// put hands h to the sink unless the sink already has it from us: a resync
+// of an unchanged engine then takes no lock in the index, so another
+// engine's events never wait behind it.
+func (s *Source) put(h index.Host) bool {
+	if old, ok := s.served[h.ID]; ok && old.Equal(h) {
+		return false
+	}
+	s.served[h.ID] = h
+	return s.sink.Upsert(h)
+}
+
+// bulkChanges is the number of changed hosts from which a resync hands the
+// sink the whole view in one Replace (one index transaction, each touched
+// name recomputed once) rather than host by host.
+const bulkChanges = 64
+
+// converge brings the sink to want, the engine's complete view: what
+// vanished disappears, what changed is replaced, the rest costs a
+// comparison and no call to the sink.
+func (s *Source) converge(want map[string]index.Host) {
+	changes := 0
+	for id, h := range want {
+		if old, ok := s.served[id]; !ok || !old.Equal(h) {
+			changes++
+		}
+	}
+	for id := range s.served {
+		if _, ok := want[id]; !ok {
+			changes++
+		}
+	}
+	if changes >= bulkChanges {
+		hosts := make([]index.Host, 0, len(want))
+		for _, h := range want {
+			hosts = append(hosts, h)
+		}
+		s.sink.Replace(hosts)
+		s.served = want
+		return
+	}
+	for id := range s.served {
+		if _, ok := want[id]; !ok {
+			s.drop(id)
+		}
+	}
+	for _, h := range want {
+		s.put(h)
+	}
+}
+
+func (s *Source) drop(id string) bool {
+	if _, ok := s.served[id]; !ok {
+		return false
+	}
+	delete(s.served, id)
+	return s.sink.Delete(id)
+}
+
+// fullSync lists the running containers, inspects each, and brings the
+// sink to the result.
 func (s *Source) fullSync(ctx context.Context, reason string) error {
 	opts := client.ContainerListOptions{}
 	if s.cfg.OptIn {
@@ -110,21 +167,25 @@ func (s *Source) fullSync(ctx context.Context, reason string) error {
 	}
 	s.hostAddrs = s.engineHostAddrs(ctx)
 
+	// The engine's complete view, applied as a difference with what is
+	// served: what vanished disappears, what changed is replaced, the rest
+	// costs a comparison.
 	binds := make(map[netip.Addr]int)
-	hosts := make([]index.Host, 0, len(records)+1)
+	want := make(map[string]index.Host, len(records)+1)
 	for i := range records {
-		hosts = append(hosts, records[i].host)
+		want[records[i].host.ID] = records[i].host
 		for _, a := range records[i].binds {
 			binds[a]++
 		}
 	}
 	if h, ok := s.engineHost(); ok {
-		hosts = append(hosts, h)
+		want[h.ID] = h
 	}
 	for a := range binds {
-		hosts = append(hosts, s.bindHost(a))
+		h := s.bindHost(a)
+		want[h.ID] = h
 	}
-	s.sink.Replace(hosts)
+	s.converge(want)
 	s.binds = binds
 
 	present := make(map[string]struct{}, len(records))

@@ -75,13 +75,14 @@ type Source struct {
 	backoffMin, backoffMax time.Duration
 
 	// Owned by the goroutine running Run.
-	containers map[string]tracked // served containers by ID
-	claims     map[string]claim   // served names
-	binds      map[netip.Addr]int // containers publishing on each specific host address
-	hostAddrs  []netip.Addr       // the engine host's addresses as last served
-	up         bool               // connected and synced
-	downLogged bool               // the current outage has been logged
-	connected  bool               // has been up at least once
+	served     map[string]index.Host // what the sink has from this source, by host ID
+	containers map[string]tracked    // served containers by ID
+	claims     map[string]claim      // served names
+	binds      map[netip.Addr]int    // containers publishing on each specific host address
+	hostAddrs  []netip.Addr          // the engine host's addresses as last served
+	up         bool                  // connected and synced
+	downLogged bool                  // the current outage has been logged
+	connected  bool                  // has been up at least once
 }
 
 // New builds a source for cfg. It does not contact the engine: an
@@ -113,6 +114,7 @@ func newSource(cfg Config, e engine, sink index.Sink) *Source {
 		metrics:    metricsFor(cfg.Engine),
 		backoffMin: 250 * time.Millisecond,
 		backoffMax: 30 * time.Second,
+		served:     make(map[string]index.Host),
 		containers: make(map[string]tracked),
 		claims:     make(map[string]claim),
 		binds:      make(map[netip.Addr]int),
