@@ -17,9 +17,7 @@ import (
 // follow it when it moves; a name that does not exist fails at once.
 func TestHostResolvesThroughGlibc(t *testing.T) {
 	RequirePrograms(t, "getent", "curl")
-	lan := NewLAN(t, lanBits)
-	res := startResolver(t, lan.Machine("dns", resolverAddr), resolverAddr, webAddr.String()+" web\n")
-	serveWeb(t, lan.Machine("app", webAddr, webMovedAddr))
+	lan, res := webLAN(t)
 	host := lan.Machine("host", clientAddr)
 	host.WriteResolvConf(recipe(t, "resolv.conf", resolverAddr))
 

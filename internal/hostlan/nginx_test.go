@@ -18,9 +18,7 @@ import (
 // out, so it follows the backend to its new address without a reload.
 func TestNginxFollowsAMovedBackend(t *testing.T) {
 	RequirePrograms(t, "nginx", "curl")
-	lan := NewLAN(t, lanBits)
-	res := startResolver(t, lan.Machine("dns", resolverAddr), resolverAddr, webAddr.String()+" web\n")
-	serveWeb(t, lan.Machine("app", webAddr, webMovedAddr))
+	lan, res := webLAN(t)
 	proxy := lan.Machine("proxy", clientAddr)
 	front := startNginx(t, proxy, fmt.Sprintf(`
     resolver %s ipv6=off;

@@ -45,8 +45,7 @@ func TestEveryRecipeNamesTheResolverPlaceholder(t *testing.T) {
 // TestCoreDNSForwardsTheZone is the LAN's own CoreDNS with the shipped
 // forward recipe in its Corefile, as is.
 func TestCoreDNSForwardsTheZone(t *testing.T) {
-	lan := NewLAN(t, lanBits)
-	startResolver(t, lan.Machine("dns", resolverAddr), resolverAddr, webAddr.String()+" web\n")
+	lan, _ := webLAN(t)
 	site := lan.Machine("site", siteAddr)
 	corefile := filepath.Join(t.TempDir(), "Corefile")
 	writeFile(t, corefile, recipe(t, "coredns-forward.Corefile", resolverAddr))

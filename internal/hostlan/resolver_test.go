@@ -64,40 +64,38 @@ func recipe(t *testing.T, name string, resolver netip.Addr) string {
 	return strings.ReplaceAll(string(data), recipeAddr, resolver.String())
 }
 
-// coredns is the custom CoreDNS, built once per test run by `make build`,
-// the way users build it.
-var coredns struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
+// buildDir holds what the tests build once per run; TestMain removes it.
+var buildDir string
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if coredns.dir != "" {
-		os.RemoveAll(coredns.dir)
+	dir, err := os.MkdirTemp("", "dockerhosts-hostlan-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+	buildDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
+// buildCoreDNS builds the custom CoreDNS once per run with `make build`, the
+// way users build it.
+var buildCoreDNS = sync.OnceValues(func() (string, error) {
+	path := filepath.Join(buildDir, "coredns")
+	if out, err := exec.Command("make", "-C", moduleRoot(), "build", "BINARY="+path).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("make build: %v\n%s", err, out)
+	}
+	return path, nil
+})
+
 func corednsBinary(t *testing.T) string {
 	t.Helper()
-	coredns.once.Do(func() {
-		coredns.dir, coredns.err = os.MkdirTemp("", "dockerhosts-hostlan-")
-		if coredns.err != nil {
-			return
-		}
-		coredns.path = filepath.Join(coredns.dir, "coredns")
-		cmd := exec.Command("make", "-C", moduleRoot(), "build", "BINARY="+coredns.path)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			coredns.err = fmt.Errorf("make build: %v\n%s", err, out)
-		}
-	})
-	if coredns.err != nil {
-		t.Fatal(coredns.err)
+	path, err := buildCoreDNS()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return coredns.path
+	return path
 }
 
 // resolver is dockerhosts serving docker. and 17.172.in-addr.arpa. from a
@@ -180,6 +178,17 @@ func answerAddrs(m *dns.Msg) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// webLAN is the LAN most tests start from: dockerhosts on the "dns" machine
+// serving web.docker at webAddr from its hosts file, and the "app" machine
+// serving HTTP on webAddr and on webMovedAddr, where web.docker moves to.
+func webLAN(t *testing.T) (*LAN, *resolver) {
+	t.Helper()
+	lan := NewLAN(t, lanBits)
+	res := startResolver(t, lan.Machine("dns", resolverAddr), resolverAddr, webAddr.String()+" web\n")
+	serveWeb(t, lan.Machine("app", webAddr, webMovedAddr))
+	return lan, res
 }
 
 // serveWeb runs an HTTP server on port 8080 of every address of ns that

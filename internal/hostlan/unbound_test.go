@@ -4,6 +4,7 @@ package hostlan
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -110,7 +111,7 @@ func hasSOA(m *dns.Msg, zone string) bool {
 // startUnbound runs unbound on addr:53 in ns with recipe included as is.
 // It is offline: the namespace has no route beyond the LAN, and nothing it is
 // asked lies outside the stub zones.
-func startUnbound(t *testing.T, ns *Namespace, addr fmt.Stringer, recipe string) {
+func startUnbound(t *testing.T, ns *Namespace, addr netip.Addr, recipe string) {
 	t.Helper()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "docker.conf"), recipe)
@@ -145,13 +146,7 @@ include: %q
 		if exited, err := p.Exited(); exited {
 			t.Fatalf("unbound exited: %v\n%s", err, p.Output())
 		}
-		conn, err := ns.Dial("udp", addr.String()+":53", time.Second)
-		if err != nil {
-			return false
-		}
-		defer conn.Close()
-		m := new(dns.Msg).SetQuestion("docker.", dns.TypeSOA)
-		r, _, err := (&dns.Client{Timeout: time.Second}).ExchangeWithConn(m, &dns.Conn{Conn: conn})
-		return err == nil && r.Rcode == dns.RcodeSuccess
+		m, err := query(ns, "udp", addr, "docker.", dns.TypeSOA)
+		return err == nil && m.Rcode == dns.RcodeSuccess
 	})
 }
