@@ -105,9 +105,15 @@ func TestDistArtifacts(t *testing.T) {
 			t.Fatalf("docker load: %q, want it to load %s", out, d.imageRef())
 		}
 		sockGID := strings.TrimSpace(mustRun(t, "stat", "-c", "%g", "/var/run/docker.sock"))
+		// forward's upstream (and loop's probe through it) goes to an
+		// address of the default bridge that nobody has: nothing leaves.
+		bridge, err := netip.ParsePrefix(engine.Docker("network", "inspect", "--format", "{{(index .IPAM.Config 0).Subnet}}", "bridge"))
+		if err != nil || !bridge.Addr().Is4() {
+			t.Fatalf("default bridge subnet: %v", err)
+		}
 		name := engine.Name("resolver")
 		engine.Run("resolver", "--group-add", sockGID, "-v", "/var/run/docker.sock:/var/run/docker.sock:ro",
-			"-p", "127.0.0.1::53/udp", d.imageRef())
+			"--dns", lastHost(bridge).String(), "-p", "127.0.0.1::53/udp", d.imageRef())
 		port := engine.Docker("port", name, "53/udp")
 		await.True(t, 20*time.Second, "the image serves "+idleName+" on "+port, func() bool {
 			m, _, err := (&dns.Client{Timeout: time.Second}).Exchange(new(dns.Msg).SetQuestion(idleName, dns.TypeA), port)
@@ -201,6 +207,16 @@ func checkStaticELF(t *testing.T, path string, machine elf.Machine) {
 			t.Errorf("%s: dynamically linked (has an interpreter)", path)
 		}
 	}
+}
+
+// lastHost is the highest address of an IPv4 subnet below its broadcast.
+func lastHost(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	for i := range a {
+		hostBits := max(0, min(8, 32-p.Bits()-8*(3-i)))
+		a[i] |= byte(1<<hostBits - 1)
+	}
+	return netip.AddrFrom4(a).Prev()
 }
 
 func mustRun(t *testing.T, name string, args ...string) string {
