@@ -64,6 +64,7 @@ func TestDistArtifacts(t *testing.T) {
 		}
 	}
 
+	sockGID := strings.TrimSpace(mustRun(t, "stat", "-c", "%g", "/var/run/docker.sock"))
 	idle := engine.Run("idle", engine.IdleImage())
 	idleName := strings.TrimPrefix(engine.Docker("inspect", "--format", "{{.Name}}", idle), "/") + ".docker."
 	idleAddr := engine.Docker("inspect", "--format", "{{.NetworkSettings.IPAddress}}", idle)
@@ -82,7 +83,12 @@ func TestDistArtifacts(t *testing.T) {
 		lan := NewLAN(t, lanBits)
 		machine := lan.Machine("host", resolverAddr)
 		machine.WriteResolvConf("nameserver 172.17.0.1\n")
-		p := machine.Start(bin, "-conf", filepath.Join(dir, "Corefile"))
+		// As the systemd unit runs it: not root, the socket's group, and
+		// only CAP_NET_BIND_SERVICE for port 53.
+		RequirePrograms(t, "setpriv")
+		p := machine.Start("setpriv", "--reuid=65534", "--regid=65534", "--groups="+sockGID,
+			"--inh-caps=-all,+net_bind_service", "--ambient-caps=-all,+net_bind_service", "--bounding-set=-all,+net_bind_service",
+			"--no-new-privs", "--", bin, "-conf", filepath.Join(dir, "Corefile"))
 		loopback := netip.MustParseAddr("127.0.0.1")
 		await.True(t, 20*time.Second, "the binary serves "+idleName+" on 127.0.0.1:53", func() bool {
 			if exited, err := p.Exited(); exited {
@@ -104,7 +110,6 @@ func TestDistArtifacts(t *testing.T) {
 		if out := engine.Docker("load", "--input", d.image()); !strings.Contains(out, d.imageRef()) {
 			t.Fatalf("docker load: %q, want it to load %s", out, d.imageRef())
 		}
-		sockGID := strings.TrimSpace(mustRun(t, "stat", "-c", "%g", "/var/run/docker.sock"))
 		// forward's upstream (and loop's probe through it) goes to an
 		// address of the default bridge that nobody has: nothing leaves.
 		bridge, err := netip.ParsePrefix(engine.Docker("network", "inspect", "--format", "{{(index .IPAM.Config 0).Subnet}}", "bridge"))
@@ -182,6 +187,12 @@ func distOutput(t *testing.T) dist {
 func extract(t *testing.T, tarball string) string {
 	t.Helper()
 	dest := t.TempDir()
+	// Readable by the unprivileged user the binary runs as.
+	for _, dir := range []string{filepath.Dir(dest), dest} {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	mustRun(t, "tar", "-xzf", tarball, "-C", dest)
 	top := filepath.Join(dest, strings.TrimSuffix(filepath.Base(tarball), ".tar.gz"))
 	if entries, err := os.ReadDir(dest); err != nil || len(entries) != 1 || entries[0].Name() != filepath.Base(top) {

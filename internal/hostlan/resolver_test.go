@@ -101,15 +101,13 @@ func corednsBinary(t *testing.T) string {
 // resolver is dockerhosts serving docker. and 17.172.in-addr.arpa. from a
 // hosts file on port 53 of a LAN address, to the LAN only.
 type resolver struct {
-	ns    *Namespace
-	addr  netip.Addr
-	hosts string
+	hosts string // the file it serves
 }
 
 func startResolver(t *testing.T, ns *Namespace, addr netip.Addr, hosts string) *resolver {
 	t.Helper()
 	dir := t.TempDir()
-	r := &resolver{ns: ns, addr: addr, hosts: filepath.Join(dir, "hosts")}
+	r := &resolver{hosts: filepath.Join(dir, "hosts")}
 	r.setHosts(t, hosts)
 	corefile := filepath.Join(dir, "Corefile")
 	writeFile(t, corefile, fmt.Sprintf(`docker.:53 17.172.in-addr.arpa.:53 {
