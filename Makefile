@@ -5,6 +5,8 @@
 #   make route         build stock CoreDNS with dockerhosts added to its plugin.cfg
 #   make bench         dnsperf dockerhosts vs hosts, hosts-file lag, Go benchmarks
 #   make run           build, then serve corefile.example
+#   make dist          release artifacts in dist/: static linux amd64/arm64
+#                      tarballs, the resolver image tarball, SHA256SUMS
 #   make clean         remove what the targets leave behind
 # lab/lab.mk, when present, adds image, lab-test and friends.
 
@@ -13,9 +15,10 @@ BINARY    ?= ./coredns
 GITCOMMIT ?= $(shell git describe --dirty --always 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X github.com/coredns/coredns/coremain.GitCommit=$(GITCOMMIT)
 COREFILE  ?= corefile.example
+DIST      ?= dist
 
 .DEFAULT_GOAL := build
-.PHONY: all build generate test vet gotest route bench run clean
+.PHONY: all build generate test vet gotest route bench run dist clean
 
 all: build
 
@@ -49,8 +52,14 @@ bench: build
 run: build
 	$(BINARY) -conf $(COREFILE)
 
+# The version is the one stamped into ./coredns: binaries and image tag alike.
+dist: cmd/coredns/zplugins.go
+	rm -rf $(DIST)
+	VERSION='$(GITCOMMIT)' LDFLAGS='$(LDFLAGS)' build/dist.sh $(DIST)
+
 clean:
 	rm -f $(BINARY)
+	rm -rf $(DIST)
 	rm -rf bench/out
 
 -include lab/lab.mk
