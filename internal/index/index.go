@@ -346,7 +346,7 @@ func (x *Index) commit(t *txn) {
 	}
 	addrs := old.addrs.edit(x.gen)
 	for a := range t.addrs {
-		if r := x.addrEntry(a); len(r.names) > 0 || len(r.scopes) > 0 {
+		if r := x.addrEntry(a); len(r.owners) > 0 {
 			addrs.set(a, r)
 		} else {
 			addrs.del(a)
@@ -357,7 +357,7 @@ func (x *Index) commit(t *txn) {
 	if serial <= old.serial {
 		serial = old.serial + 1
 	}
-	x.snap.Store(&Snapshot{names: names.done(), addrs: addrs.done(), serial: serial})
+	x.snap.Store(&Snapshot{names: names.done(), addrs: addrs.done(), serial: serial, gen: x.gen})
 }
 
 // winners returns the hosts of keys from the highest-priority source among
@@ -413,6 +413,18 @@ func (x *Index) entry(n string) *Entry {
 	return e
 }
 
+// ownerOf names a host: by the name its PTR gives, else its first name.
+func ownerOf(p *placed) Owner {
+	o := Owner{Source: p.src.Name}
+	switch {
+	case len(p.host.ReverseNames) > 0:
+		o.Name = p.host.ReverseNames[0]
+	case len(p.host.Names) > 0:
+		o.Name = p.host.Names[0]
+	}
+	return o
+}
+
 func (x *Index) addrEntry(a netip.Addr) addrEntry {
 	var out addrEntry
 	for _, p := range x.winners(x.addrs[a]) {
@@ -430,5 +442,18 @@ func (x *Index) addrEntry(a netip.Addr) addrEntry {
 		}
 	}
 	slices.Sort(out.scopes)
+	// Winners first, then the hidden ones, each group in a stable order.
+	winners := x.winners(x.addrs[a])
+	for _, p := range winners {
+		out.owners = append(out.owners, ownerOf(p))
+	}
+	var hidden []Owner
+	for k := range x.addrs[a] {
+		if p := x.hosts[k]; !slices.Contains(winners, p) {
+			hidden = append(hidden, ownerOf(p))
+		}
+	}
+	slices.SortFunc(hidden, func(a, b Owner) int { return strings.Compare(a.Source+" "+a.Name, b.Source+" "+b.Name) })
+	out.owners = append(out.owners, hidden...)
 	return out
 }

@@ -252,3 +252,33 @@ func TestScopesOfAnAddress(t *testing.T) {
 		t.Fatalf("web: %+v", e)
 	}
 }
+
+func TestOwnersAndWalks(t *testing.T) {
+	x := New([]string{"docker.", "17.172.in-addr.arpa."})
+	x.Upsert(docker, host("c1", []string{"web", "www"}, "172.17.0.2"))
+	x.Upsert(files, host("l1", []string{"override"}, "172.17.0.2"))
+	s := x.Load()
+	want := []Owner{{Source: files.Name, Name: "override"}, {Source: docker.Name, Name: "web"}}
+	if got := s.Owners(netip.MustParseAddr("172.17.0.2")); !slices.Equal(got, want) {
+		t.Errorf("owners %v, want %v (the winner first)", got, want)
+	}
+	var names []string
+	s.EachName(func(n string, _ *Entry) bool { names = append(names, n); return true })
+	slices.Sort(names)
+	// The reverse zone's names between the PTR and the apex exist too.
+	wantNames := []string{"0.17.172.in-addr.arpa.", "override.docker.", "web.docker.", "www.docker."}
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("names %v, want %v", names, wantNames)
+	}
+	n := 0
+	s.EachAddr(func(a netip.Addr, ptr []string) bool {
+		n++
+		if a.String() != "172.17.0.2" || !slices.Equal(ptr, []string{"override.docker."}) {
+			t.Errorf("addr %s -> %v", a, ptr)
+		}
+		return true
+	})
+	if n != 1 || s.Generation() != 2 {
+		t.Errorf("%d addresses, generation %d; want 1 and 2", n, s.Generation())
+	}
+}

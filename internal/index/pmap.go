@@ -39,6 +39,22 @@ func (m pmap[K, V]) get(k K) (V, bool) {
 	return zero, false
 }
 
+// each calls fn for every entry until fn returns false.
+func (m pmap[K, V]) each(fn func(K, V) bool) {
+	for _, n := range m.root {
+		if n == nil {
+			continue
+		}
+		for _, b := range n.kids {
+			for _, e := range b {
+				if !fn(e.key, e.val) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // ptxn edits a copy of a pmap; the original stays valid for readers.
 type ptxn[K comparable, V any] struct {
 	m    pmap[K, V]
