@@ -111,3 +111,27 @@ func TestDockerPublishedPortsAnswerSRV(t *testing.T) {
 		t.Error("the engine host's name went with the last container")
 	}
 }
+
+// TestDockerHostModeTemplatesAndShortID: with host_mode a container answers
+// the addresses its ports are published on (the engine host's for all
+// addresses), one without published ports answers NODATA; a name template
+// over labels adds a name; the short ID answers as Docker's DNS does.
+func TestDockerHostModeTemplatesAndShortID(t *testing.T) {
+	l := newDockerLab(t)
+	s := startCoreDNS(t, dockerCorefile("", []string{
+		"host_address 127.0.0.2", "host_mode", "name_template \"{{.Label `app`}}.apps\""}))
+	pub := l.run("pub", "--label", "app=shop", "-p", "127.0.0.3::8080/tcp", "-p", "8081/tcp")
+	l.run("quiet")
+	for _, proto := range []string{"udp", "tcp"} {
+		for _, name := range []string{fqdn(l.Name("pub")), "shop.apps.docker.", fqdn(pub[:12])} {
+			await.True(t, dockerWithin, proto+" "+name+" answers the published addresses", func() bool {
+				return s.answersA(t, proto, name, "127.0.0.2", "127.0.0.3")
+			})
+		}
+		r := s.exchange(t, proto, fqdn(l.Name("quiet")), dns.TypeA)
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 {
+			t.Errorf("%s: a container without published ports: rcode %s, %d answers, %d authority; want NODATA with SOA",
+				proto, dns.RcodeToString[r.Rcode], len(r.Answer), len(r.Ns))
+		}
+	}
+}

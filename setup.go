@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/coredns/caddy"
@@ -34,6 +35,10 @@ type config struct {
 	networks   []string
 	resync     time.Duration
 	optIn      bool
+	labels     string // label prefix
+	noShortID  bool
+	templates  []*template.Template
+	hostMode   bool
 	ttl        uint32
 	reload     time.Duration
 	noReverse  bool
@@ -116,7 +121,7 @@ func parse(c *caddy.Controller) (*config, error) {
 			prop := c.Val()
 			// Repeatable properties add up; per-engine ones may appear once
 			// per engine; others once.
-			if seen[prop] && prop != "hostsfile" && prop != "docker" && !engineProperties[prop] {
+			if seen[prop] && prop != "hostsfile" && prop != "docker" && prop != "name_template" && !engineProperties[prop] {
 				return nil, c.Errf("property '%s' given twice", prop)
 			}
 			seen[prop] = true
@@ -179,6 +184,22 @@ func endpointOrDefault(endpoint string) string {
 	return endpoint
 }
 
+// validLabelPrefix accepts what Docker label keys are made of: dotted
+// lowercase words (reverse DNS notation), no empty part.
+func validLabelPrefix(p string) bool {
+	for part := range strings.SplitSeq(p, ".") {
+		if part == "" {
+			return false
+		}
+		for _, r := range part {
+			if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // localEngines names the engines reached over a local socket: this machine's.
 func localEngines(engines []*engineConfig) []string {
 	var out []string
@@ -192,7 +213,7 @@ func localEngines(engines []*engineConfig) []string {
 
 func isDockerProperty(p string) bool {
 	switch p {
-	case "tls", "resync", "opt_in", "networks", "host_address":
+	case "tls", "resync", "opt_in", "networks", "host_address", "label_prefix", "no_short_id", "name_template", "host_mode":
 		return true
 	}
 	return false
@@ -278,6 +299,33 @@ func parseProperty(c *caddy.Controller, cfg *config, prop string) error {
 			return err
 		}
 		cfg.optIn = true
+	case "label_prefix":
+		if err := want(1, 1); err != nil {
+			return err
+		}
+		if !validLabelPrefix(args[0]) {
+			return c.Errf("label_prefix '%s' is not a label key prefix like dockerhosts or com.example.dns", args[0])
+		}
+		cfg.labels = args[0]
+	case "no_short_id":
+		if err := want(0, 0); err != nil {
+			return err
+		}
+		cfg.noShortID = true
+	case "name_template":
+		if err := want(1, 1); err != nil {
+			return err
+		}
+		t, err := docker.ParseTemplate(args[0])
+		if err != nil {
+			return c.Errf("name_template: %v", err)
+		}
+		cfg.templates = append(cfg.templates, t)
+	case "host_mode":
+		if err := want(0, 0); err != nil {
+			return err
+		}
+		cfg.hostMode = true
 	case "networks":
 		if err := want(1, -1); err != nil {
 			return err

@@ -61,6 +61,15 @@ func TestSetupParses(t *testing.T) {
 				e.name == "edge" && e.endpoint == "tcp://10.0.0.7:2376" && e.tlsCert == "/e/c.pem" &&
 				fmt.Sprint(e.hostAddrs) == "[10.0.0.7 fd00::7]"
 		}},
+		{`dockerhosts {
+			label_prefix coredns.dockerdiscovery
+			no_short_id
+			name_template "{{.Service}}.{{.Project}}"
+			name_template {{.Name}}.apps
+			host_mode
+		}`, func(c *config) bool {
+			return len(c.engines) == 1 && c.labels == "coredns.dockerdiscovery" && c.noShortID && len(c.templates) == 2 && c.hostMode
+		}},
 		// tls before the docker line it belongs to, as before several engines.
 		{`dockerhosts {
 			tls /c.pem /k.pem /ca.pem
@@ -105,6 +114,10 @@ func TestSetupRejectsMisconfiguration(t *testing.T) {
 		{"dockerhosts {\n docker\n host_address\n}", "Testfile:3 - Error during parsing: Wrong argument count"},
 		{"dockerhosts {\n docker\n host_address 0.0.0.0\n}", "Testfile:3 - Error during parsing: host_address '0.0.0.0' is not an IP address"},
 		{"dockerhosts {\n docker\n host_address engine.lab\n}", "Testfile:3 - Error during parsing: host_address 'engine.lab' is not an IP address"},
+		{"dockerhosts {\n label_prefix Bad..x\n}", "Testfile:2 - Error during parsing: label_prefix 'Bad..x' is not"},
+		{"dockerhosts {\n name_template {{.Name\n}", "Testfile:2 - Error during parsing: name_template: template:"},
+		{"dockerhosts {\n host_mode on\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"dockerhosts {\n hostsfile /etc/hosts\n host_mode\n}", "needs the 'docker' property"},
 		{"dockerhosts {\n docker\n resync 1m\n resync 2m\n}", "Testfile:4 - Error during parsing: property 'resync' given twice"},
 		{"dockerhosts {\n docker\n tls a b\n}", "Testfile:3 - Error during parsing: Wrong argument count"},
 		{"dockerhosts {\n docker\n resync never\n}", "Testfile:3 - Error during parsing: 'never' is not a duration"},

@@ -49,7 +49,8 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 		src, err := docker.New(docker.Config{
 			Engine: e.name, Endpoint: e.endpoint, HostAddrs: e.hostAddrs,
 			TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA,
-			Resync: cfg.resync, OptIn: cfg.optIn,
+			Resync: cfg.resync, OptIn: cfg.optIn, LabelPrefix: cfg.labels, NoShortID: cfg.noShortID,
+			NameTemplates: cfg.templates, HostMode: cfg.hostMode,
 		}, sink)
 		if err != nil {
 			return nil, err

@@ -7,22 +7,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 
 	"github.com/dockerhosts/dockerhosts/internal/dnsname"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
-)
-
-// Labels a container can carry to steer dockerhosts.
-const (
-	labelEnable = "dockerhosts.enable" // "false" opts out; "true" opts in (Config.OptIn)
-	labelName   = "dockerhosts.name"   // extra names, comma-separated
-	labelSRV    = "dockerhosts.srv"    // <service>:<port>/<proto>[,...]
-
-	labelComposeProject = "com.docker.compose.project"
-	labelComposeService = "com.docker.compose.service"
-	labelComposeOneoff  = "com.docker.compose.oneoff"
 )
 
 // shortIDLen is the length of the ID prefix Docker uses as the default
@@ -33,12 +23,12 @@ const shortIDLen = 12
 // names with whether the container claims them as its own (for conflict
 // accounting), and what was skipped and why.
 type record struct {
-	host    index.Host
-	name    string       // container name, for log lines
-	claims  []nameClaim  // one per entry of host.Names, same order
-	binds   []netip.Addr // specific host addresses its ports are published on
-	skipped []string     // invalid names
-	badSRV  []string     // malformed dockerhosts.srv entries
+	host     index.Host
+	name     string       // container name, for log lines
+	claims   []nameClaim  // one per entry of host.Names, same order
+	binds    []netip.Addr // specific host addresses its ports are published on
+	skipped  []string     // invalid names
+	problems []string     // malformed labels, failed name templates
 }
 
 // mapping is what decides a container's records besides the container.
@@ -47,6 +37,22 @@ type mapping struct {
 	// published ports and <name>.<engine> names. "" (tests) leaves them out.
 	engine string
 	optIn  bool
+	// labelPrefix starts the labels read; "" means DefaultLabelPrefix.
+	labelPrefix string
+	noShortID   bool
+	templates   []*template.Template
+	// hostMode answers published host addresses instead of the container's
+	// own, which are the engine host's (hostAddrs) for ports published on
+	// all addresses.
+	hostMode  bool
+	hostAddrs []netip.Addr
+}
+
+func (m mapping) prefix() string {
+	if m.labelPrefix == "" {
+		return DefaultLabelPrefix
+	}
+	return m.labelPrefix
 }
 
 // nameClaim is one served name. A name is exclusive when it should identify
@@ -71,9 +77,11 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 		labels = c.Config.Labels
 		hostname = c.Config.Hostname
 	}
-	if !enabled(labels, m.optIn) {
+	cl := parseLabels(labels, m.prefix())
+	if !cl.enabled(m.optIn) {
 		return r, false
 	}
+	r.problems = cl.problems
 
 	r.name = strings.TrimPrefix(c.Name, "/")
 	r.host.ID = c.ID
@@ -114,12 +122,25 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 		!strings.EqualFold(labels[labelComposeOneoff], "true") {
 		add(service+"."+project, false)
 	}
-	for _, extra := range strings.Split(labels[labelName], ",") {
+	for _, extra := range cl.names {
 		add(extra, true)
+	}
+	for i, t := range m.templates {
+		name, err := runTemplate(t, c, labels, m.engine)
+		if err != nil {
+			r.problems = append(r.problems, fmt.Sprintf("name template %d (%s) gives no name: %v", i+1, t.Root, err))
+			continue
+		}
+		add(name, true)
 	}
 
 	networks := sortedNetworks(c.NetworkSettings)
 	shortID := c.ID[:min(len(c.ID), shortIDLen)]
+	// The short ID answers as Docker's embedded DNS answers it (the alias
+	// is on every user network); its own, like the container name.
+	if !m.noShortID && len(c.ID) >= shortIDLen {
+		add(shortID, true)
+	}
 	for _, n := range networks {
 		ep := c.NetworkSettings.Networks[n]
 		for _, alias := range ep.Aliases {
@@ -135,6 +156,23 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 			add(cl.name+"."+m.engine, cl.exclusive)
 		}
 	}
+	r.host.Names = make([]string, len(r.claims))
+	for i, cl := range r.claims {
+		r.host.Names[i] = cl.name
+	}
+	var ports network.PortMap
+	if c.NetworkSettings != nil {
+		ports = c.NetworkSettings.Ports
+	}
+	if m.engine != "" {
+		r.host.Services, r.binds = publishedPorts(ports, m.engine)
+	}
+	if m.hostMode {
+		// Reached on the engine host: no PTR (the host's addresses are
+		// everyone's), and label SRV ports are the container's, not the host's.
+		r.host.Addrs = hostModeAddrs(ports, m.hostAddrs)
+		return r, true
+	}
 	for _, n := range networks {
 		ep := c.NetworkSettings.Networks[n]
 		if a, ok := addr(ep.IPAddress, ep.IPPrefixLen, n, m.engine); ok {
@@ -144,30 +182,33 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 			r.host.Addrs = append(r.host.Addrs, a)
 		}
 	}
-
-	r.host.Names = make([]string, len(r.claims))
-	for i, cl := range r.claims {
-		r.host.Names[i] = cl.name
-	}
 	if len(r.claims) > 0 && r.claims[0].name == strings.ToLower(r.name) {
 		r.host.ReverseNames = r.host.Names[:1:1]
 	}
-	r.host.Services, r.badSRV = parseSRV(labels[labelSRV])
-	if m.engine != "" && c.NetworkSettings != nil {
-		var published []index.Service
-		published, r.binds = publishedPorts(c.NetworkSettings.Ports, m.engine)
-		r.host.Services = append(r.host.Services, published...)
-	}
+	r.host.Services = append(cl.services, r.host.Services...)
 	return r, true
 }
 
-// enabled applies the opt-out label, or in opt-in mode the opt-in label.
-func enabled(labels map[string]string, optIn bool) bool {
-	v, err := strconv.ParseBool(strings.TrimSpace(labels[labelEnable]))
-	if err != nil { // unset or unparsable: the mode's default
-		return !optIn
+// hostModeAddrs are the addresses the container's published ports are bound
+// on, all addresses standing for the engine host's.
+func hostModeAddrs(ports network.PortMap, hostAddrs []netip.Addr) []index.Addr {
+	var ips []netip.Addr
+	for _, bindings := range ports {
+		for _, b := range bindings {
+			if ip := b.HostIP.Unmap(); ip.IsValid() && !ip.IsUnspecified() {
+				ips = append(ips, ip)
+			} else {
+				ips = append(ips, hostAddrs...)
+			}
+		}
 	}
-	return v
+	slices.SortFunc(ips, netip.Addr.Compare)
+	ips = slices.Compact(ips)
+	out := make([]index.Addr, len(ips))
+	for i, ip := range ips {
+		out[i] = index.Addr{IP: ip}
+	}
+	return out
 }
 
 // ownNetworkStack reports whether the container has its own UTS/network
@@ -247,49 +288,4 @@ func publishedPorts(ports network.PortMap, engine string) (services []index.Serv
 	})
 	slices.SortFunc(binds, netip.Addr.Compare)
 	return services, binds
-}
-
-// parseSRV parses the dockerhosts.srv label: "<service>:<port>/<proto>"
-// entries separated by commas, e.g. "http:80/tcp,dns:53/udp". Malformed
-// entries come back in bad, each with the reason.
-func parseSRV(label string) (services []index.Service, bad []string) {
-	for _, entry := range strings.Split(label, ",") {
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			continue
-		}
-		svc, err := parseSRVEntry(entry)
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("%q: %v", entry, err))
-			continue
-		}
-		if !slices.Contains(services, svc) {
-			services = append(services, svc)
-		}
-	}
-	return services, bad
-}
-
-func parseSRVEntry(entry string) (index.Service, error) {
-	name, rest, ok := strings.Cut(entry, ":")
-	if !ok {
-		return index.Service{}, fmt.Errorf("want <service>:<port>/<proto>")
-	}
-	port, proto, ok := strings.Cut(rest, "/")
-	if !ok {
-		return index.Service{}, fmt.Errorf("want <service>:<port>/<proto>")
-	}
-	name = strings.ToLower(strings.TrimPrefix(name, "_"))
-	if !dnsname.ValidLabel(name) || strings.Contains(name, "_") {
-		return index.Service{}, fmt.Errorf("service %q is not a DNS label", name)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
-		return index.Service{}, fmt.Errorf("port %q is not 1-65535", port)
-	}
-	proto = strings.ToLower(strings.TrimPrefix(proto, "_"))
-	if proto != "tcp" && proto != "udp" {
-		return index.Service{}, fmt.Errorf("proto %q is not tcp or udp", proto)
-	}
-	return index.Service{Name: name, Proto: proto, Port: uint16(p)}, nil
 }

@@ -44,18 +44,18 @@ func TestRecordNames(t *testing.T) {
 		},
 		{
 			"extra names label",
-			ctr{id: id, name: "web", labels: map[string]string{labelName: " www.example , Static,web"}},
+			ctr{id: id, name: "web", labels: map[string]string{keyName: " www.example , Static,web"}},
 			[]string{"web", "www.example", "static"}, nil,
 		},
 		{
 			"invalid names skipped",
-			ctr{id: id, name: "web", labels: map[string]string{labelName: "bad name,a..b,ok," + strings.Repeat("x", 64) + ",é"}},
+			ctr{id: id, name: "web", labels: map[string]string{keyName: "bad name,a..b,ok," + strings.Repeat("x", 64) + ",é"}},
 			[]string{"web", "ok"}, []string{"bad name", "a..b", strings.Repeat("x", 64), "é"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, ok := recordFor(tc.c.build(), mapping{})
+			r, ok := recordFor(tc.c.build(), mapping{noShortID: true})
 			if !ok {
 				t.Fatal("not served")
 			}
@@ -74,7 +74,8 @@ func TestRecordNames(t *testing.T) {
 
 func TestRecordExclusiveClaims(t *testing.T) {
 	r, _ := recordFor(composeCtr("0123456789abcdef", "shop", "cart", "1", "10.0.0.2").build(), mapping{})
-	want := []nameClaim{{"shop-cart-1", true}, {"cart.shop", false}, {"cart", false}}
+	// The short ID is an alias too, but the container's own name first.
+	want := []nameClaim{{"shop-cart-1", true}, {"cart.shop", false}, {"0123456789ab", true}, {"cart", false}}
 	if !slices.Equal(r.claims, want) {
 		t.Errorf("claims = %+v, want %+v", r.claims, want)
 	}
@@ -114,11 +115,11 @@ func TestWhichContainersAreServed(t *testing.T) {
 		{"running", ctr{id: "a", name: "a"}, false, true},
 		{"stopped", ctr{id: "a", name: "a", stopped: true}, false, false},
 		{"paused keeps its address", ctr{id: "a", name: "a", paused: true}, false, true},
-		{"opt-out", ctr{id: "a", name: "a", labels: map[string]string{labelEnable: "false"}}, false, false},
-		{"opt-out label value is not a bool", ctr{id: "a", name: "a", labels: map[string]string{labelEnable: "maybe"}}, false, true},
+		{"opt-out", ctr{id: "a", name: "a", labels: map[string]string{keyEnable: "false"}}, false, false},
+		{"opt-out label value is not a bool", ctr{id: "a", name: "a", labels: map[string]string{keyEnable: "maybe"}}, false, true},
 		{"opt-in mode, unlabelled", ctr{id: "a", name: "a"}, true, false},
-		{"opt-in mode, labelled", ctr{id: "a", name: "a", labels: map[string]string{labelEnable: "true"}}, true, true},
-		{"opt-in mode, opted out", ctr{id: "a", name: "a", labels: map[string]string{labelEnable: "false"}}, true, false},
+		{"opt-in mode, labelled", ctr{id: "a", name: "a", labels: map[string]string{keyEnable: "true"}}, true, true},
+		{"opt-in mode, opted out", ctr{id: "a", name: "a", labels: map[string]string{keyEnable: "false"}}, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,7 +164,7 @@ func TestParseSRV(t *testing.T) {
 
 func TestSkippedNamesCountedOncePerContainer(t *testing.T) {
 	fe := newFakeEngine()
-	fe.set(ctr{id: "aaa", name: "web", labels: map[string]string{labelName: "bad name"}}.build())
+	fe.set(ctr{id: "aaa", name: "web", labels: map[string]string{keyName: "bad name"}}.build())
 	before := metricValue(t, skippedNamesTotal.WithLabelValues(""))
 	_, sink := running(t, Config{}, fe)
 	fe.containerEvent(t, "start", "aaa")

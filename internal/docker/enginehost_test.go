@@ -20,7 +20,7 @@ func TestPublishedPortsBecomeSRV(t *testing.T) {
 			"9090/tcp": {"127.0.0.2:9090", "[fd00::2]:9091"},
 			"7/sctp":   {"0.0.0.0:7"},
 		}}
-	r, ok := recordFor(c.build(), mapping{engine: "edge"})
+	r, ok := recordFor(c.build(), mapping{engine: "edge", noShortID: true})
 	if !ok {
 		t.Fatal("not served")
 	}

@@ -71,7 +71,7 @@ func (f *fakeEngine) ContainerList(ctx context.Context, opts client.ContainerLis
 		if c.State == nil || !c.State.Running {
 			continue
 		}
-		if _, optIn := opts.Filters["label"]; optIn && c.Config.Labels[labelEnable] != "true" {
+		if _, optIn := opts.Filters["label"]; optIn && c.Config.Labels[keyEnable] != "true" {
 			continue
 		}
 		res.Items = append(res.Items, container.Summary{ID: id, Names: []string{c.Name}})
@@ -402,7 +402,7 @@ func flush(t *testing.T, fe *fakeEngine, sink *recordingSink) {
 	if present {
 		fe.remove(sentinel)
 	} else {
-		fe.set(ctr{id: sentinel, name: "flush-sentinel", labels: map[string]string{labelEnable: "true"}}.build())
+		fe.set(ctr{id: sentinel, name: "flush-sentinel", labels: map[string]string{keyEnable: "true"}}.build())
 	}
 	fe.containerEvent(t, events.ActionStart, sentinel)
 	await.True(t, waitLimit, "flush", func() bool {
@@ -412,3 +412,10 @@ func flush(t *testing.T, fe *fakeEngine, sink *recordingSink) {
 }
 
 var errEngineDown = errors.New("dial unix /var/run/docker.sock: connect: connection refused")
+
+// Label keys under the default prefix, as containers carry them.
+const (
+	keyEnable = DefaultLabelPrefix + "." + labelEnable
+	keyName   = DefaultLabelPrefix + "." + labelName
+	keySRV    = DefaultLabelPrefix + "." + labelSRV
+)

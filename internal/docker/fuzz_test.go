@@ -18,7 +18,7 @@ func FuzzRecordFor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, hostname, alias, extra, srv, project, service, enable string) {
 		c := ctr{id: "0123456789abcdef0123", name: name, hostname: hostname,
 			labels: map[string]string{
-				labelName: extra, labelSRV: srv, labelEnable: enable,
+				keyName: extra, keySRV: srv, keyEnable: enable,
 				labelComposeProject: project, labelComposeService: service,
 			},
 			nets: map[string]ep{"net": {ip: "10.0.0.2", aliases: []string{alias}}}}

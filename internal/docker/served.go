@@ -47,7 +47,12 @@ func (s *Source) apply(ctx context.Context, id string, at int64) error {
 	return nil
 }
 
-func (s *Source) mapping() mapping { return mapping{engine: s.cfg.Engine, optIn: s.cfg.OptIn} }
+func (s *Source) mapping() mapping {
+	return mapping{
+		engine: s.cfg.Engine, optIn: s.cfg.OptIn, labelPrefix: s.cfg.LabelPrefix, noShortID: s.cfg.NoShortID,
+		templates: s.cfg.NameTemplates, hostMode: s.cfg.HostMode, hostAddrs: s.hostAddrs,
+	}
+}
 
 // upsert hands r to the sink. It reports whether that changed anything
 // (an event such as health_status usually does not).
@@ -153,7 +158,7 @@ func (s *Source) drop(id string) bool {
 func (s *Source) fullSync(ctx context.Context, reason string) error {
 	opts := client.ContainerListOptions{}
 	if s.cfg.OptIn {
-		opts.Filters = make(client.Filters).Add("label", labelEnable+"=true")
+		opts.Filters = make(client.Filters).Add("label", s.mapping().prefix()+"."+labelEnable+"=true")
 	}
 	listCtx, cancel := context.WithTimeout(ctx, requestTimeout)
 	list, err := s.engine.ContainerList(listCtx, opts)
@@ -161,11 +166,11 @@ func (s *Source) fullSync(ctx context.Context, reason string) error {
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
 	}
+	s.hostAddrs = s.engineHostAddrs(ctx) // host mode maps containers with them
 	records, err := s.inspectAll(ctx, list.Items)
 	if err != nil {
 		return err
 	}
-	s.hostAddrs = s.engineHostAddrs(ctx)
 
 	// The engine's complete view, applied as a difference with what is
 	// served: what vanished disappears, what changed is replaced, the rest
@@ -399,10 +404,10 @@ func (s *Source) release(nc nameClaim, id string) {
 // report logs the problems of r not already logged for the container, and
 // returns the problems now known.
 func (s *Source) report(r record, reported []string) []string {
-	if len(r.skipped) == 0 && len(r.badSRV) == 0 {
+	if len(r.skipped) == 0 && len(r.problems) == 0 {
 		return nil
 	}
-	now := make([]string, 0, len(r.skipped)+len(r.badSRV))
+	now := make([]string, 0, len(r.skipped)+len(r.problems))
 	for _, name := range r.skipped {
 		key := "name " + name
 		now = append(now, key)
@@ -411,11 +416,10 @@ func (s *Source) report(r record, reported []string) []string {
 			log.Warningf("Container %q (%.12s): skipping name %q: not a valid DNS name", r.name, r.host.ID, name)
 		}
 	}
-	for _, bad := range r.badSRV {
-		key := "srv " + bad
-		now = append(now, key)
-		if !slices.Contains(reported, key) {
-			log.Warningf("Container %q (%.12s): skipping %s entry %s", r.name, r.host.ID, labelSRV, bad)
+	for _, p := range r.problems {
+		now = append(now, p)
+		if !slices.Contains(reported, p) {
+			log.Warningf("Container %q (%.12s): skipping %s", r.name, r.host.ID, p)
 		}
 	}
 	return now

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"text/template"
 	"time"
 
 	clog "github.com/coredns/coredns/plugin/pkg/log"
@@ -46,8 +47,19 @@ type Config struct {
 	TLSCert, TLSKey, TLSCA string
 	// Resync is the period of full resyncs; 0 turns them off.
 	Resync time.Duration
-	// OptIn serves only containers labelled dockerhosts.enable=true.
+	// OptIn serves only containers labelled <prefix>.enable=true.
 	OptIn bool
+	// LabelPrefix starts the labels read (<prefix>.name, ...); "" is
+	// DefaultLabelPrefix.
+	LabelPrefix string
+	// NoShortID leaves out the 12-hex short ID as a name.
+	NoShortID bool
+	// NameTemplates make extra names (ParseTemplate).
+	NameTemplates []*template.Template
+	// HostMode answers the addresses a container's ports are published on
+	// (the engine host's for all addresses) instead of its own: for clients
+	// outside Docker. Containers without published ports answer NODATA.
+	HostMode bool
 }
 
 // DefaultResync is the plugin's full-resync period when none is configured.

@@ -280,7 +280,7 @@ func TestSubscribesBeforeListing(t *testing.T) {
 
 func TestOptInListsOnlyEnabled(t *testing.T) {
 	fe := newFakeEngine()
-	fe.set(ctr{id: "in", name: "in", labels: map[string]string{labelEnable: "true"}}.build())
+	fe.set(ctr{id: "in", name: "in", labels: map[string]string{keyEnable: "true"}}.build())
 	fe.set(ctr{id: "plain", name: "plain"}.build())
 	_, sink := running(t, Config{OptIn: true}, fe)
 	if _, ok := sink.host("in"); !ok {
@@ -299,11 +299,11 @@ func TestOptInListsOnlyEnabled(t *testing.T) {
 
 func TestNameConflictsCountedOnce(t *testing.T) {
 	fe := newFakeEngine()
-	fe.set(ctr{id: "aaa", name: "one", labels: map[string]string{labelName: "shared"}}.build())
+	fe.set(ctr{id: "aaa", name: "one", labels: map[string]string{keyName: "shared"}}.build())
 	_, sink := running(t, Config{}, fe)
 	before := metricValue(t, nameConflictsTotal.WithLabelValues(""))
 
-	fe.set(ctr{id: "bbb", name: "two", labels: map[string]string{labelName: "shared"}}.build())
+	fe.set(ctr{id: "bbb", name: "two", labels: map[string]string{keyName: "shared"}}.build())
 	fe.containerEvent(t, events.ActionStart, "bbb")
 	fe.containerEvent(t, events.ActionStart, "bbb")
 	fe.containerEvent(t, events.ActionRestart, "bbb")
@@ -332,7 +332,7 @@ func TestNameConflictsCountedOnce(t *testing.T) {
 
 func TestGaugesFollowState(t *testing.T) {
 	fe := newFakeEngine()
-	fe.set(ctr{id: "aaa", name: "web", labels: map[string]string{labelName: "www"}}.build())
+	fe.set(ctr{id: "aaa", name: "web", labels: map[string]string{keyName: "www"}}.build())
 	running(t, Config{}, fe)
 	if got := metricValue(t, containersServed.WithLabelValues("")); got != 1 {
 		t.Errorf("containers gauge %v", got)

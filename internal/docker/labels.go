@@ -1,0 +1,126 @@
+package docker
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/dockerhosts/dockerhosts/internal/dnsname"
+	"github.com/dockerhosts/dockerhosts/internal/index"
+)
+
+// DefaultLabelPrefix starts every label dockerhosts reads; the Corefile can
+// change it for users who migrate with labels of another tool.
+const DefaultLabelPrefix = "dockerhosts"
+
+// Labels under the prefix, and those of other tools that name containers.
+const (
+	labelEnable = "enable" // "false" opts out; "true" opts in (Config.OptIn)
+	labelName   = "name"   // extra names, comma-separated
+	labelSRV    = "srv"    // <service>:<port>/<proto>[,...]
+
+	labelComposeProject = "com.docker.compose.project"
+	labelComposeService = "com.docker.compose.service"
+	labelComposeOneoff  = "com.docker.compose.oneoff"
+	labelStackNamespace = "com.docker.stack.namespace"
+)
+
+// containerLabels is what a container asks of dockerhosts by label. Label
+// values are outside input: parseLabels is their only reader, and nothing
+// it returns can make a malformed record.
+type containerLabels struct {
+	// enable is the opt-in/out label; nil when unset or not a boolean.
+	enable *bool
+	// names are extra names, as written; recordFor validates them.
+	names    []string
+	services []index.Service
+	// problems are malformed values, each worded for one log line.
+	problems []string
+}
+
+// parseLabels reads the labels under prefix ("dockerhosts" -> the keys
+// "dockerhosts.enable", "dockerhosts.name", ...).
+func parseLabels(labels map[string]string, prefix string) containerLabels {
+	var cl containerLabels
+	key := func(name string) string { return prefix + "." + name }
+	if v, ok := labels[key(labelEnable)]; ok {
+		if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
+			cl.enable = &b
+		} else {
+			cl.problems = append(cl.problems, fmt.Sprintf("%s=%q is not true or false", key(labelEnable), v))
+		}
+	}
+	for _, n := range strings.Split(labels[key(labelName)], ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			cl.names = append(cl.names, n)
+		}
+	}
+	var bad []string
+	cl.services, bad = parseSRV(labels[key(labelSRV)])
+	for _, b := range bad {
+		cl.problems = append(cl.problems, fmt.Sprintf("%s entry %s", key(labelSRV), b))
+	}
+	return cl
+}
+
+// enabled applies the opt-out label, or in opt-in mode the opt-in label.
+func (cl containerLabels) enabled(optIn bool) bool {
+	if cl.enable == nil {
+		return !optIn
+	}
+	return *cl.enable
+}
+
+// parseSRV parses the srv label: "<service>:<port>/<proto>" entries
+// separated by commas, e.g. "http:80/tcp,dns:53/udp". Malformed entries come
+// back in bad, each with the reason.
+func parseSRV(label string) (services []index.Service, bad []string) {
+	for _, entry := range strings.Split(label, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		svc, err := parseSRVEntry(entry)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%q: %v", entry, err))
+			continue
+		}
+		if !containsService(services, svc) {
+			services = append(services, svc)
+		}
+	}
+	return services, bad
+}
+
+func containsService(ss []index.Service, s index.Service) bool {
+	for _, o := range ss {
+		if o == s {
+			return true
+		}
+	}
+	return false
+}
+
+func parseSRVEntry(entry string) (index.Service, error) {
+	name, rest, ok := strings.Cut(entry, ":")
+	if !ok {
+		return index.Service{}, fmt.Errorf("want <service>:<port>/<proto>")
+	}
+	port, proto, ok := strings.Cut(rest, "/")
+	if !ok {
+		return index.Service{}, fmt.Errorf("want <service>:<port>/<proto>")
+	}
+	name = strings.ToLower(strings.TrimPrefix(name, "_"))
+	if !dnsname.ValidLabel(name) || strings.Contains(name, "_") {
+		return index.Service{}, fmt.Errorf("service %q is not a DNS label", name)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return index.Service{}, fmt.Errorf("port %q is not 1-65535", port)
+	}
+	proto = strings.ToLower(strings.TrimPrefix(proto, "_"))
+	if proto != "tcp" && proto != "udp" {
+		return index.Service{}, fmt.Errorf("proto %q is not tcp or udp", proto)
+	}
+	return index.Service{Name: name, Proto: proto, Port: uint16(p)}, nil
+}

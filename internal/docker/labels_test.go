@@ -1,0 +1,118 @@
+package docker
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"text/template"
+
+	"github.com/dockerhosts/dockerhosts/internal/dnsname"
+	"github.com/dockerhosts/dockerhosts/internal/index"
+)
+
+func TestLabelPrefixIsConfigurable(t *testing.T) {
+	c := ctr{id: "0123456789abcdef", name: "web", labels: map[string]string{
+		"coredns.dockerdiscovery.name": "old", keyName: "ignored", "coredns.dockerdiscovery.enable": "true"}}
+	r, ok := recordFor(c.build(), mapping{labelPrefix: "coredns.dockerdiscovery", noShortID: true, optIn: true})
+	if !ok || !slices.Equal(r.host.Names, []string{"web", "old"}) {
+		t.Fatalf("names %q (served %v), want web and old", r.host.Names, ok)
+	}
+}
+
+func TestShortIDIsANameUnlessTurnedOff(t *testing.T) {
+	c := ctr{id: "0123456789abcdef", name: "web"}
+	if r, _ := recordFor(c.build(), mapping{}); !slices.Contains(r.host.Names, "0123456789ab") {
+		t.Errorf("names %q lack the short ID", r.host.Names)
+	}
+	if r, _ := recordFor(c.build(), mapping{noShortID: true}); slices.Contains(r.host.Names, "0123456789ab") {
+		t.Errorf("names %q hold the short ID with it turned off", r.host.Names)
+	}
+}
+
+func TestNameTemplates(t *testing.T) {
+	must := func(s string) *template.Template {
+		tm, err := ParseTemplate(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	m := mapping{noShortID: true, engine: "e", templates: []*template.Template{
+		must(`{{.Label "com.dokku.app-name"}}.{{.Label "com.dokku.process-type"}}`),
+		must(`{{.Service}}.{{.Project}}`),
+	}}
+	dokku := ctr{id: "0123456789abcdef", name: "shop.web.1", labels: map[string]string{
+		"com.dokku.app-name": "Shop", "com.dokku.process-type": "web"}}
+	r, _ := recordFor(dokku.build(), m)
+	if !slices.Contains(r.host.Names, "shop.web") {
+		t.Errorf("names %q lack the Dokku name shop.web", r.host.Names)
+	}
+	// The second template has no compose labels to work with: "." is no
+	// DNS name, so it is skipped; the first fails on a missing label.
+	plain := ctr{id: "0123456789abcdef", name: "plain"}
+	r, _ = recordFor(plain.build(), m)
+	if !slices.Equal(r.host.Names, []string{"plain", "plain.e"}) {
+		t.Errorf("names %q, want only plain and plain.e", r.host.Names)
+	}
+	if len(r.problems) != 1 || !strings.Contains(r.problems[0], "name template 1") {
+		t.Errorf("problems %q, want one for template 1", r.problems)
+	}
+	if !slices.Equal(r.skipped, []string{"."}) {
+		t.Errorf("skipped %q, want .", r.skipped)
+	}
+}
+
+func TestHostModeAnswersPublishedAddresses(t *testing.T) {
+	host := []netip.Addr{netip.MustParseAddr("192.0.2.7")}
+	m := mapping{engine: "e", hostMode: true, hostAddrs: host, noShortID: true}
+	c := ctr{id: "0123456789abcdef", name: "web", nets: map[string]ep{"bridge": {ip: "172.17.0.2"}},
+		labels: map[string]string{keySRV: "http:80/tcp"},
+		ports:  map[string][]string{"80/tcp": {"0.0.0.0:8080", "[::]:8080"}, "443/tcp": {"127.0.0.1:8443"}}}
+	r, _ := recordFor(c.build(), m)
+	var got []string
+	for _, a := range r.host.Addrs {
+		got = append(got, a.IP.String())
+	}
+	if !slices.Equal(got, []string{"127.0.0.1", "192.0.2.7"}) {
+		t.Errorf("host mode addresses %v, want the bound address and the engine host's", got)
+	}
+	if len(r.host.ReverseNames) != 0 {
+		t.Errorf("host mode gives PTR names %q for the host's addresses", r.host.ReverseNames)
+	}
+	for _, s := range r.host.Services {
+		if s.Target == "" {
+			t.Errorf("label SRV %+v in host mode: its port is the container's", s)
+		}
+	}
+	// No published port: the name exists without addresses (NODATA).
+	c.ports = nil
+	if r, ok := recordFor(c.build(), m); !ok || len(r.host.Addrs) != 0 || !slices.Contains(r.host.Names, "web") {
+		t.Errorf("unpublished container in host mode: %+v, %v", r.host, ok)
+	}
+}
+
+// FuzzParseLabels: any label values, under any prefix, give no panic and
+// nothing that could become a malformed record.
+func FuzzParseLabels(f *testing.F) {
+	f.Add("dockerhosts", "true", "a,b", "http:80/tcp")
+	f.Add("x", "maybe", ",,", ":0/")
+	f.Add("", "", "\x00", "_a:65535/_UDP,b:1/sctp")
+	f.Fuzz(func(t *testing.T, prefix, enable, names, srv string) {
+		cl := parseLabels(map[string]string{prefix + ".enable": enable, prefix + ".name": names, prefix + ".srv": srv}, prefix)
+		for _, s := range cl.services {
+			if s.Port == 0 || (s.Proto != "tcp" && s.Proto != "udp") || !dnsname.ValidLabel(s.Name) || s.Target != "" {
+				t.Fatalf("malformed service %+v from %q", s, srv)
+			}
+		}
+		for _, n := range cl.names {
+			if n == "" || n != strings.TrimSpace(n) {
+				t.Fatalf("name %q from %q", n, names)
+			}
+		}
+		if cl.enable == nil && enable != "" && len(cl.problems) == 0 {
+			t.Fatalf("enable=%q neither parsed nor reported", enable)
+		}
+		_ = index.Host{Services: cl.services}
+	})
+}
