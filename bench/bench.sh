@@ -155,4 +155,6 @@ if part docker-lag && [[ -d $repo/bench/docker-lag ]]; then
 	else
 		(cd "$repo" && COREDNS=$bin go run ./bench/docker-lag)
 	fi
+	say "Docker event-to-answer lag, two engine sources"
+	(cd "$repo" && COREDNS=$bin go run ./bench/docker-lag -engines 2 -sync 0)
 fi

@@ -51,6 +51,7 @@ func main() {
 	interval := flag.Duration("interval", 200*time.Microsecond, "DNS poll interval")
 	timeout := flag.Duration("timeout", 20*time.Second, "give up on one wait after this long")
 	logPath := flag.String("log", "", "keep CoreDNS's output in this file (default: a temporary file, removed)")
+	engines := flag.Int("engines", 1, "Docker engines the resolver follows: the engine, then more endpoints to it (socket symlinks), each a source of its own")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -60,6 +61,7 @@ func main() {
 		readyAddr: fmt.Sprintf("127.0.0.1:%d", *port+1),
 		prefix:    "dhbench-" + randomHex(4),
 		serverLog: *logPath,
+		engines:   max(1, *engines),
 	}
 	err := b.run(ctx, *n, *syncN)
 	b.cleanup()
@@ -76,6 +78,8 @@ type bench struct {
 	interval, timeout   time.Duration
 	prefix              string
 	image, network, dir string
+
+	engines int // engine sources; every one past the first reaches the same engine by another path
 
 	mu        sync.Mutex
 	server    *exec.Cmd // CoreDNS
@@ -346,14 +350,27 @@ func (b *bench) startEvents(ctx context.Context, id string) (<-chan int64, error
 func (b *bench) startServer() error {
 	corefile := filepath.Join(b.dir, "Corefile")
 	_, dnsPort, _ := net.SplitHostPort(b.dnsAddr)
+	dockerLines := "docker"
+	if b.engines > 1 {
+		// More engines: the same engine through symlinks to its socket,
+		// so each is a source of its own that gets every event too.
+		dockerLines = "docker unix://" + dockertest.EngineSocket() + " e1"
+		for i := 2; i <= b.engines; i++ {
+			link := filepath.Join(b.dir, fmt.Sprintf("e%d.sock", i))
+			if err := os.Symlink(dockertest.EngineSocket(), link); err != nil {
+				return err
+			}
+			dockerLines += fmt.Sprintf("\n\t\tdocker unix://%s e%d", link, i)
+		}
+	}
 	if err := os.WriteFile(corefile, []byte(fmt.Sprintf(`docker.:%s {
 	bind 127.0.0.1
 	ready %s
 	dockerhosts {
-		docker
+		%s
 	}
 }
-`, dnsPort, b.readyAddr)), 0o644); err != nil {
+`, dnsPort, b.readyAddr, dockerLines)), 0o644); err != nil {
 		return err
 	}
 	for _, addr := range []string{b.dnsAddr, b.readyAddr} {
