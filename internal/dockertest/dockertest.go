@@ -35,6 +35,9 @@ type Engine struct {
 	// Prefix starts the name of everything this test creates:
 	// "dhtest-<random>".
 	Prefix string
+	// host is the engine's endpoint for the docker CLI (--host); empty for
+	// the machine's engine, set for a Daemon the test started.
+	host string
 }
 
 // Require returns the engine, or skips t with the reason when no engine is
@@ -42,10 +45,7 @@ type Engine struct {
 func Require(t testing.TB) *Engine {
 	t.Helper()
 	if err := reachable(); err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("Docker Engine required (%s=1) but not usable: %v", RequireEnv, err)
-		}
-		t.Skipf("no usable Docker Engine (set %s=1 to fail instead): %v", RequireEnv, err)
+		unusable(t, err)
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -80,6 +80,16 @@ func (e *Engine) sweep() {
 	}
 }
 
+// unusable skips t, or fails it with DOCKERHOSTS_REQUIRE_DOCKER=1, because
+// of err.
+func unusable(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatalf("Docker Engine required (%s=1) but not usable: %v", RequireEnv, err)
+	}
+	t.Skipf("no usable Docker Engine (set %s=1 to fail instead): %v", RequireEnv, err)
+}
+
 func reachable() error {
 	if _, err := exec.LookPath("docker"); err != nil {
 		return fmt.Errorf("docker CLI: %w", err)
@@ -110,6 +120,9 @@ func (e *Engine) Docker(args ...string) string {
 func (e *Engine) run(stdin []byte, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
+	if e.host != "" {
+		args = append([]string{"--host", e.host}, args...)
+	}
 	cmd := exec.CommandContext(ctx, "docker", args...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
@@ -141,6 +154,21 @@ func (e *Engine) IdleImage() string {
 	defer cancel()
 	// Removed by the sweep, after the containers that use it.
 	if err := ImportIdleImage(ctx, ref, e.label()); err != nil {
+		e.t.Fatal(err)
+	}
+	return ref
+}
+
+// HostnameImage builds an image FROM scratch holding only
+// internal/dockertest/testdata/hostname, a static HTTP server on :8080 that
+// answers every request with the container's hostname, and returns its
+// reference. The image is removed when the test ends.
+func (e *Engine) HostnameImage() string {
+	e.t.Helper()
+	ref := e.Prefix + "-hostname:latest"
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	if err := importProgram(ctx, "./internal/dockertest/testdata/hostname", ref, e.label()); err != nil {
 		e.t.Fatal(err)
 	}
 	return ref
