@@ -130,12 +130,16 @@ func (e *Engine) StartDaemon(opts DaemonOptions) *Daemon {
 	// runs after the bridge, directory and daemon are gone.
 	docker0 := addrsOf("docker0")
 	t.Cleanup(func() { d.checkGone(docker0) })
-	t.Cleanup(d.deleteBridge)
-	d.createBridge()
+	reapAbandoned(t)
 	t.Cleanup(d.removeDir)
 	if err := os.Mkdir(d.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(d.dir, ownerFile), []byte(processIdentity(os.Getpid())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.deleteBridge)
+	d.createBridge()
 	d.writeConfig(opts)
 	d.args = []string{
 		"--config-file", filepath.Join(d.dir, "daemon.json"),
@@ -153,6 +157,64 @@ func (e *Engine) StartDaemon(opts DaemonOptions) *Daemon {
 	d.Start()
 	t.Logf("second dockerd %s started in %s (%s)", d.id, time.Since(began).Round(time.Millisecond), d.Host())
 	return d
+}
+
+// daemonDirs matches the directories of every test's second dockerd.
+const daemonDirs = "/tmp/dh2-*"
+
+// ownerFile, in a daemon's directory, holds processIdentity of the test
+// process that started it.
+const ownerFile = "owner"
+
+// processIdentity is pid and its start time: a PID reused by another
+// process does not match.
+func processIdentity(pid int) string {
+	fields := statFields(pid)
+	if len(fields) < 20 {
+		return ""
+	}
+	return strconv.Itoa(pid) + " " + fields[19] // starttime
+}
+
+// statFields returns the fields of /proc/pid/stat after "(comm)", which may
+// hold spaces: the state first, then the parent's PID; none if pid is gone.
+func statFields(pid int) []string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+}
+
+// reapAbandoned removes the second dockerds of test processes that were
+// killed (a go test -timeout, a SIGKILL) and so never ran their cleanups.
+// A daemon whose owner still runs is another test's, and is left alone; so
+// is a directory too young to have its owner file yet.
+func reapAbandoned(t testing.TB) {
+	dirs, _ := filepath.Glob(daemonDirs)
+	for _, dir := range dirs {
+		owner, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			if info, err := os.Stat(dir); err != nil || time.Since(info.ModTime()) < time.Minute {
+				continue
+			}
+		} else if pid, _, _ := strings.Cut(string(owner), " "); processIdentity(atoi(pid)) == string(owner) {
+			continue
+		}
+		id := strings.TrimPrefix(dir, daemonDir(""))
+		d := &Daemon{t: t, id: id, dir: dir, bridge: bridgeName(id)}
+		d.killLeftovers()
+		d.unmountAll()
+		d.removeDir()
+		d.deleteBridge()
+		t.Logf("removed the second dockerd %s that a killed test left behind", id)
+	}
+}
+
+// atoi is strconv.Atoi for text that is a number or else means none: 0.
+func atoi(s string) int {
+	n, _ := strconv.Atoi(strings.TrimSpace(s))
+	return n
 }
 
 // daemonDir is where the daemon with this id keeps everything.
@@ -446,18 +508,14 @@ func processesOf(dir string) []int {
 	var roots []int
 	for _, entry := range entries {
 		pid, err := strconv.Atoi(entry.Name())
-		if err != nil || !alive(pid) {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			continue
 		}
-		// After "(comm)": state, then the parent's PID.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 1 {
-			parent[pid], _ = strconv.Atoi(fields[1])
+		fields := statFields(pid)
+		if len(fields) < 2 || fields[0] == "Z" {
+			continue
 		}
+		parent[pid] = atoi(fields[1])
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		args := strings.Split(string(cmdline), "\x00")
 		if strings.HasPrefix(filepath.Base(args[0]), "dockerd") || strings.HasPrefix(filepath.Base(args[0]), "containerd") {
@@ -481,11 +539,7 @@ func processesOf(dir string) []int {
 
 // alive tells whether pid is a process that has not exited (a zombie has).
 func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	fields := statFields(pid)
 	return len(fields) > 0 && fields[0] != "Z"
 }
 

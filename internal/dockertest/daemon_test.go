@@ -1,7 +1,6 @@
 package dockertest
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -44,18 +43,19 @@ func TestDaemonContainersAreItsOwn(t *testing.T) {
 func TestDaemonRestartWithLiveRestoreKeepsContainers(t *testing.T) {
 	e := Require(t)
 	d := e.StartDaemon(DaemonOptions{LiveRestore: true})
-	image := e.IdleImage()
-	d.CopyImage(image)
-	survivor := d.Run("survivor", image)
-	victim := d.Run("victim", image)
+	idle, web := e.IdleImage(), e.HostnameImage()
+	d.CopyImage(idle)
+	d.CopyImage(web)
+	survivor := d.Run("survivor", "--publish", "127.0.0.2::8080", web)
+	port := d.Docker("port", survivor, "8080/tcp")
+	victim := d.Run("victim", idle)
 	victimPID := d.Docker("inspect", "--format", "{{.State.Pid}}", victim)
 
 	stop := time.Now()
 	d.Stop()
 	t.Logf("stop took %s", time.Since(stop))
 	// Dies while the daemon is down: no one is there to see it.
-	pid := atoi(t, victimPID)
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+	if err := syscall.Kill(atoi(victimPID), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -64,6 +64,9 @@ func TestDaemonRestartWithLiveRestoreKeepsContainers(t *testing.T) {
 
 	if got := d.Docker("inspect", "--format", "{{.State.Status}}", survivor); got != "running" {
 		t.Errorf("after a live-restore restart the survivor is %q, want running", got)
+	}
+	if got := httpGet(t, port); got != survivor[:12] {
+		t.Errorf("after a live-restore restart port %s answered %q, want %s", port, got, survivor[:12])
 	}
 	if got := d.Docker("inspect", "--format", "{{.State.Status}}", victim); got != "exited" {
 		t.Errorf("a container killed while the daemon was down is %q, want exited", got)
@@ -78,10 +81,19 @@ func TestDaemonPublishedPortOnLoopback(t *testing.T) {
 	id := d.Run("web", "--publish", "127.0.0.2::8080", image)
 	port := d.Docker("port", id, "8080/tcp") // "127.0.0.2:49153"
 
+	if body := httpGet(t, port); body != id[:12] {
+		t.Errorf("published port %s answered %q, want the container's hostname %s", port, body, id[:12])
+	}
+}
+
+// httpGet returns the trimmed body that http://addr/ answers, waiting for
+// the server to come up.
+func httpGet(t *testing.T, addr string) string {
+	t.Helper()
 	client := &http.Client{Timeout: time.Second}
 	var body string
-	await.True(t, 10*time.Second, "published port "+port+" answers", func() bool {
-		resp, err := client.Get("http://" + port + "/")
+	await.True(t, 10*time.Second, "http://"+addr+"/ answers", func() bool {
+		resp, err := client.Get("http://" + addr + "/")
 		if err != nil {
 			return false
 		}
@@ -90,31 +102,37 @@ func TestDaemonPublishedPortOnLoopback(t *testing.T) {
 		body = strings.TrimSpace(string(data))
 		return err == nil
 	})
-	if body != id[:12] {
-		t.Errorf("published port %s answered %q, want the container's hostname %s", port, body, id[:12])
-	}
+	return body
 }
 
 // TestDaemonCleanupLeavesNothing runs tests that end in each hard way, with
 // a daemon that has a running container, a user network and a published
 // port, and then checks from outside that nothing of it is left.
 func TestDaemonCleanupLeavesNothing(t *testing.T) {
-	Require(t)
+	// The image is the parent's, so that its sweep removes it even after a
+	// child that was killed.
+	image := Require(t).HostnameImage()
 	docker0 := addrsOf("docker0")
-	for _, ending := range []string{"pass", "failnow", "panic", "stopped"} {
+	for _, ending := range []string{"pass", "failnow", "panic", "stopped", "killed"} {
 		t.Run(ending, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestDaemonEndsBadly$", "-test.v")
-			cmd.Env = append(os.Environ(), daemonEndingEnv+"="+ending)
+			cmd.Env = append(os.Environ(), daemonEndingEnv+"="+ending, daemonImageEnv+"="+image)
 			out, err := cmd.CombinedOutput()
-			wantFail := ending == "failnow" || ending == "panic"
-			if (err != nil) != wantFail {
+			if wantFail := ending != "pass" && ending != "stopped"; (err != nil) != wantFail {
 				t.Errorf("test that ends with %s: err %v, want failure %v; output:\n%s", ending, err, wantFail, out)
 			}
 			m := regexp.MustCompile(`second dockerd (\w+) started`).FindSubmatch(out)
 			if m == nil {
 				t.Fatalf("no daemon started; output:\n%s", out)
 			}
-			for _, problem := range leftovers(string(m[1]), docker0) {
+			id := string(m[1])
+			if ending == "killed" { // no cleanup ran: the next StartDaemon reaps
+				if len(leftovers(id, docker0)) == 0 {
+					t.Error("a killed test left nothing to reap")
+				}
+				reapAbandoned(t)
+			}
+			for _, problem := range leftovers(id, docker0) {
 				t.Error(problem)
 			}
 		})
@@ -122,17 +140,20 @@ func TestDaemonCleanupLeavesNothing(t *testing.T) {
 }
 
 // daemonEndingEnv tells TestDaemonEndsBadly, run by
-// TestDaemonCleanupLeavesNothing in a test binary of its own, how to end.
-const daemonEndingEnv = "DOCKERHOSTS_DAEMON_TEST_ENDING"
+// TestDaemonCleanupLeavesNothing in a test binary of its own, how to end;
+// daemonImageEnv which image of the machine's engine to run.
+const (
+	daemonEndingEnv = "DOCKERHOSTS_DAEMON_TEST_ENDING"
+	daemonImageEnv  = "DOCKERHOSTS_DAEMON_TEST_IMAGE"
+)
 
 func TestDaemonEndsBadly(t *testing.T) {
 	ending := os.Getenv(daemonEndingEnv)
 	if ending == "" {
 		t.Skip("run by TestDaemonCleanupLeavesNothing")
 	}
-	e := Require(t)
-	d := e.StartDaemon(DaemonOptions{LiveRestore: true})
-	image := e.HostnameImage()
+	d := Require(t).StartDaemon(DaemonOptions{LiveRestore: true})
+	image := os.Getenv(daemonImageEnv)
 	d.CopyImage(image)
 	d.Run("web", "--network", d.Network("net"), "--publish", "127.0.0.2::8080", image)
 	switch ending {
@@ -142,14 +163,7 @@ func TestDaemonEndsBadly(t *testing.T) {
 		panic("test panics with a second dockerd running")
 	case "stopped": // the daemon is down, its container alive
 		d.Stop()
+	case "killed": // as by go test -timeout: no cleanup runs
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	}
-}
-
-func atoi(t *testing.T, s string) int {
-	t.Helper()
-	var n int
-	if _, err := fmt.Sscan(s, &n); err != nil {
-		t.Fatalf("%q: %v", s, err)
-	}
-	return n
 }
