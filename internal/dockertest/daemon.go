@@ -25,18 +25,6 @@ import (
 	"github.com/dockerhosts/dockerhosts/internal/await"
 )
 
-// A second Docker Engine of the test's own, beside the machine's.
-//
-// Everything it has lives under one short directory, /tmp/dh2-<id> (socket
-// paths are limited to 108 bytes, and overlay2 wants a real file system:
-// /tmp is ext4 here): daemon.json, docker.sock, docker.pid, dockerd.log,
-// data/ (--data-root) and exec/ (--exec-root, where dockerd's own managed
-// containerd keeps its socket and state). Its default bridge is a link
-// dh2-<id> that the test creates, and its user networks come from a pool of
-// its own, so nothing it does touches the machine's engine: never
-// `--bridge none` (dockerd then deletes the link named docker0) nor `--bip`
-// (which rewrites docker0's address).
-
 // DaemonOptions configures StartDaemon.
 type DaemonOptions struct {
 	// LiveRestore keeps containers running while the daemon is stopped
@@ -59,6 +47,16 @@ const (
 // Daemon is a dockerd started by the test (StartDaemon): its own socket,
 // data root, exec root, bridge and address pool. Docker, Run, Network and
 // Name work as on Engine, against this daemon, with the test's prefix.
+//
+// Everything it has lives under one short directory, /tmp/dh2-<id> (socket
+// paths are limited to 108 bytes, and overlay2 wants a real file system:
+// /tmp is ext4 here): daemon.json, owner, docker.sock, docker.pid, dockerd.log,
+// data/ (--data-root) and exec/ (--exec-root, where dockerd's own managed
+// containerd keeps its socket and state). Its default bridge is a link
+// dh2-<id> that the test creates, and its user networks come from a pool of
+// its own, so nothing it does touches the machine's engine: never
+// `--bridge none` (dockerd then deletes the link named docker0) nor `--bip`
+// (which rewrites docker0's address).
 type Daemon struct {
 	t testing.TB
 	// engine is the daemon as an Engine: the test's prefix and label, the
@@ -194,7 +192,7 @@ func reapAbandoned(t testing.TB) {
 	dirs, _ := filepath.Glob(daemonDirs)
 	for _, dir := range dirs {
 		owner, err := os.ReadFile(filepath.Join(dir, ownerFile))
-		if err != nil {
+		if err != nil || len(owner) == 0 {
 			if info, err := os.Stat(dir); err != nil || time.Since(info.ModTime()) < time.Minute {
 				continue
 			}
@@ -361,11 +359,9 @@ func (d *Daemon) logTail() string {
 
 // writeConfig writes the daemon's own daemon.json: the machine's sets the
 // data root and storage driver of the first engine and must not be read.
-// overlay2 works natively on /tmp's ext4 here (the machine's engine uses
-// fuse-overlayfs, which a second daemon does not need).
 func (d *Daemon) writeConfig(opts DaemonOptions) {
 	config := map[string]any{
-		"storage-driver": "overlay2",
+		"storage-driver": storageDriver(d.dir),
 		"live-restore":   opts.LiveRestore,
 		"default-address-pools": []map[string]any{
 			{"base": d.pool.String(), "size": 26},
@@ -378,6 +374,22 @@ func (d *Daemon) writeConfig(opts DaemonOptions) {
 	if err := os.WriteFile(filepath.Join(d.dir, "daemon.json"), data, 0o600); err != nil {
 		d.t.Fatal(err)
 	}
+}
+
+// overlayfsMagic is statfs(2)'s f_type of an overlay file system.
+const overlayfsMagic = 0x794c7630
+
+// storageDriver is overlay2, which works natively on /tmp's ext4 here (the
+// machine's engine uses fuse-overlayfs, which a second daemon does not
+// need), unless dir is itself on overlayfs (a CI job in a container), where
+// overlay2 cannot stack: then vfs, which copies layers, cheap for the
+// one-file test images.
+func storageDriver(dir string) string {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err == nil && fs.Type == overlayfsMagic {
+		return "vfs"
+	}
+	return "overlay2"
 }
 
 // createBridge creates the daemon's default bridge on a free

@@ -2,7 +2,9 @@
 // it skips (or fails, when DOCKERHOSTS_REQUIRE_DOCKER=1) without an engine,
 // builds a tiny image FROM scratch (no registry is needed), and creates
 // networks and containers under a unique per-test prefix, all removed when
-// the test ends, passed or failed. It uses the docker CLI.
+// the test ends, passed or failed. It uses the docker CLI. StartDaemon adds
+// a second, real dockerd of the test's own, for tests of several engines
+// and of a daemon restart.
 package dockertest
 
 import (
@@ -149,14 +151,7 @@ func (e *Engine) cleanup(args ...string) {
 // returns its reference. The image is removed when the test ends.
 func (e *Engine) IdleImage() string {
 	e.t.Helper()
-	ref := e.Prefix + "-idle:latest"
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	// Removed by the sweep, after the containers that use it.
-	if err := ImportIdleImage(ctx, ref, e.label()); err != nil {
-		e.t.Fatal(err)
-	}
-	return ref
+	return e.programImage("./testdata/idle")
 }
 
 // HostnameImage builds an image FROM scratch holding only
@@ -165,10 +160,18 @@ func (e *Engine) IdleImage() string {
 // reference. The image is removed when the test ends.
 func (e *Engine) HostnameImage() string {
 	e.t.Helper()
-	ref := e.Prefix + "-hostname:latest"
+	return e.programImage("./internal/dockertest/testdata/hostname")
+}
+
+// programImage imports the program in pkg as the image
+// Prefix-<program>:latest and returns its reference.
+func (e *Engine) programImage(pkg string) string {
+	e.t.Helper()
+	ref := e.Prefix + "-" + filepath.Base(pkg) + ":latest"
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	if err := importProgram(ctx, "./internal/dockertest/testdata/hostname", ref, e.label()); err != nil {
+	// Removed by the sweep, after the containers that use it.
+	if err := importProgram(ctx, pkg, ref, e.label()); err != nil {
 		e.t.Fatal(err)
 	}
 	return ref
