@@ -203,6 +203,7 @@ func reapAbandoned(t testing.TB) {
 		d := &Daemon{t: t, id: id, dir: dir, bridge: bridgeName(id)}
 		d.killLeftovers()
 		d.unmountAll()
+		d.removeCgroups()
 		d.removeDir()
 		d.deleteBridge()
 		t.Logf("removed the second dockerd %s that a killed test left behind", id)
@@ -363,6 +364,9 @@ func (d *Daemon) writeConfig(opts DaemonOptions) {
 	config := map[string]any{
 		"storage-driver": storageDriver(d.dir),
 		"live-restore":   opts.LiveRestore,
+		// Containers that cleanup kills by PID never get their cgroups
+		// deleted by runc: under a parent of its own, cleanup finds them.
+		"cgroup-parent": "/" + cgroupParent(d.id),
 		"default-address-pools": []map[string]any{
 			{"base": d.pool.String(), "size": 26},
 		},
@@ -478,6 +482,7 @@ func (d *Daemon) teardown() {
 	}
 	d.killLeftovers()
 	d.unmountAll()
+	d.removeCgroups()
 }
 
 // removeObjects removes every container and user network of the daemon:
@@ -593,6 +598,39 @@ func mountsUnder(dir string) []string {
 	return points
 }
 
+// cgroupParent names the cgroup under which the daemon's containers run,
+// in every hierarchy: not the machine's engine's /docker.
+func cgroupParent(id string) string { return "dh2-" + id }
+
+// cgroupsOf lists the cgroup directories of the daemon with this id, in
+// each hierarchy (cgroup v1) or the unified one, deepest first.
+func cgroupsOf(id string) []string {
+	var dirs []string
+	for _, pattern := range []string{"/sys/fs/cgroup/*/" + cgroupParent(id), "/sys/fs/cgroup/" + cgroupParent(id)} {
+		tops, _ := filepath.Glob(pattern)
+		for _, top := range tops {
+			filepath.WalkDir(top, func(path string, entry os.DirEntry, err error) error {
+				if err == nil && entry.IsDir() {
+					dirs = append(dirs, path)
+				}
+				return nil
+			})
+		}
+	}
+	slices.SortFunc(dirs, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	return dirs
+}
+
+// removeCgroups removes the daemon's cgroups, which are empty once its
+// processes are gone; rmdir is how a cgroup is deleted.
+func (d *Daemon) removeCgroups() {
+	for _, dir := range cgroupsOf(d.id) {
+		if err := syscall.Rmdir(dir); err != nil && !errors.Is(err, syscall.ENOENT) {
+			d.t.Errorf("cleanup: rmdir %s: %v", dir, err)
+		}
+	}
+}
+
 func (d *Daemon) removeDir() {
 	if err := os.RemoveAll(d.dir); err != nil {
 		d.t.Errorf("cleanup: %v", err)
@@ -607,13 +645,16 @@ func (d *Daemon) checkGone(docker0 []string) {
 }
 
 // leftovers describes what the daemon with this id left behind: a process,
-// a mount, its directory or its bridge; and an address of docker0 (as it was
+// a cgroup, a mount, its directory or its bridge; and an address of docker0 (as it was
 // before the daemon started) that docker0 lost.
 func leftovers(id string, docker0 []string) []string {
 	dir, bridge := daemonDir(id), bridgeName(id)
 	var problems []string
 	if pids := processesOf(dir); len(pids) > 0 {
 		problems = append(problems, fmt.Sprintf("second dockerd's processes left: %v", pids))
+	}
+	if cgroups := cgroupsOf(id); len(cgroups) > 0 {
+		problems = append(problems, fmt.Sprintf("cgroups left: %v", cgroups))
 	}
 	if points := mountsUnder(dir); len(points) > 0 {
 		problems = append(problems, fmt.Sprintf("mounts left: %v", points))
