@@ -208,6 +208,16 @@ func reapAbandoned(t testing.TB) {
 		d.deleteBridge()
 		t.Logf("removed the second dockerd %s that a killed test left behind", id)
 	}
+	// Cgroups outlive a directory only when a cleanup failed to remove them.
+	ids := map[string]bool{}
+	for _, top := range cgroupTops("*") {
+		ids[strings.TrimPrefix(filepath.Base(top), cgroupParent(""))] = true
+	}
+	for id := range ids {
+		if _, err := os.Stat(daemonDir(id)); errors.Is(err, os.ErrNotExist) {
+			(&Daemon{t: t, id: id}).removeCgroups()
+		}
+	}
 }
 
 // atoi is strconv.Atoi for text that is a number or else means none: 0.
@@ -602,31 +612,47 @@ func mountsUnder(dir string) []string {
 // in every hierarchy: not the machine's engine's /docker.
 func cgroupParent(id string) string { return "dh2-" + id }
 
+// cgroupTops lists the daemon's parent cgroup in each hierarchy (cgroup
+// v1) or the unified one; id may be a glob pattern.
+func cgroupTops(id string) []string {
+	v1, _ := filepath.Glob("/sys/fs/cgroup/*/" + cgroupParent(id))
+	v2, _ := filepath.Glob("/sys/fs/cgroup/" + cgroupParent(id))
+	return append(v1, v2...)
+}
+
 // cgroupsOf lists the cgroup directories of the daemon with this id, in
 // each hierarchy (cgroup v1) or the unified one, deepest first.
 func cgroupsOf(id string) []string {
 	var dirs []string
-	for _, pattern := range []string{"/sys/fs/cgroup/*/" + cgroupParent(id), "/sys/fs/cgroup/" + cgroupParent(id)} {
-		tops, _ := filepath.Glob(pattern)
-		for _, top := range tops {
-			filepath.WalkDir(top, func(path string, entry os.DirEntry, err error) error {
-				if err == nil && entry.IsDir() {
-					dirs = append(dirs, path)
-				}
-				return nil
-			})
-		}
+	for _, top := range cgroupTops(id) {
+		filepath.WalkDir(top, func(path string, entry os.DirEntry, err error) error {
+			if err == nil && entry.IsDir() {
+				dirs = append(dirs, path)
+			}
+			return nil
+		})
 	}
 	slices.SortFunc(dirs, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
 	return dirs
 }
 
-// removeCgroups removes the daemon's cgroups, which are empty once its
-// processes are gone; rmdir is how a cgroup is deleted.
+// removeCgroups removes the daemon's cgroups (rmdir is how a cgroup is
+// deleted). A killed container's cgroup stays busy until its last process
+// has been reaped by init, a moment after the kill: it retries until
+// leftoverTimeout.
 func (d *Daemon) removeCgroups() {
+	deadline := time.Now().Add(leftoverTimeout)
 	for _, dir := range cgroupsOf(d.id) {
-		if err := syscall.Rmdir(dir); err != nil && !errors.Is(err, syscall.ENOENT) {
-			d.t.Errorf("cleanup: rmdir %s: %v", dir, err)
+		for {
+			err := syscall.Rmdir(dir)
+			if err == nil || errors.Is(err, syscall.ENOENT) {
+				break
+			}
+			if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+				d.t.Errorf("cleanup: rmdir %s: %v", dir, err)
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 }

@@ -68,9 +68,11 @@ func TestDaemonRestartWithLiveRestoreKeepsContainers(t *testing.T) {
 	if got := httpGet(t, port); got != survivor[:12] {
 		t.Errorf("after a live-restore restart port %s answered %q, want %s", port, got, survivor[:12])
 	}
-	if got := d.Docker("inspect", "--format", "{{.State.Status}}", victim); got != "exited" {
-		t.Errorf("a container killed while the daemon was down is %q, want exited", got)
-	}
+	// The daemon may still call it running for a moment after its API is
+	// back: it learns of the exit from its containerd.
+	await.True(t, 10*time.Second, "a container killed while the daemon was down comes back exited", func() bool {
+		return d.Docker("inspect", "--format", "{{.State.Status}}", victim) == "exited"
+	})
 }
 
 func TestDaemonPublishedPortOnLoopback(t *testing.T) {
