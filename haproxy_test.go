@@ -1,0 +1,153 @@
+package dockerhosts
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dockerhosts/dockerhosts/internal/await"
+)
+
+// haproxy is a real HAProxy (Debian's) run by a test on loopback.
+type haproxy struct {
+	front string // address of its HTTP frontend
+	log   *bytes.Buffer
+}
+
+// startHAProxy runs haproxy -db with cfg, in which FRONT stands for the
+// frontend's address; it is stopped when the test ends. It skips without
+// haproxy, but fails under DOCKERHOSTS_REQUIRE_DOCKER=1 (CI installs it).
+func startHAProxy(t *testing.T, cfg string) *haproxy {
+	t.Helper()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		if os.Getenv("DOCKERHOSTS_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("haproxy is required (Debian: haproxy): %v", err)
+		}
+		t.Skipf("no haproxy: %v", err)
+	}
+	h := &haproxy{front: freeLoopbackAddr(t), log: new(bytes.Buffer)}
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	writeFile(t, path, strings.ReplaceAll(cfg, "FRONT", h.front))
+	cmd := exec.Command(bin, "-db", "-f", path)
+	cmd.Stdout, cmd.Stderr = h.log, h.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("haproxy output:\n%s", h.log)
+		}
+	})
+	await.True(t, dockerWithin, "haproxy listens on "+h.front, func() bool {
+		c, err := net.DialTimeout("tcp", h.front, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return h
+}
+
+// backends asks the frontend n times and returns the distinct answers (the
+// hostnames of the containers that served them), sorted.
+func (h *haproxy) backends(n int) []string {
+	c := &http.Client{Timeout: 2 * time.Second}
+	seen := map[string]bool{}
+	for range n {
+		resp, err := c.Get("http://" + h.front + "/")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			seen[strings.TrimSpace(string(b))] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestHAProxyFollowsPublishedPortSRV: HAProxy on the host reaches containers
+// of the second engine through their published ports, found by SRV
+// (_8080._tcp.<alias>.docker, targets on 127.0.0.1 with their address in
+// the additional section), and follows containers being added and removed
+// without a reload.
+func TestHAProxyFollowsPublishedPortSRV(t *testing.T) {
+	w := startTwoEngines(t)
+	l, d := w.l, w.d
+	image := l.HostnameImage()
+	d.CopyImage(image)
+	alias := l.Name("app")
+	run := func(suffix string) string {
+		id := d.Run(suffix, "--network", w.net2, "--network-alias", alias, "--hostname", l.Name(suffix),
+			"-p", "127.0.0.1::8080", image)
+		return id
+	}
+	run("a1")
+	run("a2")
+	_, port, _ := net.SplitHostPort(w.s.udp)
+	h := startHAProxy(t, fmt.Sprintf(`
+defaults
+    mode http
+    option redispatch
+    retries 3
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+resolvers dh
+    nameserver dh 127.0.0.1:%s
+    accepted_payload_size 8192
+    resolve_retries 2
+    timeout resolve 200ms
+    timeout retry 200ms
+    hold valid 1s
+    hold obsolete 1s
+    hold nx 1s
+
+frontend web
+    bind FRONT
+    default_backend app
+
+backend app
+    balance roundrobin
+    server-template app 5 _8080._tcp.%s.docker resolvers dh init-addr none
+`, port, alias))
+
+	want := func(suffixes ...string) []string {
+		var out []string
+		for _, s := range suffixes {
+			out = append(out, l.Name(s))
+		}
+		slices.Sort(out)
+		return out
+	}
+	follow := func(what string, names []string) {
+		t.Helper()
+		await.True(t, dockerWithin, fmt.Sprintf("haproxy %s: serves %v", what, names), func() bool {
+			return slices.Equal(h.backends(20), names)
+		})
+	}
+	follow("at start", want("a1", "a2"))
+	run("a3")
+	follow("after a container was added", want("a1", "a2", "a3"))
+	d.Docker("rm", "--force", l.Name("a1"))
+	follow("after a container was removed", want("a2", "a3"))
+}
