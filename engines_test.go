@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/coredns/caddy"
+
 	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/dockertest"
 )
@@ -116,5 +118,31 @@ func TestTwoEnginesOneZone(t *testing.T) {
 		if ips := answerA(s.exchange(t, "udp", fqdn(l.Name("mover")), 1)); strings.Contains(strings.Join(ips, ","), moverOld) {
 			t.Fatalf("mover answers its old address %s (now the squatter's): %v", moverOld, ips)
 		}
+	}
+}
+
+// TestDockerUpAfterAReload: a Corefile reload starts the new instance before
+// it stops the old one; docker_up{engine} must read 1 afterwards, not the 0
+// the old instance leaves as it stops.
+func TestDockerUpAfterAReload(t *testing.T) {
+	l := newDockerLab(t)
+	corefile := func(ttl int) string {
+		return dockerCorefile("unix://"+dockertest.EngineSocket()+" reloaded", []string{fmt.Sprintf("ttl %d", ttl)})
+	}
+	s := startCoreDNS(t, corefile(5))
+	id := l.run("app")
+	s.waitA(t, fqdn(l.Name("app")), l.ip(id, l.net))
+	up := func() float64 { return gathered(t, "coredns_dockerhosts_docker_up", "engine", "reloaded") }
+	await.True(t, dockerWithin, "docker_up 1 before the reload", func() bool { return up() == 1 })
+
+	inst, err := s.inst.Restart(caddy.CaddyfileInput{Contents: []byte(corefile(6)), ServerTypeName: "dns"})
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	s.inst = inst
+	s.addrs(t)
+	s.waitA(t, fqdn(l.Name("app")), l.ip(id, l.net))
+	if got := up(); got != 1 {
+		t.Errorf("docker_up after the reload: %v, want 1", got)
 	}
 }
