@@ -207,7 +207,6 @@ func (s *Source) fullSync(ctx context.Context, reason string) error {
 	}
 	s.updateGauges()
 	s.metrics.resyncs.WithLabelValues(reason).Inc()
-	s.synced.Store(true)
 	return nil
 }
 

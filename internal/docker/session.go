@@ -238,6 +238,9 @@ func (s *Source) session(ctx context.Context, reason string) error {
 	}
 	s.connected, s.up, s.downLogged = true, true, false
 	s.setGauges(func(m engineMetrics) { m.up.Set(1) })
+	// Synced after the gauge: whoever waits for it (CoreDNS's start, then a
+	// reload stopping the old instance) sees the engine's gauges final.
+	s.synced.Store(true)
 
 	var resync <-chan time.Time // nil: periodic resync is off
 	if s.cfg.Resync > 0 {
