@@ -211,16 +211,7 @@ func TestAnswerFollowsTheClientsNetwork(t *testing.T) {
 		{"192.0.2.1", "svc.docker.", []string{"back"}, []string{"10.2.0.2", "10.2.0.3"}},
 	} {
 		d.Networks = c.networks
-		rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: c.client})
-		if _, err := d.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(c.name, dns.TypeA)); err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, rr := range rec.Msg.Answer {
-			got = append(got, rr.(*dns.A).A.String())
-		}
-		slices.Sort(got)
-		if !slices.Equal(got, c.want) {
+		if got := askAFrom(t, d, c.client, c.name); !slices.Equal(got, c.want) {
 			t.Errorf("%s asking %s with networks %v: got %v, want %v", c.client, c.name, c.networks, got, c.want)
 		}
 	}
@@ -267,17 +258,24 @@ func TestOverlappingSubnetsOfTwoEngines(t *testing.T) {
 		{"172.17.0.1", "web.b.docker.", nil, []string{"10.9.0.2", "172.17.0.2"}},
 	} {
 		d.Networks = c.networks
-		rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: c.client})
-		if _, err := d.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(c.name, dns.TypeA)); err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, rr := range rec.Msg.Answer {
-			got = append(got, rr.(*dns.A).A.String())
-		}
-		slices.Sort(got)
-		if !slices.Equal(got, c.want) {
+		if got := askAFrom(t, d, c.client, c.name); !slices.Equal(got, c.want) {
 			t.Errorf("%s asking %s with networks %v: got %v, want %v", c.client, c.name, c.networks, got, c.want)
 		}
 	}
+}
+
+// askAFrom asks d for name's A records as the client at address client
+// does, and returns the addresses sorted.
+func askAFrom(t *testing.T, d *DockerHosts, client, name string) []string {
+	t.Helper()
+	rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: client})
+	if _, err := d.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(name, dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, rr := range rec.Msg.Answer {
+		got = append(got, rr.(*dns.A).A.String())
+	}
+	slices.Sort(got)
+	return got
 }
