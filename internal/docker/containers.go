@@ -263,9 +263,18 @@ func publishedPorts(ports network.PortMap, engine string) (services []index.Serv
 		if proto != "tcp" && proto != "udp" {
 			continue // sctp has no SRV convention clients follow
 		}
+		// Docker may publish a port on 0.0.0.0 and on :: under two different
+		// host ports. Both would point at the engine host, whose name answers
+		// both families: keep the IPv4 one, whose port is right for A.
+		v4Everywhere := slices.ContainsFunc(bindings, func(b network.PortBinding) bool {
+			return !b.HostIP.IsValid() || b.HostIP.Unmap().Is4() && b.HostIP.IsUnspecified()
+		})
 		for _, b := range bindings {
 			hostPort, err := strconv.ParseUint(b.HostPort, 10, 16)
 			if err != nil || hostPort == 0 {
+				continue
+			}
+			if v4Everywhere && b.HostIP.Is6() && !b.HostIP.Is4In6() && b.HostIP.IsUnspecified() {
 				continue
 			}
 			target := engine

@@ -19,6 +19,11 @@ func TestPublishedPortsBecomeSRV(t *testing.T) {
 			"53/udp":   {"127.0.0.2:1053"},
 			"9090/tcp": {"127.0.0.2:9090", "[fd00::2]:9091"},
 			"7/sctp":   {"0.0.0.0:7"},
+			// Published on every address under two host ports, one per
+			// family: the IPv4 one.
+			"8443/tcp": {"0.0.0.0:32770", "[::]:32771"},
+			// Published on :: only.
+			"8444/tcp": {"[::]:32772"},
 		}}
 	r, ok := recordFor(c.build(), mapping{engine: "edge", noShortID: true})
 	if !ok {
@@ -27,6 +32,8 @@ func TestPublishedPortsBecomeSRV(t *testing.T) {
 	want := []index.Service{
 		{Name: "53", Proto: "udp", Port: 1053, Target: "127-0-0-2.edge"},
 		{Name: "8080", Proto: "tcp", Port: 32768, Target: "edge"},
+		{Name: "8443", Proto: "tcp", Port: 32770, Target: "edge"},
+		{Name: "8444", Proto: "tcp", Port: 32772, Target: "edge"},
 		{Name: "9090", Proto: "tcp", Port: 9090, Target: "127-0-0-2.edge"},
 		{Name: "9090", Proto: "tcp", Port: 9091, Target: "fd00--2.edge"},
 	}
