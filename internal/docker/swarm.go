@@ -1,0 +1,649 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/dockerhosts/dockerhosts/internal/index"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+)
+
+// swarmEngine is the part of the Engine API the swarm source uses: reads
+// only, answered by a manager. *client.Client implements it.
+type swarmEngine interface {
+	Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error)
+	NodeList(ctx context.Context, options client.NodeListOptions) (client.NodeListResult, error)
+	NetworkList(ctx context.Context, options client.NetworkListOptions) (client.NetworkListResult, error)
+	ServiceList(ctx context.Context, options client.ServiceListOptions) (client.ServiceListResult, error)
+	TaskList(ctx context.Context, options client.TaskListOptions) (client.TaskListResult, error)
+	TaskInspect(ctx context.Context, taskID string, options client.TaskInspectOptions) (client.TaskInspectResult, error)
+	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
+	Close() error
+}
+
+var _ swarmEngine = (*client.Client)(nil)
+
+// SwarmConfig says which swarm to follow.
+type SwarmConfig struct {
+	// Engine names the swarm in metrics and logs.
+	Engine string
+	// Endpoints are managers of one swarm, tried in order: when one fails,
+	// the next is used. Empty means one endpoint: DOCKER_HOST or the
+	// default socket.
+	Endpoints []Config
+	// Poll is the period of the poll of every running task, which catches
+	// tasks on other nodes (tasks have no events); 0 means DefaultSwarmPoll.
+	Poll time.Duration
+	// Resync is the period of full resyncs; 0 turns them off.
+	Resync time.Duration
+}
+
+// DefaultSwarmPoll is the task poll period: a task that starts on another
+// node with no service event is served within it. One poll of 10,000
+// unchanged tasks costs about 1 % of a core at this period (see
+// BenchmarkSwarmPollUnchanged).
+const DefaultSwarmPoll = time.Second
+
+const (
+	// serviceWatchPeriod and serviceWatchWindow: after an event for a
+	// service, its tasks are polled this often for this long, so scaling
+	// and rolling updates are followed within a fraction of a second.
+	serviceWatchPeriod = 200 * time.Millisecond
+	serviceWatchWindow = 30 * time.Second
+	// notManagerRecheck is how often an engine that is not a manager is
+	// asked again: it may be promoted or join a swarm.
+	notManagerRecheck = time.Minute
+)
+
+// Labels Docker puts on a task's container.
+const (
+	labelSwarmTaskID    = "com.docker.swarm.task.id"
+	labelSwarmServiceID = "com.docker.swarm.service.id"
+)
+
+// SwarmSource follows a Docker swarm through a manager's API and feeds a
+// Sink with one host per service, running task and node.
+type SwarmSource struct {
+	cfg       SwarmConfig
+	engines   []swarmEngine
+	endpoints []string
+	sink      index.Sink
+	metrics   swarmMetrics
+	synced    atomic.Bool
+
+	backoffMin, backoffMax time.Duration
+	recheck                time.Duration // notManagerRecheck, shorter in tests
+	watchPeriod            time.Duration
+	watchWindow            time.Duration
+
+	// Owned by the goroutine running Run.
+	state      swarmState
+	served     map[string]index.Host // what the sink holds, by host ID
+	reported   map[string]bool       // invalid names already logged
+	up         bool
+	connected  bool                 // has been synced with a manager once
+	downLogged bool                 // the current outage has been logged
+	notManager map[int]string       // endpoints known not to be managers -> their swarm state
+	watched    map[string]time.Time // service ID -> end of its fast poll
+}
+
+// errNotManager: the engine answers but cannot list the swarm.
+type errNotManager struct{ state string }
+
+func (e errNotManager) Error() string {
+	if e.state == "" || e.state == "active" {
+		return "not a swarm manager"
+	}
+	return fmt.Sprintf("not a swarm manager (swarm state %q)", e.state)
+}
+
+// NewSwarm builds a swarm source for cfg. It does not contact any engine;
+// it fails only on a malformed endpoint or unreadable TLS files.
+func NewSwarm(cfg SwarmConfig, sink index.Sink) (*SwarmSource, error) {
+	if cfg.Poll < 0 || cfg.Resync < 0 {
+		return nil, fmt.Errorf("swarm poll %s or resync %s is negative", cfg.Poll, cfg.Resync)
+	}
+	endpoints := cfg.Endpoints
+	if len(endpoints) == 0 {
+		endpoints = []Config{{}}
+	}
+	engines := make([]swarmEngine, 0, len(endpoints))
+	names := make([]string, 0, len(endpoints))
+	for _, ep := range endpoints {
+		c, err := newEngine(ep)
+		if err != nil {
+			for _, e := range engines {
+				e.Close()
+			}
+			return nil, err
+		}
+		engines = append(engines, c)
+		names = append(names, endpointName(ep))
+	}
+	s := newSwarmSource(cfg, engines, sink)
+	s.endpoints = names
+	return s, nil
+}
+
+// newSwarmSource builds a source on any engines; tests pass fakes.
+func newSwarmSource(cfg SwarmConfig, engines []swarmEngine, sink index.Sink) *SwarmSource {
+	if cfg.Poll == 0 {
+		cfg.Poll = DefaultSwarmPoll
+	}
+	if cfg.Engine == "" {
+		cfg.Engine = "docker"
+	}
+	s := &SwarmSource{
+		cfg:         cfg,
+		engines:     engines,
+		sink:        sink,
+		metrics:     newSwarmMetrics(cfg.Engine),
+		backoffMin:  250 * time.Millisecond,
+		backoffMax:  30 * time.Second,
+		recheck:     notManagerRecheck,
+		watchPeriod: serviceWatchPeriod,
+		watchWindow: serviceWatchWindow,
+		served:      make(map[string]index.Host),
+		reported:    make(map[string]bool),
+		notManager:  make(map[int]string),
+		watched:     make(map[string]time.Time),
+	}
+	for i := range engines {
+		s.endpoints = append(s.endpoints, fmt.Sprintf("manager %d", i+1))
+	}
+	s.state.init()
+	return s
+}
+
+// Synced reports whether the first full sync is done, or every endpoint is
+// known not to be a manager (there is nothing to wait for).
+func (s *SwarmSource) Synced() bool { return s.synced.Load() }
+
+// Run follows the swarm until ctx is cancelled: it syncs from a manager,
+// applies events and polls, and when the manager goes away keeps the last
+// records and moves on to the next endpoint, backing off once every
+// endpoint failed. Call it once.
+func (s *SwarmSource) Run(ctx context.Context) {
+	defer func() {
+		for _, e := range s.engines {
+			e.Close()
+		}
+		s.setUp(false)
+	}()
+	delay := s.backoffMin
+	reason := "startup"
+	current, failures := 0, 0
+	for {
+		began := time.Now()
+		err := s.session(ctx, current, reason)
+		if ctx.Err() != nil {
+			return
+		}
+		var nm errNotManager
+		switch {
+		case errors.As(err, &nm):
+			s.noteNotManager(current, nm)
+		case s.up:
+			log.Warningf("Lost swarm manager %s: %v; serving the last known swarm records", s.endpoints[current], err)
+			s.setUp(false)
+			failures = 0 // try every other manager before backing off
+			if time.Since(began) > s.backoffMax {
+				delay = s.backoffMin
+			}
+		case !s.downLogged:
+			log.Errorf("Cannot follow the swarm through %s: %v; retrying", s.endpoints[current], err)
+			s.downLogged = true
+		default:
+			log.Debugf("Swarm manager %s still unusable: %v", s.endpoints[current], err)
+		}
+		if s.connected {
+			reason = "reconnect"
+		}
+		current = (current + 1) % len(s.engines)
+		failures++
+		if failures < len(s.engines) {
+			continue // the next manager, at once
+		}
+		failures = 0
+		wait := jitter(delay)
+		if len(s.notManager) == len(s.engines) {
+			wait = s.recheck // nothing is broken: no manager to follow
+		} else {
+			delay = min(2*delay, s.backoffMax)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// noteNotManager logs once per endpoint and state that the swarm is not
+// served from it; once no endpoint is a manager the source counts as synced.
+func (s *SwarmSource) noteNotManager(i int, err errNotManager) {
+	if prev, ok := s.notManager[i]; !ok || prev != err.state {
+		log.Infof("Docker at %s is %v: its swarm services are not served from it (its containers are, as usual)", s.endpoints[i], err)
+	}
+	s.notManager[i] = err.state
+	if s.up {
+		s.setUp(false)
+	}
+	if len(s.notManager) == len(s.engines) {
+		s.synced.Store(true)
+	}
+}
+
+func (s *SwarmSource) setUp(up bool) {
+	if up != s.up {
+		if up {
+			s.metrics.up.Inc()
+		} else {
+			s.metrics.up.Dec()
+		}
+	}
+	s.up = up
+}
+
+// session follows the swarm through engine i until it fails: subscribe,
+// full sync, then events, polls and resyncs.
+func (s *SwarmSource) session(ctx context.Context, i int, reason string) error {
+	e := s.engines[i]
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	infoCtx, infoCancel := context.WithTimeout(ctx, pingTimeout)
+	info, err := e.Info(infoCtx, client.InfoOptions{})
+	infoCancel()
+	if err != nil {
+		return fmt.Errorf("info: %w", err)
+	}
+	if sw := info.Info.Swarm; sw.LocalNodeState != swarm.LocalNodeStateActive || !sw.ControlAvailable {
+		return errNotManager{state: string(sw.LocalNodeState)}
+	}
+	delete(s.notManager, i)
+
+	since := time.Now().Add(-sinceMargin)
+	stream := e.Events(ctx, client.EventsListOptions{
+		Since:   fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond()),
+		Filters: swarmEventFilters(),
+	})
+	var work swarmWork
+	work.init()
+	streamErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		streamErr <- s.followSwarm(ctx, stream, &work)
+	}()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+
+	if err := s.fullSync(ctx, e, reason); err != nil {
+		if isNotManager(err) {
+			return errNotManager{state: "active"}
+		}
+		return err
+	}
+	verb := "Following"
+	if s.connected {
+		verb = "Following again"
+	}
+	log.Infof("%s the swarm through %s: %d services, %d running tasks, %d nodes",
+		verb, s.endpoints[i], len(s.state.services), len(s.state.tasks), len(s.state.nodes))
+	s.connected, s.downLogged = true, false
+	s.setUp(true)
+
+	poll := time.NewTicker(s.cfg.Poll)
+	defer poll.Stop()
+	var resync <-chan time.Time
+	if s.cfg.Resync > 0 {
+		t := time.NewTicker(s.cfg.Resync)
+		defer t.Stop()
+		resync = t.C
+	}
+	watch := time.NewTicker(s.watchPeriod)
+	defer watch.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err = <-streamErr:
+		case <-work.wake:
+			err = s.applyWork(ctx, e, &work)
+		case <-poll.C:
+			err = s.pollTasks(ctx, e, "")
+		case <-watch.C:
+			err = s.pollWatched(ctx, e)
+		case <-resync:
+			err = s.fullSync(ctx, e, "periodic")
+		}
+		if err != nil {
+			if isNotManager(err) {
+				return errNotManager{state: "active"}
+			}
+			return err
+		}
+	}
+}
+
+// isNotManager recognises a manager demoted under us: Docker answers 503
+// "This node is not a swarm manager".
+func isNotManager(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "not a swarm manager")
+}
+
+// swarmEventFilters: service and node events (managers only) and the
+// container events that start and stop tasks on this node.
+func swarmEventFilters() client.Filters {
+	return make(client.Filters).
+		Add("type", string(events.ServiceEventType), string(events.NodeEventType), string(events.ContainerEventType)).
+		Add("event", "create", "update", "remove", "start", "die", "kill", "stop")
+}
+
+// swarmWork is what events asked for and the session has not done yet. The
+// stream reader never waits on the session (the engine drops subscribers
+// that lag).
+type swarmWork struct {
+	mu       sync.Mutex
+	services map[string]struct{} // to re-read, with their tasks
+	tasks    map[string]string   // task ID -> service ID, to inspect
+	nodes    bool                // to re-list
+	wake     chan struct{}
+}
+
+func (w *swarmWork) init() {
+	w.services = make(map[string]struct{})
+	w.tasks = make(map[string]string)
+	w.wake = make(chan struct{}, 1)
+}
+
+func (w *swarmWork) add(f func(w *swarmWork)) {
+	w.mu.Lock()
+	f(w)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the pending work and leaves none.
+func (w *swarmWork) take() (services map[string]struct{}, tasks map[string]string, nodes bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	services, tasks, nodes = w.services, w.tasks, w.nodes
+	w.services, w.tasks, w.nodes = make(map[string]struct{}), make(map[string]string), false
+	return services, tasks, nodes
+}
+
+// followSwarm turns events into work until the stream ends.
+func (s *SwarmSource) followSwarm(ctx context.Context, stream client.EventsResult, work *swarmWork) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err, ok := <-stream.Err:
+			if !ok || err == nil {
+				err = errors.New("closed by the engine")
+			}
+			return fmt.Errorf("event stream: %w", err)
+		case ev := <-stream.Messages:
+			switch ev.Type {
+			case events.ServiceEventType:
+				s.metrics.event("service")
+				if ev.Actor.ID != "" {
+					work.add(func(w *swarmWork) { w.services[ev.Actor.ID] = struct{}{} })
+				}
+			case events.NodeEventType:
+				s.metrics.event("node")
+				work.add(func(w *swarmWork) { w.nodes = true })
+			case events.ContainerEventType:
+				task := ev.Actor.Attributes[labelSwarmTaskID]
+				if task == "" || ev.Action == events.ActionCreate {
+					continue
+				}
+				s.metrics.event("container")
+				work.add(func(w *swarmWork) { w.tasks[task] = ev.Actor.Attributes[labelSwarmServiceID] })
+			}
+		}
+	}
+}
+
+// applyWork does what events asked for: nodes first (ports depend on
+// them), then services with their tasks, then single tasks.
+func (s *SwarmSource) applyWork(ctx context.Context, e swarmEngine, work *swarmWork) error {
+	services, tasks, nodes := work.take()
+	if nodes {
+		if err := s.listNodes(ctx, e); err != nil {
+			return err
+		}
+	}
+	now := time.Now()
+	for id := range services {
+		if err := s.refreshService(ctx, e, id); err != nil {
+			return err
+		}
+		s.watched[id] = now.Add(s.watchWindow)
+	}
+	for id, service := range tasks {
+		if err := s.inspectTask(ctx, e, id); err != nil {
+			return err
+		}
+		// The task's status reaches the manager a little after its
+		// container event: watch the service until it has.
+		if service != "" {
+			s.watched[service] = now.Add(s.watchWindow)
+		}
+	}
+	s.flush()
+	return nil
+}
+
+// refreshService re-reads one service (gone: removed with its tasks) and
+// its running tasks.
+func (s *SwarmSource) refreshService(ctx context.Context, e swarmEngine, id string) error {
+	reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+	res, err := e.ServiceList(reqCtx, client.ServiceListOptions{Filters: make(client.Filters).Add("id", id)})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list service %s: %w", id, err)
+	}
+	found := false
+	for _, svc := range res.Items {
+		if svc.ID != id { // the id filter matches prefixes
+			continue
+		}
+		found = true
+		if err := s.ensureNetworks(ctx, e, svc); err != nil {
+			return err
+		}
+		s.setService(svc)
+	}
+	if !found {
+		s.removeService(id)
+		delete(s.watched, id)
+		return nil
+	}
+	return s.pollTasks(ctx, e, id)
+}
+
+// inspectTask applies one task as the manager has it now.
+func (s *SwarmSource) inspectTask(ctx context.Context, e swarmEngine, id string) error {
+	reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+	res, err := e.TaskInspect(reqCtx, id, client.TaskInspectOptions{})
+	cancel()
+	switch {
+	case errdefs.IsNotFound(err):
+		s.removeTask(id)
+	case err != nil:
+		return fmt.Errorf("inspect task %s: %w", id, err)
+	case serves(res.Task):
+		if _, known := s.state.services[res.Task.ServiceID]; known {
+			s.setTask(res.Task)
+		}
+	default:
+		s.removeTask(id)
+	}
+	return nil
+}
+
+// pollWatched polls the tasks of the services changed lately.
+func (s *SwarmSource) pollWatched(ctx context.Context, e swarmEngine) error {
+	now := time.Now()
+	for id, until := range s.watched {
+		if now.After(until) {
+			delete(s.watched, id)
+			continue
+		}
+		if err := s.pollTasks(ctx, e, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pollTasks lists the tasks meant to run, of one service or (service "")
+// of the whole swarm, and applies the difference with what is served:
+// tasks that left first, so that an address that went to a new task is
+// never answered for the old one.
+func (s *SwarmSource) pollTasks(ctx context.Context, e swarmEngine, service string) error {
+	filters := make(client.Filters).Add("desired-state", "running")
+	if service != "" {
+		filters.Add("service", service)
+		s.metrics.pollsService.Inc()
+	} else {
+		s.metrics.pollsAll.Inc()
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+	res, err := e.TaskList(reqCtx, client.TaskListOptions{Filters: filters})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list tasks: %w", err)
+	}
+	unknownService := false
+	for i := range res.Items {
+		if _, ok := s.state.services[res.Items[i].ServiceID]; !ok && serves(res.Items[i]) {
+			unknownService = true
+			break
+		}
+	}
+	if unknownService && service == "" {
+		// A service created since the last look whose event is still on
+		// its way, or was missed: read the services again.
+		if err := s.listServices(ctx, e); err != nil {
+			return err
+		}
+	}
+	s.applyTasks(res.Items, service)
+	s.flush()
+	return nil
+}
+
+// fullSync lists nodes, networks, services and tasks and replaces the
+// sink's view: what vanished while we were away disappears.
+func (s *SwarmSource) fullSync(ctx context.Context, e swarmEngine, reason string) error {
+	fresh := &SwarmSource{cfg: s.cfg, metrics: s.metrics, reported: s.reported, served: make(map[string]index.Host)}
+	fresh.state.init()
+	if err := fresh.listNodes(ctx, e); err != nil {
+		return err
+	}
+	if err := fresh.listNetworks(ctx, e); err != nil {
+		return err
+	}
+	if err := fresh.listServices(ctx, e); err != nil {
+		return err
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+	res, err := e.TaskList(reqCtx, client.TaskListOptions{Filters: make(client.Filters).Add("desired-state", "running")})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list tasks: %w", err)
+	}
+	s.metrics.pollsAll.Inc()
+	fresh.applyTasks(res.Items, "")
+	fresh.flush() // into fresh.served, through the discarding sink below
+
+	hosts := make([]index.Host, 0, len(fresh.served))
+	for _, h := range fresh.served {
+		hosts = append(hosts, h)
+	}
+	s.sink.Replace(hosts)
+	s.state, s.served = fresh.state, fresh.served
+	s.updateGauges()
+	s.metrics.resync(reason)
+	s.synced.Store(true)
+	return nil
+}
+
+func (s *SwarmSource) listNodes(ctx context.Context, e swarmEngine) error {
+	reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+	res, err := e.NodeList(reqCtx, client.NodeListOptions{})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	s.setNodes(res.Items)
+	return nil
+}
+
+func (s *SwarmSource) listNetworks(ctx context.Context, e swarmEngine) error {
+	reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+	res, err := e.NetworkList(reqCtx, client.NetworkListOptions{Filters: make(client.Filters).Add("scope", "swarm")})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list networks: %w", err)
+	}
+	s.state.networks = make(map[string]swarmNetwork, len(res.Items))
+	for _, n := range res.Items {
+		s.state.networks[n.ID] = swarmNetwork{name: n.Name, ingress: n.Ingress}
+	}
+	return nil
+}
+
+// ensureNetworks re-lists networks when svc has a VIP on one not seen yet.
+func (s *SwarmSource) ensureNetworks(ctx context.Context, e swarmEngine, svc swarm.Service) error {
+	for _, vip := range svc.Endpoint.VirtualIPs {
+		if _, ok := s.state.networks[vip.NetworkID]; !ok {
+			return s.listNetworks(ctx, e)
+		}
+	}
+	return nil
+}
+
+func (s *SwarmSource) listServices(ctx context.Context, e swarmEngine) error {
+	reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+	res, err := e.ServiceList(reqCtx, client.ServiceListOptions{})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list services: %w", err)
+	}
+	present := make(map[string]struct{}, len(res.Items))
+	for _, svc := range res.Items {
+		present[svc.ID] = struct{}{}
+		if err := s.ensureNetworks(ctx, e, svc); err != nil {
+			return err
+		}
+		s.setService(svc)
+	}
+	for id := range s.state.services {
+		if _, ok := present[id]; !ok {
+			s.removeService(id)
+		}
+	}
+	return nil
+}

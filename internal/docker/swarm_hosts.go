@@ -1,0 +1,253 @@
+package docker
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/dockerhosts/dockerhosts/internal/dnsname"
+	"github.com/dockerhosts/dockerhosts/internal/index"
+	"github.com/moby/moby/api/types/swarm"
+)
+
+// Host IDs of the three kinds of swarm hosts, unique within the source.
+const (
+	serviceHostPrefix = "service/"
+	taskHostPrefix    = "task/"
+	nodeHostPrefix    = "node/"
+)
+
+// swarmNode is what the source needs of a node.
+type swarmNode struct {
+	version  uint64
+	hostname string // normalised; "" when not a valid DNS name
+	addr     netip.Addr
+	// offersPorts: ready and active. A drained, paused or down node gets
+	// no new tasks and may not route its ports: they are not offered.
+	offersPorts bool
+}
+
+// swarmService is what the source needs of a service, names normalised.
+type swarmService struct {
+	version uint64
+	name    string
+	dnsrr   bool
+	// names answer the service: its name, <svc>.<stack>, its aliases.
+	names []string
+	// taskNames answer every task: tasks.<each of names>.
+	taskNames []string
+	vips      []index.Addr
+	ingress   []swarm.PortConfig // ingress-mode published ports
+}
+
+// swarmTask is what the source needs of a running task.
+type swarmTask struct {
+	version   uint64
+	serviceID string
+	nodeID    string
+	// containerName is <service>.<slot|node>.<task id>, as Docker names the
+	// task's container.
+	containerName string
+	addrs         []index.Addr
+	hostPorts     []swarm.PortConfig // host-mode ports as bound, one per port
+	// runningSince is when the manager recorded the task as running.
+	runningSince int64
+	seen         uint64 // the last poll that listed it
+}
+
+// nodeFrom turns an API node into the source's view; skip names a hostname
+// that is not a valid DNS name.
+func nodeFrom(n swarm.Node) (v swarmNode, skip string) {
+	v.version = n.Version.Index
+	if h, ok := dnsname.Normalize(n.Description.Hostname); ok {
+		v.hostname = h
+	} else if n.Description.Hostname != "" {
+		skip = n.Description.Hostname
+	}
+	if a, err := netip.ParseAddr(n.Status.Addr); err == nil && !a.IsUnspecified() {
+		v.addr = a.Unmap()
+	}
+	v.offersPorts = n.Status.State == swarm.NodeStateReady && n.Spec.Availability == swarm.NodeAvailabilityActive
+	return v, skip
+}
+
+// serviceFrom turns an API service into the source's view. networks maps
+// network IDs to their names (for the VIPs); skipped lists names that are
+// not valid DNS names.
+func serviceFrom(s swarm.Service, networks map[string]swarmNetwork) (v swarmService, skipped []string) {
+	v.version = s.Version.Index
+	add := func(raw string) {
+		if raw == "" {
+			return
+		}
+		name, ok := dnsname.Normalize(raw)
+		switch {
+		case !ok:
+			skipped = append(skipped, raw)
+		case !slices.Contains(v.names, name):
+			v.names = append(v.names, name)
+		}
+	}
+	add(s.Spec.Name)
+	if len(v.names) > 0 {
+		v.name = v.names[0]
+	}
+	// A stack service <stack>_<svc> also answers <svc>.<stack>, as a
+	// compose service answers <service>.<project>.
+	if stack := s.Spec.Labels[labelStackNamespace]; stack != "" {
+		if short, ok := strings.CutPrefix(s.Spec.Name, stack+"_"); ok && short != "" {
+			add(short + "." + stack)
+		}
+	}
+	// Service aliases: per network in Docker; here for every client.
+	for _, n := range s.Spec.TaskTemplate.Networks {
+		for _, alias := range n.Aliases {
+			add(alias)
+		}
+	}
+	v.taskNames = make([]string, 0, len(v.names))
+	for _, n := range v.names {
+		if t := "tasks." + n; len(t) <= dnsname.MaxName {
+			v.taskNames = append(v.taskNames, t)
+		}
+	}
+
+	mode := s.Endpoint.Spec.Mode
+	if s.Spec.EndpointSpec != nil && s.Spec.EndpointSpec.Mode != "" {
+		mode = s.Spec.EndpointSpec.Mode
+	}
+	v.dnsrr = mode == swarm.ResolutionModeDNSRR
+	if !v.dnsrr {
+		for _, vip := range s.Endpoint.VirtualIPs {
+			n, ok := networks[vip.NetworkID]
+			if !ok || n.ingress || !vip.Addr.IsValid() {
+				continue // the routing mesh's network has no names
+			}
+			v.vips = append(v.vips, index.Addr{IP: vip.Addr.Addr().Unmap(), Network: n.name, Subnet: vip.Addr.Masked()})
+		}
+	}
+	for _, p := range s.Endpoint.Ports {
+		if p.PublishMode != swarm.PortConfigPublishModeHost && p.PublishedPort != 0 && !slices.Contains(v.ingress, p) {
+			v.ingress = append(v.ingress, p)
+		}
+	}
+	return v, skipped
+}
+
+// swarmNetwork is what the source needs of a swarm network.
+type swarmNetwork struct {
+	name    string
+	ingress bool
+}
+
+// taskFrom turns a running task of svc into the source's view.
+func taskFrom(t swarm.Task, svc swarmService) swarmTask {
+	v := swarmTask{
+		version:      t.Version.Index,
+		serviceID:    t.ServiceID,
+		nodeID:       t.NodeID,
+		runningSince: t.Status.Timestamp.UnixNano(),
+	}
+	// Docker names a replicated task's container <service>.<slot>.<id>
+	// and a global one's <service>.<node id>.<id>.
+	slot := strconv.Itoa(t.Slot)
+	if t.Slot == 0 {
+		slot = t.NodeID
+	}
+	if name, ok := dnsname.Normalize(svc.name + "." + slot + "." + t.ID); ok && svc.name != "" {
+		v.containerName = name
+	}
+	for _, att := range t.NetworksAttachments {
+		if att.Network.Spec.Ingress {
+			continue
+		}
+		for _, p := range att.Addresses {
+			if p.IsValid() {
+				v.addrs = append(v.addrs, index.Addr{IP: p.Addr().Unmap(), Network: att.Network.Spec.Name, Subnet: p.Masked()})
+			}
+		}
+	}
+	// PortStatus lists each host port once per address family: one port.
+	for _, p := range t.Status.PortStatus.Ports {
+		if p.PublishMode == swarm.PortConfigPublishModeHost && p.PublishedPort != 0 && !slices.Contains(v.hostPorts, p) {
+			v.hostPorts = append(v.hostPorts, p)
+		}
+	}
+	return v
+}
+
+// serves reports whether Docker's embedded DNS would answer t: a task
+// leaves it as soon as its desired state is no longer running, seconds
+// before its container stops, and enters it once running.
+func serves(t swarm.Task) bool {
+	return t.DesiredState == swarm.TaskStateRunning && t.Status.State == swarm.TaskStateRunning
+}
+
+// taskHost is the host of one running task: tasks.<name> for each service
+// name, its container name, and in dnsrr mode the service names too.
+func taskHost(id string, t swarmTask, svc swarmService) index.Host {
+	names := make([]string, 0, 1+len(svc.taskNames)+len(svc.names))
+	if t.containerName != "" {
+		names = append(names, t.containerName)
+	}
+	names = append(names, svc.taskNames...)
+	if svc.dnsrr {
+		names = append(names, svc.names...)
+	}
+	h := index.Host{ID: taskHostPrefix + id, Names: names, Addrs: t.addrs}
+	if t.containerName != "" {
+		h.ReverseNames = names[:1:1]
+	}
+	return h
+}
+
+// serviceHost is the host of a service: its names at its VIPs (vip mode;
+// in dnsrr mode the tasks answer them) and its published ports as SRV
+// records whose targets are the node names where each port is reachable.
+func serviceHost(id string, svc swarmService, tasks []swarmTask, nodes map[string]swarmNode, nodeOrder []string) index.Host {
+	h := index.Host{ID: serviceHostPrefix + id, Names: svc.names, Addrs: svc.vips}
+	add := func(p swarm.PortConfig, published uint32, node swarmNode) {
+		if !node.offersPorts || node.hostname == "" || published == 0 || published > 65535 {
+			return
+		}
+		proto := strings.ToLower(string(p.Protocol))
+		if proto == "" {
+			proto = "tcp"
+		}
+		if proto != "tcp" && proto != "udp" {
+			return // sctp has no SRV convention here
+		}
+		s := index.Service{Name: strconv.FormatUint(uint64(p.TargetPort), 10), Proto: proto, Port: uint16(published), Target: node.hostname}
+		if !slices.Contains(h.Services, s) {
+			h.Services = append(h.Services, s)
+		}
+	}
+	// Ingress ports answer on every node that routes them.
+	for _, p := range svc.ingress {
+		for _, nid := range nodeOrder {
+			add(p, p.PublishedPort, nodes[nid])
+		}
+	}
+	// Host-mode ports only on the task's own node, at the task's own port.
+	for _, t := range tasks {
+		for _, p := range t.hostPorts {
+			add(p, p.PublishedPort, nodes[t.nodeID])
+		}
+	}
+	return h
+}
+
+// nodeHost is the host of a node: its hostname at its address, the SRV
+// targets of published ports.
+func nodeHost(id string, n swarmNode) index.Host {
+	h := index.Host{ID: nodeHostPrefix + id}
+	if n.hostname != "" {
+		h.Names = []string{n.hostname}
+		h.ReverseNames = h.Names
+	}
+	if n.addr.IsValid() {
+		h.Addrs = []index.Addr{{IP: n.addr}}
+	}
+	return h
+}
