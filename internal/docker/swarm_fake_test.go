@@ -200,6 +200,14 @@ func (m *fakeManager) ServiceList(ctx context.Context, opts client.ServiceListOp
 		if ids := opts.Filters["id"]; len(ids) > 0 && !ids[id] {
 			continue
 		}
+		if opts.Status {
+			s.ServiceStatus = &swarm.ServiceStatus{}
+			for _, t := range f.tasks {
+				if t.ServiceID == s.ID && t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning {
+					s.ServiceStatus.RunningTasks++
+				}
+			}
+		}
 		res.Items = append(res.Items, s)
 	}
 	return res, nil

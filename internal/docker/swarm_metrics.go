@@ -37,7 +37,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "swarm_polls_total",
-		Help:      "Counter of task polls of a swarm manager, by engine and scope (all, service).",
+		Help:      "Counter of polls of a swarm manager, by engine and scope (status: service task counts; service: one service's tasks; all: every task).",
 	}, []string{"engine", "scope"})
 	swarmResyncsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
@@ -70,6 +70,7 @@ var (
 type swarmMetrics struct {
 	services, tasks, nodes, up prometheus.Gauge
 	pollsAll, pollsService     prometheus.Counter
+	pollsStatus                prometheus.Counter
 	skippedNames               prometheus.Counter
 	taskLag                    prometheus.Observer
 	engine                     string
@@ -83,6 +84,7 @@ func newSwarmMetrics(engine string) swarmMetrics {
 		up:           swarmUp.WithLabelValues(engine),
 		pollsAll:     swarmPollsTotal.WithLabelValues(engine, "all"),
 		pollsService: swarmPollsTotal.WithLabelValues(engine, "service"),
+		pollsStatus:  swarmPollsTotal.WithLabelValues(engine, "status"),
 		skippedNames: swarmSkippedNamesTotal.WithLabelValues(engine),
 		taskLag:      swarmTaskLag.WithLabelValues(engine),
 		engine:       engine,
