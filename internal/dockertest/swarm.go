@@ -1,0 +1,175 @@
+package dockertest
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+)
+
+// Swarm is this engine as a single-node swarm manager, for one test.
+type Swarm struct {
+	*Engine
+	// NodeHostname is the manager node's hostname as the swarm reports it.
+	NodeHostname string
+}
+
+// swarmRemovalWithin bounds the wait for a removed service's containers to
+// go: their networks cannot be removed before.
+const swarmRemovalWithin = 60 * time.Second
+
+// RequireSwarm makes the engine a swarm manager for the test: it runs
+// `docker swarm init` when the engine is in no swarm, and then (and only
+// then) leaves the swarm when the test ends, after everything the test
+// created is removed. An engine that is a swarm worker skips the test
+// (fails with DOCKERHOSTS_REQUIRE_DOCKER=1): its API cannot list the swarm.
+func (e *Engine) RequireSwarm() *Swarm {
+	e.t.Helper()
+	state := e.Docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}")
+	switch state {
+	case "active true":
+	case "inactive false":
+		// Registered before anything swarm-scoped is created, so it runs
+		// after their removal.
+		e.t.Cleanup(func() {
+			if _, err := e.run(nil, "swarm", "leave", "--force"); err != nil {
+				e.t.Logf("cleanup: %v", err)
+			}
+		})
+		if _, err := e.run(nil, "swarm", "init"); err != nil {
+			// Several addresses and none chosen: this machine's loopback
+			// keeps swarm traffic on it.
+			if _, err := e.run(nil, "swarm", "init", "--advertise-addr", "127.0.0.1"); err != nil {
+				e.t.Fatalf("docker swarm init: %v", err)
+			}
+		}
+	default:
+		msg := fmt.Sprintf("engine is not a swarm manager and not free to become one (state, control: %s)", state)
+		if os.Getenv(RequireEnv) == "1" {
+			e.t.Fatal(msg)
+		}
+		e.t.Skip(msg)
+	}
+	return &Swarm{Engine: e, NodeHostname: e.Docker("node", "inspect", "self", "--format", "{{.Description.Hostname}}")}
+}
+
+// Overlay creates an attachable overlay network Prefix-suffix with a /24 of
+// its own under 10.214.0.0/16, picked at random (network removal is
+// asynchronous: a subnet just released may still be taken), and returns its
+// name and subnet. It is removed when the test ends, after the services
+// created later.
+func (s *Swarm) Overlay(suffix string) (string, netip.Prefix) {
+	s.t.Helper()
+	name := s.Name(suffix)
+	s.cleanupQuiet("network", "rm", name)
+	var lastErr error
+	for range 16 {
+		var b [1]byte
+		_, _ = rand.Read(b[:])
+		subnet := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 214, b[0], 0}), 24)
+		_, err := s.run(nil, "network", "create", "--driver", "overlay", "--attachable",
+			"--subnet", subnet.String(), "--label", s.label(), name)
+		if err == nil {
+			return name, subnet
+		}
+		lastErr = err
+		if !strings.Contains(err.Error(), "overlap") {
+			break
+		}
+	}
+	s.t.Fatal(lastErr)
+	return "", netip.Prefix{}
+}
+
+// Service creates a swarm service named Prefix-suffix (unless args name it)
+// with `docker service create --detach --no-resolve-image` and the given
+// arguments (options, then the image and its arguments), and returns its
+// name. Its containers carry the test's label for the final sweep. When the
+// test ends it is removed and its containers awaited, so that its networks
+// can go.
+func (s *Swarm) Service(suffix string, args ...string) string {
+	s.t.Helper()
+	name := s.Name(suffix)
+	s.t.Cleanup(func() { s.removeService(name) })
+	base := []string{"service", "create", "--detach", "--no-resolve-image", "--name", name,
+		"--label", s.label(), "--container-label", s.label()}
+	if _, err := s.run(nil, append(base, args...)...); err != nil {
+		s.t.Fatalf("create service %s: %v", name, err)
+	}
+	return name
+}
+
+func (s *Swarm) removeService(name string) {
+	if _, err := s.run(nil, "service", "rm", name); err != nil {
+		if !strings.Contains(err.Error(), "not found") {
+			s.t.Logf("cleanup: %v", err)
+		}
+		return
+	}
+	deadline := time.Now().Add(swarmRemovalWithin)
+	for time.Now().Before(deadline) {
+		out, err := s.run(nil, "ps", "--all", "--quiet", "--filter", "label=com.docker.swarm.service.name="+name)
+		if err == nil && out == "" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Logf("cleanup: containers of service %s still there after %s", name, swarmRemovalWithin)
+}
+
+// WaitRunning waits until the service has exactly n tasks running and no
+// other task meant to run, and returns the running tasks' IDs.
+func (s *Swarm) WaitRunning(service string, n int, within time.Duration) []string {
+	s.t.Helper()
+	deadline := time.Now().Add(within)
+	var last string
+	for {
+		out, err := s.run(nil, "service", "ps", service, "--filter", "desired-state=running",
+			"--no-trunc", "--format", "{{.ID}} {{.CurrentState}}")
+		if err == nil {
+			var running []string
+			others := 0
+			for _, line := range strings.Split(out, "\n") {
+				id, state, ok := strings.Cut(line, " ")
+				switch {
+				case !ok:
+				case strings.HasPrefix(state, "Running"):
+					running = append(running, id)
+				default:
+					others++
+				}
+			}
+			if len(running) == n && others == 0 {
+				return running
+			}
+			last = out
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("service %s: not %d tasks running within %s; last seen:\n%s", service, n, within, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// GatewayBridge returns the gateway address of docker_gwbridge, where a
+// container on an overlay reaches this host.
+func (s *Swarm) GatewayBridge() netip.Addr {
+	s.t.Helper()
+	out := s.Docker("network", "inspect", "docker_gwbridge", "--format", "{{range .IPAM.Config}}{{.Gateway}} {{end}}")
+	for _, f := range strings.Fields(out) {
+		if a, err := netip.ParseAddr(f); err == nil && a.Is4() {
+			return a
+		}
+	}
+	s.t.Fatalf("docker_gwbridge has no IPv4 gateway: %q", out)
+	return netip.Addr{}
+}
+
+// ProgramImage builds the static program testdata/<program> into an image
+// FROM scratch and returns its reference; the final sweep removes it.
+func (e *Engine) ProgramImage(program string) string {
+	e.t.Helper()
+	return e.programImage("./testdata/" + program)
+}

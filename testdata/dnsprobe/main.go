@@ -1,0 +1,86 @@
+// Command dnsprobe runs in a container on a swarm overlay network and asks
+// Docker's embedded DNS (127.0.0.11) and dockerhosts the same names, until
+// every name gets the same set of A addresses from both or time runs out.
+// It prints one JSON line per name and exits 0 when all answers are equal,
+// 1 when some are not, 2 on a usage error. The tests build it with
+// CGO_ENABLED=0 into an image FROM scratch.
+//
+//	dnsprobe -ours 172.18.0.1:5300 -zone docker. -within 10s web tasks.web
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+type result struct {
+	Name   string   `json:"name"`
+	Docker []string `json:"docker"`
+	Ours   []string `json:"ours"`
+	Equal  bool     `json:"equal"`
+}
+
+func main() {
+	embedded := flag.String("docker", "127.0.0.11:53", "Docker's embedded DNS")
+	ours := flag.String("ours", "", "dockerhosts, host:port")
+	zone := flag.String("zone", "docker.", "the zone dockerhosts serves the names in")
+	within := flag.Duration("within", 10*time.Second, "how long to wait for equal answers")
+	flag.Parse()
+	if *ours == "" || flag.NArg() == 0 {
+		fmt.Fprintln(os.Stderr, "usage: dnsprobe -ours HOST:PORT [-zone Z] [-within D] NAME...")
+		os.Exit(2)
+	}
+	deadline := time.Now().Add(*within)
+	for {
+		results, equal := probe(*embedded, *ours, dns.Fqdn(*zone), flag.Args())
+		if equal || time.Now().After(deadline) {
+			enc := json.NewEncoder(os.Stdout)
+			for _, r := range results {
+				_ = enc.Encode(r)
+			}
+			if !equal {
+				os.Exit(1)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func probe(embedded, ours, zone string, names []string) ([]result, bool) {
+	all := true
+	out := make([]result, 0, len(names))
+	for _, name := range names {
+		r := result{Name: name, Docker: lookupA(embedded, dns.Fqdn(name)), Ours: lookupA(ours, dns.Fqdn(name)+zone)}
+		r.Equal = slices.Equal(r.Docker, r.Ours)
+		all = all && r.Equal
+		out = append(out, r)
+	}
+	return out, all
+}
+
+// lookupA returns the sorted A addresses of name at server, or one
+// "error: ..." entry.
+func lookupA(server, name string) []string {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	c := &dns.Client{Timeout: time.Second}
+	r, _, err := c.Exchange(m, server)
+	if err != nil {
+		return []string{"error: " + err.Error()}
+	}
+	addrs := []string{}
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			addrs = append(addrs, a.A.String())
+		}
+	}
+	slices.Sort(addrs)
+	return addrs
+}
