@@ -550,6 +550,13 @@ func (s *SwarmSource) pollTasks(ctx context.Context, e swarmEngine, service stri
 	reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
 	res, err := e.TaskList(reqCtx, client.TaskListOptions{Filters: filters})
 	cancel()
+	if service != "" && errdefs.IsNotFound(err) {
+		// Removed since we looked: its tasks go with it.
+		s.removeService(service)
+		delete(s.watched, service)
+		s.flush()
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("list tasks: %w", err)
 	}

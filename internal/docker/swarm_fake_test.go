@@ -220,6 +220,11 @@ func (m *fakeManager) TaskList(ctx context.Context, opts client.TaskListOptions)
 	f := m.swarm
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for id := range opts.Filters["service"] {
+		if _, ok := f.services[id]; !ok {
+			return client.TaskListResult{}, fmt.Errorf("service %s not found: %w", id, errdefs.ErrNotFound)
+		}
+	}
 	res := client.TaskListResult{Items: make([]swarm.Task, 0, len(f.tasks))}
 	for _, t := range f.tasks {
 		if want := opts.Filters["service"]; len(want) > 0 && !want[t.ServiceID] {

@@ -449,3 +449,25 @@ func TestSwarmConfigErrors(t *testing.T) {
 		t.Errorf("endpoints %v", s.endpoints)
 	}
 }
+
+func TestSwarmWatchedServiceRemovedIsNoOutage(t *testing.T) {
+	sw := twoNodeSwarm()
+	sw.setService(webService().build())
+	sw.setTask(webTask("t1", 1, "n1", "10.0.1.5").build())
+	m := newFakeManager(sw)
+	_, sink := runningSwarm(t, pollNever, m)
+
+	// An update puts the service under watch; then it is removed and its
+	// remove event is not applied yet: the watch's task list gets "not
+	// found", which means the service is gone, not that the manager is.
+	m.emit(t, events.ServiceEventType, "update", "s-web", nil)
+	infos := m.count("info")
+	sw.removeService("s-web")
+	await.True(t, waitLimit, "service withdrawn", func() bool {
+		_, ok := sink.host("service/s-web")
+		return !ok
+	})
+	if m.count("info") != infos {
+		t.Error("the session was restarted")
+	}
+}

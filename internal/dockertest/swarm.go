@@ -14,6 +14,7 @@ type Swarm struct {
 	*Engine
 	// NodeHostname is the manager node's hostname as the swarm reports it.
 	NodeHostname string
+	services     []string // created, to remove together when the test ends
 }
 
 // swarmRemovalWithin bounds the wait for a removed service's containers to
@@ -91,8 +92,20 @@ func (s *Swarm) Overlay(suffix string) (string, netip.Prefix) {
 // can go.
 func (s *Swarm) Service(suffix string, args ...string) string {
 	s.t.Helper()
-	name := s.Name(suffix)
-	s.t.Cleanup(func() { s.removeService(name) })
+	return s.createService(s.Name(suffix), args)
+}
+
+// createService creates name with args after the options every test
+// service gets; removal is registered first, so a half-created service
+// goes too.
+func (s *Swarm) createService(name string, args []string) string {
+	s.t.Helper()
+	if s.services == nil {
+		// Registered with the first service, after the networks: runs
+		// before their removal.
+		s.t.Cleanup(s.removeServices)
+	}
+	s.services = append(s.services, name)
 	base := []string{"service", "create", "--detach", "--no-resolve-image", "--name", name,
 		"--label", s.label(), "--container-label", s.label()}
 	if _, err := s.run(nil, append(base, args...)...); err != nil {
@@ -101,22 +114,33 @@ func (s *Swarm) Service(suffix string, args ...string) string {
 	return name
 }
 
-func (s *Swarm) removeService(name string) {
-	if _, err := s.run(nil, "service", "rm", name); err != nil {
-		if !strings.Contains(err.Error(), "not found") {
-			s.t.Logf("cleanup: %v", err)
+// removeServices removes every service the test created, at once (each
+// takes seconds: Docker drains a task from its DNS before stopping it), and
+// waits for their containers to go, so that their networks can.
+func (s *Swarm) removeServices() {
+	var removed []string
+	for _, name := range s.services {
+		if _, err := s.run(nil, "service", "rm", name); err != nil {
+			if !strings.Contains(err.Error(), "not found") {
+				s.t.Logf("cleanup: %v", err)
+			}
+			continue
 		}
-		return
+		removed = append(removed, name)
 	}
 	deadline := time.Now().Add(swarmRemovalWithin)
-	for time.Now().Before(deadline) {
-		out, err := s.run(nil, "ps", "--all", "--quiet", "--filter", "label=com.docker.swarm.service.name="+name)
+	for len(removed) > 0 && time.Now().Before(deadline) {
+		// Every task container of the test's services carries both labels.
+		out, err := s.run(nil, "ps", "--all", "--quiet", "--filter", "label="+s.label(),
+			"--filter", "label=com.docker.swarm.service.name")
 		if err == nil && out == "" {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.t.Logf("cleanup: containers of service %s still there after %s", name, swarmRemovalWithin)
+	if len(removed) > 0 {
+		s.t.Logf("cleanup: containers of services %v still there after %s", removed, swarmRemovalWithin)
+	}
 }
 
 // WaitRunning waits until the service has exactly n tasks running and no
@@ -172,4 +196,15 @@ func (s *Swarm) GatewayBridge() netip.Addr {
 func (e *Engine) ProgramImage(program string) string {
 	e.t.Helper()
 	return e.programImage("./testdata/" + program)
+}
+
+// StackService creates the service short of the stack, as `docker stack
+// deploy` does: named <stack>_<short>, labelled with the stack's namespace,
+// on network with short as its alias there. It is removed like Service's.
+func (s *Swarm) StackService(stack, short, network string, args ...string) string {
+	s.t.Helper()
+	stackArgs := []string{
+		"--label", "com.docker.stack.namespace=" + stack, "--container-label", "com.docker.stack.namespace=" + stack,
+		"--network", "name=" + network + ",alias=" + short}
+	return s.createService(stack+"_"+short, append(stackArgs, args...))
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"time"
@@ -40,7 +41,12 @@ func main() {
 	for {
 		results, equal := probe(*embedded, *ours, dns.Fqdn(*zone), flag.Args())
 		if equal || time.Now().After(deadline) {
-			enc := json.NewEncoder(os.Stdout)
+			// Differences go to stderr too: the tests show it on failure.
+			out := io.Writer(os.Stdout)
+			if !equal {
+				out = io.MultiWriter(os.Stdout, os.Stderr)
+			}
+			enc := json.NewEncoder(out)
 			for _, r := range results {
 				_ = enc.Encode(r)
 			}

@@ -1,0 +1,348 @@
+package dockerhosts
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/dockertest"
+)
+
+// These tests make this machine's engine a single-node swarm manager (only
+// when it is in no swarm, and then leave it at the end), run services on an
+// attachable overlay, and check through real DNS what an in-process CoreDNS
+// answers: the names Docker's embedded DNS gives inside the overlay (the
+// same answers, asked from a container on it) and published ports as SRV,
+// followed by a real HAProxy on the host. Nothing is ever sent from the
+// host to an overlay or task address: those are routed off this machine.
+
+// swarmWithin bounds waits on the swarm: scheduling a task takes about a
+// second here.
+const swarmWithin = 30 * time.Second
+
+type swarmLab struct {
+	*dockertest.Swarm
+	t         *testing.T
+	net       string
+	netID     string
+	idle      string
+	dns       *coreDNS
+	hostsFile string
+}
+
+func newSwarmLab(t *testing.T) *swarmLab {
+	t.Helper()
+	sw := dockertest.Require(t).RequireSwarm()
+	l := &swarmLab{Swarm: sw, t: t, idle: sw.IdleImage()}
+	l.net, _ = sw.Overlay("net")
+	l.netID = sw.Docker("network", "inspect", "--format", "{{.ID}}", l.net)
+	// The node's name answers a loopback address: HAProxy on this host
+	// reaches published ports there, and nothing leaves the machine.
+	l.hostsFile = filepath.Join(t.TempDir(), "hosts")
+	writeFile(t, l.hostsFile, "127.0.0.1 "+strings.ToLower(sw.NodeHostname)+"\n")
+	// networks: a task container is also a container of this engine, on
+	// the overlay and on ingress; the overlay's address is the one Docker's
+	// DNS gives there.
+	l.dns = startCoreDNS(t, dockerCorefile("", []string{"hostsfile " + l.hostsFile, "networks " + l.net}))
+	return l
+}
+
+// tasks returns the running tasks of service: ID -> container name.
+func (l *swarmLab) tasks(service string, n int) map[string]string {
+	l.t.Helper()
+	ids := l.WaitRunning(service, n, swarmWithin)
+	out := make(map[string]string, len(ids))
+	for _, id := range ids {
+		slot := l.Docker("inspect", "--format", "{{if .Slot}}{{.Slot}}{{else}}{{.NodeID}}{{end}}", id)
+		out[id] = service + "." + slot + "." + id
+	}
+	return out
+}
+
+// taskAddrs returns the overlay addresses of the given tasks.
+func (l *swarmLab) taskAddrs(tasks map[string]string) []string {
+	l.t.Helper()
+	var addrs []string
+	for id := range tasks {
+		out := l.Docker("inspect", "--format",
+			fmt.Sprintf(`{{range .NetworksAttachments}}{{if eq .Network.ID %q}}{{range .Addresses}}{{.}} {{end}}{{end}}{{end}}`, l.netID), id)
+		for _, cidr := range strings.Fields(out) {
+			ip, _, _ := strings.Cut(cidr, "/")
+			addrs = append(addrs, ip)
+		}
+	}
+	slices.Sort(addrs)
+	return addrs
+}
+
+// vip returns the service's virtual IP on the lab's overlay.
+func (l *swarmLab) vip(service string) string {
+	l.t.Helper()
+	out := l.Docker("service", "inspect", "--format",
+		fmt.Sprintf(`{{range .Endpoint.VirtualIPs}}{{if eq .NetworkID %q}}{{.Addr}}{{end}}{{end}}`, l.netID), service)
+	ip, _, _ := strings.Cut(out, "/")
+	return ip
+}
+
+// scale sets the service's replicas and returns its running tasks.
+func (l *swarmLab) scale(service string, n int) map[string]string {
+	l.t.Helper()
+	l.Docker("service", "update", "--detach", "--replicas", strconv.Itoa(n), service)
+	return l.tasks(service, n)
+}
+
+// probe asks Docker's embedded DNS and ours the same names from a container
+// on the overlay until the answers are equal, and fails the test if they
+// do not become equal.
+func (l *swarmLab) probe(image string, names ...string) {
+	l.t.Helper()
+	_, port, err := net.SplitHostPort(l.dns.udp)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ours := net.JoinHostPort(l.GatewayBridge().String(), port)
+	args := append([]string{"run", "--rm", "--network", l.net, "--label", "dockerhosts.test=" + l.Prefix, image,
+		"-ours", ours, "-zone", "docker.", "-within", "15s"}, names...)
+	out, err := l.TryDocker(args...)
+	if err != nil {
+		l.t.Fatalf("answers differ from Docker's embedded DNS: %v", err)
+	}
+	l.t.Logf("same answers from Docker's embedded DNS and ours:\n%s", out)
+}
+
+// waitTasks waits until tasks.<service> and each task's container name
+// answer the tasks' overlay addresses.
+func (l *swarmLab) waitTasks(service string, tasks map[string]string) {
+	l.t.Helper()
+	addrs := l.taskAddrs(tasks)
+	l.dns.waitA(l.t, fqdn("tasks."+service), addrs...)
+	for id, name := range tasks {
+		l.dns.waitA(l.t, fqdn(name), l.taskAddrs(map[string]string{id: name})...)
+	}
+}
+
+func TestSwarm(t *testing.T) {
+	began := time.Now()
+	l := newSwarmLab(t)
+	probe := l.ProgramImage("dnsprobe")
+	t.Logf("swarm lab ready in %s", time.Since(began).Round(time.Millisecond))
+
+	for _, mode := range []string{"vip", "dnsrr"} {
+		t.Run("replicated service, "+mode, func(t *testing.T) {
+			svc := l.Service(mode, "--network", l.net, "--endpoint-mode", mode, "--stop-grace-period", "2s", l.idle)
+			var tasks map[string]string
+			for _, n := range []int{1, 4, 2} {
+				tasks = l.scale(svc, n)
+				l.waitTasks(svc, tasks)
+				if mode == "vip" {
+					l.dns.waitA(t, fqdn(svc), l.vip(svc))
+				} else {
+					l.dns.waitA(t, fqdn(svc), l.taskAddrs(tasks)...)
+				}
+			}
+			names := append([]string{svc, "tasks." + svc}, slices.Sorted(mapValues(tasks))...)
+			l.probe(probe, names...)
+
+			// A rolling update replaces every task: the old ones go, the
+			// new ones answer.
+			l.Docker("service", "update", "--detach", "--force", svc)
+			await.True(t, swarmWithin, "tasks replaced", func() bool {
+				now := l.WaitRunning(svc, 2, swarmWithin)
+				_, old0 := tasks[now[0]]
+				_, old1 := tasks[now[1]]
+				return !old0 && !old1
+			})
+			replaced := l.tasks(svc, 2)
+			l.waitTasks(svc, replaced)
+			for _, name := range tasks {
+				l.dns.waitNXDOMAIN(t, fqdn(name))
+			}
+			l.probe(probe, append([]string{svc, "tasks." + svc}, slices.Sorted(mapValues(replaced))...)...)
+		})
+	}
+
+	t.Run("stack service", func(t *testing.T) {
+		stack := strings.ReplaceAll(l.Prefix, "-", "")
+		svc := l.StackService(stack, "api", l.net, "--replicas", "2", l.idle)
+		tasks := l.tasks(svc, 2)
+		vip := l.vip(svc)
+		// The short name like compose's service.project, and the alias the
+		// stack gives the service on its network, with their tasks. forms.
+		for _, name := range []string{svc, "api." + stack, "api"} {
+			l.dns.waitA(t, fqdn(name), vip)
+		}
+		for _, name := range []string{"tasks." + svc, "tasks.api." + stack, "tasks.api"} {
+			l.dns.waitA(t, fqdn(name), l.taskAddrs(tasks)...)
+		}
+		l.probe(probe, svc, "tasks."+svc, "api", "tasks.api")
+	})
+
+	t.Run("host-mode port followed by HAProxy", func(t *testing.T) {
+		echo := l.ProgramImage("httpecho")
+		svc := l.Service("echo", "--network", l.net, "--publish", "mode=host,target=8080", "--replicas", "2", echo)
+		srvName := fqdn("_8080._tcp." + svc)
+		node := fqdn(strings.ToLower(l.NodeHostname))
+		tasks := l.tasks(svc, 2)
+		await.True(t, swarmWithin, "one SRV record per task, at the node", func() bool {
+			r := l.dns.exchange(t, "udp", srvName, dns.TypeSRV)
+			return len(srvTargets(r, node)) == 2
+		})
+		r := l.dns.exchange(t, "udp", srvName, dns.TypeSRV)
+		if !slices.Equal(answerAdditionalA(r), []string{"127.0.0.1"}) {
+			t.Errorf("SRV additional section %v, want the node at 127.0.0.1", r.Extra)
+		}
+
+		front := startHAProxy(t, l.dns.udp, srvName)
+		for _, n := range []int{2, 3, 1} {
+			tasks = l.scale(svc, n)
+			want := l.containerHostnames(tasks)
+			await.True(t, swarmWithin, fmt.Sprintf("HAProxy spreads requests over the %d tasks", n), func() bool {
+				return slices.Equal(hostsBehind(front, 4*len(want)), want)
+			})
+		}
+	})
+	t.Logf("swarm tests took %s", time.Since(began).Round(time.Millisecond))
+}
+
+func mapValues(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for _, v := range m {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// srvTargets returns the ports of the SRV records in r that point at target.
+func srvTargets(r *dns.Msg, target string) []uint16 {
+	var ports []uint16
+	for _, rr := range r.Answer {
+		if s, ok := rr.(*dns.SRV); ok && strings.EqualFold(s.Target, target) {
+			ports = append(ports, s.Port)
+		}
+	}
+	return ports
+}
+
+func answerAdditionalA(r *dns.Msg) []string {
+	var out []string
+	for _, rr := range r.Extra {
+		if a, ok := rr.(*dns.A); ok && !slices.Contains(out, a.A.String()) {
+			out = append(out, a.A.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// containerHostnames returns the hostnames of the tasks' containers (Docker
+// sets each to its container's short ID), sorted.
+func (l *swarmLab) containerHostnames(tasks map[string]string) []string {
+	l.t.Helper()
+	var out []string
+	for id := range tasks {
+		cid := l.Docker("inspect", "--format", "{{.Status.ContainerStatus.ContainerID}}", id)
+		out = append(out, cid[:min(12, len(cid))])
+	}
+	slices.Sort(out)
+	return out
+}
+
+// hostsBehind sends n requests through HAProxy at front and returns the
+// distinct hosts that answered, sorted; failed requests count for nothing.
+func hostsBehind(front string, n int) []string {
+	c := &http.Client{Timeout: 2 * time.Second}
+	var hosts []string
+	for range n {
+		resp, err := c.Get("http://" + front + "/")
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if h, ok := strings.CutPrefix(strings.TrimSpace(string(body)), "host="); ok && resp.StatusCode == 200 && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	slices.Sort(hosts)
+	return hosts
+}
+
+// startHAProxy runs Debian's HAProxy with a backend that follows srvName
+// through the resolver at dnsAddr, with no reload, and returns its frontend
+// address. It is killed when the test ends.
+func startHAProxy(t *testing.T, dnsAddr, srvName string) string {
+	t.Helper()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		if os.Getenv(dockertest.RequireEnv) == "1" {
+			t.Fatalf("haproxy required: %v", err)
+		}
+		t.Skipf("no haproxy (Debian package haproxy): %v", err)
+	}
+	_, port, _ := net.SplitHostPort(dnsAddr)
+	front := freeLoopbackAddr(t)
+	cfg := fmt.Sprintf(`global
+    log stdout format raw local0 info
+defaults
+    mode http
+    log global
+    option redispatch
+    retries 3
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+resolvers swarm
+    nameserver dockerhosts 127.0.0.1:%s
+    accepted_payload_size 8192
+    resolve_retries 2
+    timeout resolve 1s
+    timeout retry 1s
+    hold valid 1s
+    hold obsolete 1s
+    hold nx 1s
+    hold other 1s
+    hold refused 1s
+    hold timeout 1s
+frontend web
+    bind %s
+    default_backend tasks
+backend tasks
+    balance roundrobin
+    server-template task 5 %s resolvers swarm resolve-prefer ipv4 init-addr none
+`, port, front, srvName)
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	writeFile(t, path, cfg)
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "haproxy.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-db", "-f", path)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			out, _ := os.ReadFile(logFile.Name())
+			t.Logf("HAProxy log:\n%s", out)
+		}
+		logFile.Close()
+	})
+	return front
+}
