@@ -103,6 +103,14 @@ func (l *swarmLab) scale(service string, n int) map[string]string {
 	return l.tasks(service, n)
 }
 
+// For returns the lab as the parallel subtest t uses it.
+func (l *swarmLab) For(t *testing.T) *swarmLab {
+	c := *l
+	c.Swarm, c.t = l.Swarm.For(t), t
+	t.Parallel()
+	return &c
+}
+
 // probe asks Docker's embedded DNS and ours the same names from a container
 // on the overlay until the answers are equal, and fails the test if they
 // do not become equal.
@@ -135,13 +143,18 @@ func (l *swarmLab) waitTasks(service string, tasks map[string]string) {
 
 func TestSwarm(t *testing.T) {
 	began := time.Now()
-	l := newSwarmLab(t)
-	probe := l.ProgramImage("dnsprobe")
+	lab := newSwarmLab(t)
+	probe, echo := lab.ProgramImage("dnsprobe"), lab.ProgramImage("httpecho")
 	t.Logf("swarm lab ready in %s", time.Since(began).Round(time.Millisecond))
+	t.Cleanup(func() { t.Logf("swarm tests took %s", time.Since(began).Round(time.Millisecond)) })
 
 	for _, mode := range []string{"vip", "dnsrr"} {
 		t.Run("replicated service, "+mode, func(t *testing.T) {
-			svc := l.Service(mode, "--network", l.net, "--endpoint-mode", mode, "--stop-grace-period", "2s", l.idle)
+			l := lab.For(t)
+			// Both tasks rolled at once, each new one started before the old
+			// one stops: Docker drains a task for 2 s before stopping it.
+			svc := l.Service(mode, "--network", l.net, "--endpoint-mode", mode,
+				"--update-parallelism", "2", "--update-order", "start-first", l.idle)
 			var tasks map[string]string
 			for _, n := range []int{1, 4, 2} {
 				tasks = l.scale(svc, n)
@@ -174,6 +187,7 @@ func TestSwarm(t *testing.T) {
 	}
 
 	t.Run("stack service", func(t *testing.T) {
+		l := lab.For(t)
 		stack := strings.ReplaceAll(l.Prefix, "-", "")
 		svc := l.StackService(stack, "api", l.net, "--replicas", "2", l.idle)
 		tasks := l.tasks(svc, 2)
@@ -190,7 +204,7 @@ func TestSwarm(t *testing.T) {
 	})
 
 	t.Run("host-mode port followed by HAProxy", func(t *testing.T) {
-		echo := l.ProgramImage("httpecho")
+		l := lab.For(t)
 		svc := l.Service("echo", "--network", l.net, "--publish", "mode=host,target=8080", "--replicas", "2", echo)
 		srvName := fqdn("_8080._tcp." + svc)
 		node := fqdn(strings.ToLower(l.NodeHostname))
@@ -213,7 +227,6 @@ func TestSwarm(t *testing.T) {
 			})
 		}
 	})
-	t.Logf("swarm tests took %s", time.Since(began).Round(time.Millisecond))
 }
 
 func mapValues(m map[string]string) func(func(string) bool) {

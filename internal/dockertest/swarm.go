@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -130,11 +131,10 @@ func (s *Swarm) removeServices() {
 	}
 	deadline := time.Now().Add(swarmRemovalWithin)
 	for len(removed) > 0 && time.Now().Before(deadline) {
-		// Every task container of the test's services carries both labels.
-		out, err := s.run(nil, "ps", "--all", "--quiet", "--filter", "label="+s.label(),
-			"--filter", "label=com.docker.swarm.service.name")
+		out, err := s.run(nil, "ps", "--all", "--quiet", "--filter", "label=com.docker.swarm.service.name="+removed[0])
 		if err == nil && out == "" {
-			return
+			removed = removed[1:]
+			continue
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -207,4 +207,11 @@ func (s *Swarm) StackService(stack, short, network string, args ...string) strin
 		"--label", "com.docker.stack.namespace=" + stack, "--container-label", "com.docker.stack.namespace=" + stack,
 		"--network", "name=" + network + ",alias=" + short}
 	return s.createService(stack+"_"+short, append(stackArgs, args...))
+}
+
+// For returns the swarm as the subtest t sees it: failures are t's and the
+// services it creates are removed when t ends, so parallel subtests can
+// share one swarm, network and image.
+func (s *Swarm) For(t testing.TB) *Swarm {
+	return &Swarm{Engine: &Engine{t: t, Prefix: s.Prefix}, NodeHostname: s.NodeHostname}
 }
