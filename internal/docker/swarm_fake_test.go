@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,6 +218,9 @@ func (m *fakeManager) TaskList(ctx context.Context, opts client.TaskListOptions)
 	if err := m.enter("tasks", true); err != nil {
 		return client.TaskListResult{}, err
 	}
+	if len(opts.Filters["service"]) == 0 {
+		_ = m.enter("tasks of every service", true)
+	}
 	f := m.swarm
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -376,17 +380,29 @@ func runningSwarm(t *testing.T, poll time.Duration, managers ...*fakeManager) (*
 	return s, sink
 }
 
+var swarmSourcesStarted atomic.Int64
+
 func startSwarm(t *testing.T, poll time.Duration, managers ...*fakeManager) (*SwarmSource, *recordingSink) {
+	t.Helper()
+	return startSwarmWith(t, poll, func(*SwarmSource) {}, managers...)
+}
+
+// startSwarmWith is startSwarm with the source adjusted by configure
+// before it runs.
+func startSwarmWith(t *testing.T, poll time.Duration, configure func(*SwarmSource), managers ...*fakeManager) (*SwarmSource, *recordingSink) {
 	t.Helper()
 	sink := newRecordingSink()
 	engines := make([]swarmEngine, len(managers))
 	for i, m := range managers {
 		engines[i] = m
 	}
-	s := newSwarmSource(SwarmConfig{Engine: "test-" + strings.ReplaceAll(t.Name(), "/", "-"), Poll: poll}, engines, sink)
+	// An engine label of its own: metrics start from zero with -count=N too.
+	engine := fmt.Sprintf("test-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), swarmSourcesStarted.Add(1))
+	s := newSwarmSource(SwarmConfig{Engine: engine, Poll: poll}, engines, sink)
 	s.backoffMin, s.backoffMax = time.Millisecond, 10*time.Millisecond
 	s.recheck = 20 * time.Millisecond
 	s.watchPeriod = 5 * time.Millisecond
+	configure(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -471,3 +471,31 @@ func TestSwarmWatchedServiceRemovedIsNoOutage(t *testing.T) {
 		t.Error("the session was restarted")
 	}
 }
+
+func TestSwarmStatusPollFollowsTasksWithoutEvents(t *testing.T) {
+	sw := twoNodeSwarm()
+	sw.setService(webService().build())
+	sw.setTask(webTask("t1", 1, "n1", "10.0.1.5").build())
+	m := newFakeManager(sw)
+	noFullPoll := func(s *SwarmSource) { s.fullPollPeriod = time.Hour }
+	s, sink := startSwarmWith(t, pollOften, noFullPoll, m)
+	await.True(t, waitLimit, "first sync", s.Synced)
+	full := m.count("tasks of every service")
+
+	// A task starts on another node, then another one fails there: no
+	// event reaches the manager's stream; the running counts differ from
+	// what is served, which polls that service's tasks.
+	sw.setTask(webTask("t2", 2, "n2", "10.0.1.6").build())
+	await.True(t, waitLimit, "t2 served", func() bool {
+		_, ok := sink.host("task/t2")
+		return ok
+	})
+	sw.updateTask("t1", func(t *swarm.Task) { t.Status.State = swarm.TaskStateFailed })
+	await.True(t, waitLimit, "t1 withdrawn", func() bool {
+		_, ok := sink.host("task/t1")
+		return !ok
+	})
+	if got := m.count("tasks of every service"); got != full {
+		t.Errorf("%d full polls; the status poll alone should have found both changes", got-full)
+	}
+}

@@ -1,0 +1,180 @@
+package docker
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/dockerhosts/dockerhosts/internal/dnsname"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+)
+
+var testNetworks = map[string]swarmNetwork{
+	"net-appnet":  {name: "appnet"},
+	"net-ingress": {name: "ingress", ingress: true},
+}
+
+func TestServiceFromNamesAndAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		spec      svcSpec
+		names     []string
+		taskNames []string
+		vips      []string
+		skipped   []string
+	}{
+		{
+			name:  "plain vip service: the VIP of its network, not ingress's",
+			spec:  webService(),
+			names: []string{"web"}, taskNames: []string{"tasks.web"}, vips: []string{"10.0.1.2"},
+		},
+		{
+			name:  "dnsrr: no VIP",
+			spec:  svcSpec{id: "s", name: "Web", dnsrr: true},
+			names: []string{"web"}, taskNames: []string{"tasks.web"},
+		},
+		{
+			name: "stack service: short name like service.project, and its alias",
+			spec: svcSpec{id: "s", name: "shop_api", networks: []string{"net-appnet"}, aliases: []string{"api"},
+				labels: map[string]string{labelStackNamespace: "shop"}},
+			names:     []string{"shop_api", "api.shop", "api"},
+			taskNames: []string{"tasks.shop_api", "tasks.api.shop", "tasks.api"},
+		},
+		{
+			name:  "stack label without the stack's prefix: no short name",
+			spec:  svcSpec{id: "s", name: "api", labels: map[string]string{labelStackNamespace: "shop"}},
+			names: []string{"api"}, taskNames: []string{"tasks.api"},
+		},
+		{
+			name:  "VIP on a network not (yet) known is not served",
+			spec:  svcSpec{id: "s", name: "web", vips: map[string]string{"net-new": "10.9.0.2/24"}},
+			names: []string{"web"}, taskNames: []string{"tasks.web"},
+		},
+		{
+			name:  "invalid names skipped, valid ones kept",
+			spec:  svcSpec{id: "s", name: "web", networks: []string{"net-appnet"}, aliases: []string{"bad alias", "web", "ok"}},
+			names: []string{"web", "ok"}, taskNames: []string{"tasks.web", "tasks.ok"}, skipped: []string{"bad alias"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, skipped := serviceFrom(tc.spec.build(), testNetworks)
+			if !slices.Equal(v.names, tc.names) || !slices.Equal(v.taskNames, tc.taskNames) || !slices.Equal(skipped, tc.skipped) {
+				t.Errorf("names %v, tasks %v, skipped %v; want %v, %v, %v", v.names, v.taskNames, skipped, tc.names, tc.taskNames, tc.skipped)
+			}
+			var vips []string
+			for _, a := range v.vips {
+				vips = append(vips, a.IP.String())
+			}
+			if !slices.Equal(vips, tc.vips) {
+				t.Errorf("VIPs %v, want %v", vips, tc.vips)
+			}
+		})
+	}
+}
+
+func TestServiceFromPublishedPorts(t *testing.T) {
+	host := swarm.PortConfig{Protocol: network.TCP, TargetPort: 8080, PublishMode: swarm.PortConfigPublishModeHost}
+	spec := webService()
+	spec.ports = []swarm.PortConfig{ingressPort, ingressPort, host, {Protocol: network.UDP, TargetPort: 53}}
+	v, _ := serviceFrom(spec.build(), testNetworks)
+	if want := []swarm.PortConfig{ingressPort}; !slices.Equal(v.ingress, want) {
+		t.Errorf("ingress ports %v, want %v (host-mode and unpublished ports are not routed by every node)", v.ingress, want)
+	}
+}
+
+func TestTaskFrom(t *testing.T) {
+	svc := swarmService{name: "web"}
+	for _, tc := range []struct {
+		name          string
+		spec          taskSpec
+		containerName string
+		addrs         []string
+		hostPorts     []uint32
+	}{
+		{
+			name:          "replicated: slot in the container name, ingress address left out",
+			spec:          webTask("t1", 3, "n1", "10.0.1.5"),
+			containerName: "web.3.t1", addrs: []string{"10.0.1.5"},
+		},
+		{
+			name:          "global: the node in the container name",
+			spec:          taskSpec{id: "t2", service: "s", node: "nodeid", addrs: map[string]string{"appnet": "10.0.1.6/24"}},
+			containerName: "web.nodeid.t2", addrs: []string{"10.0.1.6"},
+		},
+		{
+			name:          "host ports listed twice by Docker (IPv4, IPv6) count once",
+			spec:          taskSpec{id: "t3", service: "s", slot: 1, hostPorts: []uint32{30001, 30002}},
+			containerName: "web.1.t3", hostPorts: []uint32{30001, 30002},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := taskFrom(tc.spec.build(), svc)
+			var addrs []string
+			for _, a := range v.addrs {
+				addrs = append(addrs, a.IP.String())
+			}
+			var ports []uint32
+			for _, p := range v.hostPorts {
+				ports = append(ports, p.PublishedPort)
+			}
+			if v.containerName != tc.containerName || !slices.Equal(addrs, tc.addrs) || !slices.Equal(ports, tc.hostPorts) {
+				t.Errorf("got %q %v %v, want %q %v %v", v.containerName, addrs, ports, tc.containerName, tc.addrs, tc.hostPorts)
+			}
+		})
+	}
+}
+
+// FuzzSwarmNames: whatever a service is called, labelled and aliased, every
+// name the source serves for it and its tasks is a valid DNS name.
+func FuzzSwarmNames(f *testing.F) {
+	f.Add("shop_web", "shop", "web", "t1")
+	f.Add("Web", "", "Front.End", "abc")
+	f.Add("a_", "a", "", "x")
+	f.Add("x", "y", "bad alias", "..")
+	f.Fuzz(func(t *testing.T, name, stack, alias, taskID string) {
+		spec := svcSpec{id: "s", name: name, aliases: []string{alias}, networks: []string{"net-appnet"},
+			labels: map[string]string{labelStackNamespace: stack}, vips: map[string]string{"net-appnet": "10.0.1.2/24"}}
+		svc, _ := serviceFrom(spec.build(), testNetworks)
+		task := taskFrom(taskSpec{id: taskID, service: "s", slot: 1, addrs: map[string]string{"appnet": "10.0.1.5/24"}}.build(), svc)
+		h := taskHost(taskID, task, svc)
+		for _, n := range slices.Concat(svc.names, svc.taskNames, h.Names) {
+			if !dnsname.Valid(n) {
+				t.Fatalf("invalid name %q served (service %q, stack %q, alias %q, task %q)", n, name, stack, alias, taskID)
+			}
+		}
+	})
+}
+
+func TestServiceHostSkipsUnusableTargets(t *testing.T) {
+	nodes := map[string]swarmNode{
+		"n1": {hostname: "node1", addr: netip.MustParseAddr("192.0.2.11"), offersPorts: true},
+		"n2": {hostname: "", addr: netip.MustParseAddr("192.0.2.12"), offersPorts: true}, // invalid hostname
+		"n3": {hostname: "node3", offersPorts: false},
+	}
+	svc := swarmService{names: []string{"web"}, ingress: []swarm.PortConfig{ingressPort,
+		{Protocol: "sctp", TargetPort: 9, PublishedPort: 9}}}
+	h := serviceHost("s", svc, nil, nodes, []string{"n1", "n2", "n3"})
+	if len(h.Services) != 1 || h.Services[0].Target != "node1" {
+		t.Errorf("SRV %+v, want one record at node1 (no name, no ports, no SRV for sctp)", h.Services)
+	}
+}
+
+func TestSwarmMetricNamesPassPromlint(t *testing.T) {
+	newSwarmMetrics("lint").resync("startup")
+	newSwarmMetrics("lint").event("service")
+	reg := prometheus.NewPedanticRegistry()
+	for _, c := range []prometheus.Collector{swarmServices, swarmTasks, swarmNodes, swarmUp, swarmPollsTotal,
+		swarmResyncsTotal, swarmEventsTotal, swarmTaskLag, swarmSkippedNamesTotal} {
+		reg.MustRegister(c)
+	}
+	problems, err := promlint.NewWithMetricFamilies(mustGather(t, reg)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
