@@ -142,14 +142,7 @@ func (f *fakeEngine) emit(t *testing.T, typ events.Type, action events.Action, a
 	if st == nil {
 		t.Fatal("emit: no subscription")
 	}
-	ev := events.Message{Type: typ, Action: action, Actor: events.Actor{ID: actor, Attributes: attrs}, TimeNano: time.Now().UnixNano()}
-	select {
-	case st.msgs <- ev:
-	case <-st.ctx.Done():
-		t.Fatal("emit: subscription ended")
-	case <-time.After(5 * time.Second):
-		t.Fatal("emit: source does not read events")
-	}
+	st.deliver(t, events.Message{Type: typ, Action: action, Actor: events.Actor{ID: actor, Attributes: attrs}, TimeNano: time.Now().UnixNano()})
 }
 
 func (f *fakeEngine) containerEvent(t *testing.T, action events.Action, id string) {

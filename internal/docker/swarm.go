@@ -657,13 +657,25 @@ func (s *SwarmSource) listServices(ctx context.Context, e swarmEngine) error {
 	if err != nil {
 		return fmt.Errorf("list services: %w", err)
 	}
-	present := make(map[string]struct{}, len(res.Items))
-	for _, svc := range res.Items {
+	return s.setServices(ctx, e, res.Items, nil)
+}
+
+// setServices makes items the swarm's services; each service whose running
+// count differs from the tasks served (known with a status list) is handed
+// to stale.
+func (s *SwarmSource) setServices(ctx context.Context, e swarmEngine, items []swarm.Service, stale func(id string) error) error {
+	present := make(map[string]struct{}, len(items))
+	for _, svc := range items {
 		present[svc.ID] = struct{}{}
 		if err := s.ensureNetworks(ctx, e, svc); err != nil {
 			return err
 		}
 		s.setService(svc)
+		if stale != nil && svc.ServiceStatus != nil && svc.ServiceStatus.RunningTasks != uint64(len(s.state.byService[svc.ID])) {
+			if err := stale(svc.ID); err != nil {
+				return err
+			}
+		}
 	}
 	for id := range s.state.services {
 		if _, ok := present[id]; !ok {
@@ -684,26 +696,9 @@ func (s *SwarmSource) pollStatus(ctx context.Context, e swarmEngine) error {
 		return fmt.Errorf("list services: %w", err)
 	}
 	s.metrics.pollsStatus.Inc()
-	present := make(map[string]struct{}, len(res.Items))
-	for _, svc := range res.Items {
-		present[svc.ID] = struct{}{}
-		if err := s.ensureNetworks(ctx, e, svc); err != nil {
-			return err
-		}
-		s.setService(svc)
-		if svc.ServiceStatus != nil && svc.ServiceStatus.RunningTasks != uint64(len(s.state.byService[svc.ID])) {
-			if err := s.pollTasks(ctx, e, svc.ID); err != nil {
-				return err
-			}
-		}
-	}
-	for id := range s.state.services {
-		if _, ok := present[id]; !ok {
-			s.removeService(id)
-		}
-	}
+	err = s.setServices(ctx, e, res.Items, func(id string) error { return s.pollTasks(ctx, e, id) })
 	s.flush()
-	return nil
+	return err
 }
 
 // pollAllTasks polls every running task and sets the next full poll's

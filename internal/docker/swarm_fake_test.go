@@ -281,7 +281,13 @@ func (m *fakeManager) emit(t *testing.T, typ events.Type, action events.Action, 
 	if st == nil {
 		t.Fatal("emit: no subscription")
 	}
-	ev := events.Message{Type: typ, Action: action, Actor: events.Actor{ID: actor, Attributes: attrs}, TimeNano: time.Now().UnixNano()}
+	st.deliver(t, events.Message{Type: typ, Action: action, Actor: events.Actor{ID: actor, Attributes: attrs}, TimeNano: time.Now().UnixNano()})
+}
+
+// deliver hands ev to the source reading the stream and waits until it has
+// taken it.
+func (st *fakeStream) deliver(t *testing.T, ev events.Message) {
+	t.Helper()
 	select {
 	case st.msgs <- ev:
 	case <-st.ctx.Done():
