@@ -14,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/docker"
 	"github.com/dockerhosts/dockerhosts/internal/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
 // These tests make this machine's engine a single-node swarm manager (only
@@ -138,6 +141,39 @@ func (l *swarmLab) waitTasks(service string, tasks map[string]string) {
 	l.dns.waitA(l.t, fqdn("tasks."+service), addrs...)
 	for id, name := range tasks {
 		l.dns.waitA(l.t, fqdn(name), l.taskAddrs(map[string]string{id: name})...)
+	}
+}
+
+func TestSwarmSourcePerEngineUnlessTurnedOff(t *testing.T) {
+	for _, tc := range []struct {
+		input       string
+		swarmsFor   []string
+		wantSources int
+	}{
+		{"dockerhosts", []string{"host"}, 2},
+		{"dockerhosts {\n docker unix:///a a\n no_swarm\n docker unix:///b b\n}", []string{"b"}, 3},
+		{"dockerhosts {\n no_swarm\n docker\n}", nil, 1},
+	} {
+		cfg, err := parse(caddy.NewTestController("dns", tc.input))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.input, err)
+		}
+		s, err := compose(cfg, index.New([]string{"docker."}))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.input, err)
+		}
+		var swarms []string
+		for _, src := range s.list {
+			if sw, ok := src.(*docker.SwarmSource); ok {
+				swarms = append(swarms, sw.Engine())
+			}
+		}
+		if len(s.list) != tc.wantSources || !slices.Equal(swarms, tc.swarmsFor) {
+			t.Errorf("%q: %d sources, swarms of %v; want %d, %v", tc.input, len(s.list), swarms, tc.wantSources, tc.swarmsFor)
+		}
+	}
+	if _, err := parse(caddy.NewTestController("dns", "dockerhosts {\n docker\n no_swarm extra\n}")); err == nil {
+		t.Error("no_swarm with an argument accepted")
 	}
 }
 

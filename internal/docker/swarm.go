@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/dockerhosts/dockerhosts/internal/dnsname"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/swarm"
@@ -33,7 +34,10 @@ var _ swarmEngine = (*client.Client)(nil)
 
 // SwarmConfig says which swarm to follow.
 type SwarmConfig struct {
-	// Engine names the swarm in metrics and logs.
+	// Engine names the engine whose swarm this is: the engine label of the
+	// metrics, and the scope of the overlay addresses (a client matches an
+	// overlay's subnet only as a container of that engine, or from this
+	// machine when the engine is local). A valid DNS label.
 	Engine string
 	// Endpoints are managers of one swarm, tried in order: when one fails,
 	// the next is used. Empty means one endpoint: DOCKER_HOST or the
@@ -123,6 +127,9 @@ func NewSwarm(cfg SwarmConfig, sink index.Sink) (*SwarmSource, error) {
 	if cfg.Poll < 0 || cfg.Resync < 0 {
 		return nil, fmt.Errorf("swarm poll %s or resync %s is negative", cfg.Poll, cfg.Resync)
 	}
+	if cfg.Engine != "" && !dnsname.ValidLabel(cfg.Engine) {
+		return nil, fmt.Errorf("docker engine name %q is not a DNS label", cfg.Engine)
+	}
 	endpoints := cfg.Endpoints
 	if len(endpoints) == 0 {
 		endpoints = []Config{{}}
@@ -175,6 +182,9 @@ func newSwarmSource(cfg SwarmConfig, engines []swarmEngine, sink index.Sink) *Sw
 	s.state.init()
 	return s
 }
+
+// Engine names the engine whose swarm the source follows.
+func (s *SwarmSource) Engine() string { return s.cfg.Engine }
 
 // Synced reports whether the first full sync is done, or every endpoint is
 // known not to be a manager (there is nothing to wait for).

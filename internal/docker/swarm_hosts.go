@@ -73,9 +73,10 @@ func nodeFrom(n swarm.Node) (v swarmNode, skip string) {
 }
 
 // serviceFrom turns an API service into the source's view. networks maps
-// network IDs to their names (for the VIPs); skipped lists names that are
-// not valid DNS names.
-func serviceFrom(s swarm.Service, networks map[string]swarmNetwork) (v swarmService, skipped []string) {
+// network IDs to their names (for the VIPs); scope is the engine whose
+// clients the overlay subnets mean something to; skipped lists names that
+// are not valid DNS names.
+func serviceFrom(s swarm.Service, networks map[string]swarmNetwork, scope string) (v swarmService, skipped []string) {
 	v.version = s.Version.Index
 	add := func(raw string) {
 		if raw == "" {
@@ -124,7 +125,7 @@ func serviceFrom(s swarm.Service, networks map[string]swarmNetwork) (v swarmServ
 			if !ok || n.ingress || !vip.Addr.IsValid() {
 				continue // the routing mesh's network has no names
 			}
-			v.vips = append(v.vips, index.Addr{IP: vip.Addr.Addr().Unmap(), Network: n.name, Subnet: vip.Addr.Masked()})
+			v.vips = append(v.vips, index.Addr{IP: vip.Addr.Addr().Unmap(), Network: n.name, Subnet: vip.Addr.Masked(), Scope: scope})
 		}
 	}
 	for _, p := range s.Endpoint.Ports {
@@ -141,8 +142,9 @@ type swarmNetwork struct {
 	ingress bool
 }
 
-// taskFrom turns a running task of svc into the source's view.
-func taskFrom(t swarm.Task, svc swarmService) swarmTask {
+// taskFrom turns a running task of svc into the source's view; scope as
+// for serviceFrom.
+func taskFrom(t swarm.Task, svc swarmService, scope string) swarmTask {
 	v := swarmTask{
 		version:      t.Version.Index,
 		serviceID:    t.ServiceID,
@@ -164,7 +166,7 @@ func taskFrom(t swarm.Task, svc swarmService) swarmTask {
 		}
 		for _, p := range att.Addresses {
 			if p.IsValid() {
-				v.addrs = append(v.addrs, index.Addr{IP: p.Addr().Unmap(), Network: att.Network.Spec.Name, Subnet: p.Masked()})
+				v.addrs = append(v.addrs, index.Addr{IP: p.Addr().Unmap(), Network: att.Network.Spec.Name, Subnet: p.Masked(), Scope: scope})
 			}
 		}
 	}

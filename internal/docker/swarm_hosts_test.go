@@ -60,7 +60,7 @@ func TestServiceFromNamesAndAddresses(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v, skipped := serviceFrom(tc.spec.build(), testNetworks)
+			v, skipped := serviceFrom(tc.spec.build(), testNetworks, "")
 			if !slices.Equal(v.names, tc.names) || !slices.Equal(v.taskNames, tc.taskNames) || !slices.Equal(skipped, tc.skipped) {
 				t.Errorf("names %v, tasks %v, skipped %v; want %v, %v, %v", v.names, v.taskNames, skipped, tc.names, tc.taskNames, tc.skipped)
 			}
@@ -79,7 +79,7 @@ func TestServiceFromPublishedPorts(t *testing.T) {
 	host := swarm.PortConfig{Protocol: network.TCP, TargetPort: 8080, PublishMode: swarm.PortConfigPublishModeHost}
 	spec := webService()
 	spec.ports = []swarm.PortConfig{ingressPort, ingressPort, host, {Protocol: network.UDP, TargetPort: 53}}
-	v, _ := serviceFrom(spec.build(), testNetworks)
+	v, _ := serviceFrom(spec.build(), testNetworks, "")
 	if want := []swarm.PortConfig{ingressPort}; !slices.Equal(v.ingress, want) {
 		t.Errorf("ingress ports %v, want %v (host-mode and unpublished ports are not routed by every node)", v.ingress, want)
 	}
@@ -111,7 +111,7 @@ func TestTaskFrom(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := taskFrom(tc.spec.build(), svc)
+			v := taskFrom(tc.spec.build(), svc, "")
 			var addrs []string
 			for _, a := range v.addrs {
 				addrs = append(addrs, a.IP.String())
@@ -137,8 +137,8 @@ func FuzzSwarmNames(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, stack, alias, taskID string) {
 		spec := svcSpec{id: "s", name: name, aliases: []string{alias}, networks: []string{"net-appnet"},
 			labels: map[string]string{labelStackNamespace: stack}, vips: map[string]string{"net-appnet": "10.0.1.2/24"}}
-		svc, _ := serviceFrom(spec.build(), testNetworks)
-		task := taskFrom(taskSpec{id: taskID, service: "s", slot: 1, addrs: map[string]string{"appnet": "10.0.1.5/24"}}.build(), svc)
+		svc, _ := serviceFrom(spec.build(), testNetworks, "")
+		task := taskFrom(taskSpec{id: taskID, service: "s", slot: 1, addrs: map[string]string{"appnet": "10.0.1.5/24"}}.build(), svc, "")
 		h := taskHost(taskID, task, svc)
 		for _, n := range slices.Concat(svc.names, svc.taskNames, h.Names) {
 			if !dnsname.Valid(n) {

@@ -122,7 +122,7 @@ func (s *SwarmSource) setService(svc swarm.Service) {
 	if known && old.version == svc.Version.Index {
 		return
 	}
-	v, skipped := serviceFrom(svc, st.networks)
+	v, skipped := serviceFrom(svc, st.networks, s.cfg.Engine)
 	for _, name := range skipped {
 		s.skip("service name", name)
 	}
@@ -159,7 +159,7 @@ func (s *SwarmSource) setTask(t swarm.Task) {
 		return
 	}
 	svc := st.services[t.ServiceID]
-	v := taskFrom(t, svc)
+	v := taskFrom(t, svc, s.cfg.Engine)
 	v.seen = st.pollGen
 	for _, a := range v.addrs {
 		if holder, ok := st.byAddr[a.IP]; ok && holder != t.ID {

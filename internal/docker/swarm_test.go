@@ -49,11 +49,17 @@ func webTask(id string, slot int, node, addr string) taskSpec {
 		addrs: map[string]string{"appnet": addr + "/24", "ingress": "10.0.0.9/24"}}
 }
 
+// wantHost checks what the sink has for want.ID, but for the scope of the
+// addresses (the engine, which each test names for itself).
 func wantHost(t *testing.T, sink *recordingSink, want index.Host) {
 	t.Helper()
 	got, ok := sink.host(want.ID)
 	if !ok {
 		t.Fatalf("host %s not served", want.ID)
+	}
+	got.Addrs = slices.Clone(got.Addrs)
+	for i := range got.Addrs {
+		got.Addrs[i].Scope = ""
 	}
 	if !got.Equal(want) {
 		t.Fatalf("host %s:\n got %+v\nwant %+v", want.ID, got, want)
@@ -497,5 +503,23 @@ func TestSwarmStatusPollFollowsTasksWithoutEvents(t *testing.T) {
 	})
 	if got := m.count("tasks of every service"); got != full {
 		t.Errorf("%d full polls; the status poll alone should have found both changes", got-full)
+	}
+}
+
+func TestSwarmOverlayAddressesAreScopedToTheEngine(t *testing.T) {
+	sw := twoNodeSwarm()
+	sw.setService(webService().build())
+	sw.setTask(webTask("t1", 1, "n1", "10.0.1.5").build())
+	s, sink := runningSwarm(t, pollNever, newFakeManager(sw))
+	for _, id := range []string{"service/s-web", "task/t1"} {
+		h, _ := sink.host(id)
+		for _, a := range h.Addrs {
+			if a.Scope != s.cfg.Engine {
+				t.Errorf("%s: address %s in scope %q, want the engine's, %q", id, a.IP, a.Scope, s.cfg.Engine)
+			}
+		}
+	}
+	if h, _ := sink.host("node/n1"); h.Addrs[0].Scope != "" {
+		t.Errorf("a node's address is no overlay's: scope %q", h.Addrs[0].Scope)
 	}
 }
