@@ -53,6 +53,7 @@ type engineConfig struct {
 	name                   string
 	tlsCert, tlsKey, tlsCA string
 	hostAddrs              []netip.Addr
+	noSwarm                bool            // no_swarm: do not serve the engine's swarm
 	set                    map[string]bool // per-engine properties given
 	implied                bool            // made by a per-engine property before any `docker` line
 	line                   int             // of its `docker` line, for errors found after the block
@@ -69,7 +70,7 @@ const (
 )
 
 // Per-engine properties apply to the engine of the `docker` line above them.
-var engineProperties = map[string]bool{"tls": true, "host_address": true}
+var engineProperties = map[string]bool{"tls": true, "host_address": true, "no_swarm": true}
 
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)
@@ -213,7 +214,7 @@ func localEngines(engines []*engineConfig) []string {
 
 func isDockerProperty(p string) bool {
 	switch p {
-	case "tls", "resync", "opt_in", "networks", "host_address", "label_prefix", "no_short_id", "name_template", "host_mode":
+	case "tls", "resync", "opt_in", "networks", "host_address", "label_prefix", "no_short_id", "name_template", "host_mode", "no_swarm":
 		return true
 	}
 	return false
@@ -285,6 +286,15 @@ func parseProperty(c *caddy.Controller, cfg *config, prop string) error {
 			}
 			e.hostAddrs = append(e.hostAddrs, ip.Unmap())
 		}
+	case "no_swarm":
+		if err := want(0, 0); err != nil {
+			return err
+		}
+		e, err := cfg.currentEngine(c, prop)
+		if err != nil {
+			return err
+		}
+		e.noSwarm = true
 	case "resync":
 		if err := want(1, 1); err != nil {
 			return err

@@ -56,6 +56,17 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 			return nil, err
 		}
 		s.list = append(s.list, src)
+		if e.noSwarm {
+			continue
+		}
+		// The engine's swarm when it is a manager (else it waits, logged once).
+		swarmSink := meteredSink{idx, index.Source{Name: "swarm:" + e.name, Priority: dockerPriority}}
+		sw, err := docker.NewSwarm(docker.SwarmConfig{Engine: e.name, Resync: cfg.resync, Endpoints: []docker.Config{{
+			Endpoint: e.endpoint, TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA}}}, swarmSink)
+		if err != nil {
+			return nil, err
+		}
+		s.list = append(s.list, sw)
 	}
 	return s, nil
 }
