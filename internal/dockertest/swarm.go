@@ -25,7 +25,7 @@ const swarmRemovalWithin = 60 * time.Second
 // RequireSwarm makes the engine a swarm manager for the test: it runs
 // `docker swarm init` when the engine is in no swarm, and then (and only
 // then) leaves the swarm when the test ends, after everything the test
-// created is removed. An engine that is a swarm worker skips the test
+// created is removed, and removes docker_gwbridge if it was not there. An engine that is a swarm worker skips the test
 // (fails with DOCKERHOSTS_REQUIRE_DOCKER=1): its API cannot list the swarm.
 func (e *Engine) RequireSwarm() *Swarm {
 	e.t.Helper()
@@ -33,11 +33,20 @@ func (e *Engine) RequireSwarm() *Swarm {
 	switch state {
 	case "active true":
 	case "inactive false":
+		// Leaving keeps docker_gwbridge, made for the first overlay
+		// container: it goes too unless it was there before.
+		_, gwErr := e.run(nil, "network", "inspect", "docker_gwbridge")
 		// Registered before anything swarm-scoped is created, so it runs
 		// after their removal.
 		e.t.Cleanup(func() {
 			if _, err := e.run(nil, "swarm", "leave", "--force"); err != nil {
 				e.t.Logf("cleanup: %v", err)
+				return
+			}
+			if gwErr != nil {
+				if _, err := e.run(nil, "network", "rm", "docker_gwbridge"); err != nil && !strings.Contains(err.Error(), "No such") {
+					e.t.Logf("cleanup: %v", err)
+				}
 			}
 		})
 		if _, err := e.run(nil, "swarm", "init"); err != nil {
