@@ -61,8 +61,8 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 		}
 		// The engine's swarm when it is a manager (else it waits, logged once).
 		swarmSink := meteredSink{idx, index.Source{Name: "swarm:" + e.name, Priority: dockerPriority}}
-		sw, err := docker.NewSwarm(docker.SwarmConfig{Engine: e.name, Resync: cfg.resync, Endpoints: []docker.Config{{
-			Endpoint: e.endpoint, TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA}}}, swarmSink)
+		sw, err := docker.NewSwarm(docker.SwarmConfig{Engine: e.name, Resync: cfg.resync, OptIn: cfg.optIn, LabelPrefix: cfg.labels,
+			Endpoints: []docker.Config{{Endpoint: e.endpoint, TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA}}}, swarmSink)
 		if err != nil {
 			return nil, err
 		}

@@ -49,6 +49,12 @@ type SwarmConfig struct {
 	Poll time.Duration
 	// Resync is the period of full resyncs; 0 turns them off.
 	Resync time.Duration
+	// OptIn serves only services labelled <prefix>.enable=true; without it,
+	// services labelled <prefix>.enable=false are left out.
+	OptIn bool
+	// LabelPrefix starts the labels read, as for containers; "" is
+	// DefaultLabelPrefix.
+	LabelPrefix string
 }
 
 // DefaultSwarmPoll is the period of the service status poll: the running
@@ -159,6 +165,9 @@ func newSwarmSource(cfg SwarmConfig, engines []swarmEngine, sink index.Sink) *Sw
 	}
 	if cfg.Engine == "" {
 		cfg.Engine = "docker"
+	}
+	if cfg.LabelPrefix == "" {
+		cfg.LabelPrefix = DefaultLabelPrefix
 	}
 	s := &SwarmSource{
 		cfg:            cfg,
@@ -572,7 +581,10 @@ func (s *SwarmSource) pollTasks(ctx context.Context, e swarmEngine, service stri
 	}
 	unknownService := false
 	for i := range res.Items {
-		if _, ok := s.state.services[res.Items[i].ServiceID]; !ok && serves(res.Items[i]) {
+		id := res.Items[i].ServiceID
+		_, known := s.state.services[id]
+		_, excluded := s.state.excluded[id]
+		if !known && !excluded && serves(res.Items[i]) {
 			unknownService = true
 			break
 		}
@@ -690,6 +702,11 @@ func (s *SwarmSource) setServices(ctx context.Context, e swarmEngine, items []sw
 	for id := range s.state.services {
 		if _, ok := present[id]; !ok {
 			s.removeService(id)
+		}
+	}
+	for id := range s.state.excluded {
+		if _, ok := present[id]; !ok {
+			delete(s.state.excluded, id)
 		}
 	}
 	return nil

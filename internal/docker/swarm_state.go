@@ -21,6 +21,7 @@ type swarmState struct {
 	byService map[string]map[string]struct{} // service ID -> its served tasks
 	byAddr    map[netip.Addr]string          // task address -> the task holding it
 	dirty     map[string]struct{}            // services whose host to rebuild at flush
+	excluded  map[string]struct{}            // services left out by their labels
 	pollGen   uint64                         // marks the tasks seen by the current poll
 }
 
@@ -32,6 +33,7 @@ func (st *swarmState) init() {
 	st.byService = make(map[string]map[string]struct{})
 	st.byAddr = make(map[netip.Addr]string)
 	st.dirty = make(map[string]struct{})
+	st.excluded = make(map[string]struct{})
 }
 
 // publish hands h to the sink unless the sink already has it.
@@ -53,6 +55,16 @@ func (s *SwarmSource) withdraw(id string) {
 	if s.sink != nil {
 		s.sink.Delete(id)
 	}
+}
+
+// report logs a malformed label value once per source lifetime.
+func (s *SwarmSource) report(what, problem string) {
+	key := what + ": " + problem
+	if s.reported[key] {
+		return
+	}
+	s.reported[key] = true
+	log.Warningf("Swarm %s: %s", what, problem)
 }
 
 // skip logs and counts an invalid name once per source lifetime.
@@ -118,6 +130,16 @@ func (s *SwarmSource) hasHostPorts(service string) bool {
 // tasks, whose names derive from the service's.
 func (s *SwarmSource) setService(svc swarm.Service) {
 	st := &s.state
+	labels := parseLabels(svc.Spec.Labels, s.cfg.LabelPrefix)
+	for _, p := range labels.problems {
+		s.report("service "+svc.Spec.Name, p)
+	}
+	if !labels.enabled(s.cfg.OptIn) {
+		s.removeService(svc.ID) // as if it did not exist
+		st.excluded[svc.ID] = struct{}{}
+		return
+	}
+	delete(st.excluded, svc.ID)
 	old, known := st.services[svc.ID]
 	if known && old.version == svc.Version.Index {
 		return

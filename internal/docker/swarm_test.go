@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"testing"
@@ -521,5 +522,57 @@ func TestSwarmOverlayAddressesAreScopedToTheEngine(t *testing.T) {
 	}
 	if h, _ := sink.host("node/n1"); h.Addrs[0].Scope != "" {
 		t.Errorf("a node's address is no overlay's: scope %q", h.Addrs[0].Scope)
+	}
+}
+
+func TestSwarmServiceLabelsOptOutAndIn(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		optIn  bool
+		labels map[string]string
+		served bool
+	}{
+		{"served by default", false, nil, true},
+		{"opted out", false, map[string]string{keyEnable: "false"}, false},
+		{"opt-in mode, unlabelled", true, nil, false},
+		{"opt-in mode, opted in", true, map[string]string{keyEnable: "true"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sw := twoNodeSwarm()
+			spec := webService()
+			spec.labels = tc.labels
+			sw.setService(spec.build())
+			sw.setTask(webTask("t1", 1, "n1", "10.0.1.5").build())
+			optIn := func(s *SwarmSource) { s.cfg.OptIn = tc.optIn }
+			s, sink := startSwarmWith(t, pollNever, optIn, newFakeManager(sw))
+			await.True(t, waitLimit, "first sync", s.Synced)
+			_, svc := sink.host("service/s-web")
+			_, task := sink.host("task/t1")
+			if svc != tc.served || task != tc.served {
+				t.Errorf("service served %v, task served %v; want %v", svc, task, tc.served)
+			}
+
+		})
+	}
+}
+
+func TestSwarmPollIgnoresTasksOfLeftOutServices(t *testing.T) {
+	sw := twoNodeSwarm()
+	spec := webService()
+	spec.labels = map[string]string{keyEnable: "false"}
+	sw.setService(spec.build())
+	sw.setTask(webTask("t1", 1, "n1", "10.0.1.5").build())
+	m := newFakeManager(sw)
+	s := newSwarmSource(SwarmConfig{Engine: "left-out"}, []swarmEngine{m}, newRecordingSink())
+	ctx := context.Background()
+	if err := s.fullSync(ctx, m, "startup"); err != nil {
+		t.Fatal(err)
+	}
+	lists := m.count("services")
+	if err := s.pollTasks(ctx, m, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.count("services"); got != lists {
+		t.Errorf("the poll listed the services again: a left-out service's task taken for a new service's")
 	}
 }
