@@ -196,7 +196,7 @@ func newSwarmSource(cfg SwarmConfig, engines []swarmEngine, sink index.Sink) *Sw
 func (s *SwarmSource) Engine() string { return s.cfg.Engine }
 
 // Synced reports whether the first full sync is done, or every endpoint is
-// known not to be a manager (there is nothing to wait for).
+// known down or not a manager: there is nothing to wait for.
 func (s *SwarmSource) Synced() bool { return s.synced.Load() }
 
 // Run follows the swarm until ctx is cancelled: it syncs from a manager,
@@ -204,11 +204,12 @@ func (s *SwarmSource) Synced() bool { return s.synced.Load() }
 // records and moves on to the next endpoint, backing off once every
 // endpoint failed. Call it once.
 func (s *SwarmSource) Run(ctx context.Context) {
+	s.ownGauges()
 	defer func() {
 		for _, e := range s.engines {
 			e.Close()
 		}
-		s.setUp(false)
+		s.releaseGauges()
 	}()
 	delay := s.backoffMin
 	reason := "startup"
@@ -245,6 +246,9 @@ func (s *SwarmSource) Run(ctx context.Context) {
 			continue // the next manager, at once
 		}
 		failures = 0
+		// Every endpoint failed or is no manager: known down, which must
+		// not keep the plugin unready.
+		s.synced.Store(true)
 		wait := jitter(delay)
 		if len(s.notManager) == len(s.engines) {
 			wait = s.recheck // nothing is broken: no manager to follow
@@ -262,7 +266,7 @@ func (s *SwarmSource) Run(ctx context.Context) {
 }
 
 // noteNotManager logs once per endpoint and state that the swarm is not
-// served from it; once no endpoint is a manager the source counts as synced.
+// served from it.
 func (s *SwarmSource) noteNotManager(i int, err errNotManager) {
 	if prev, ok := s.notManager[i]; !ok || prev != err.state {
 		log.Infof("Docker at %s is %v: its swarm services are not served from it (its containers are, as usual)", s.endpoints[i], err)
@@ -271,20 +275,15 @@ func (s *SwarmSource) noteNotManager(i int, err errNotManager) {
 	if s.up {
 		s.setUp(false)
 	}
-	if len(s.notManager) == len(s.engines) {
-		s.synced.Store(true)
-	}
 }
 
 func (s *SwarmSource) setUp(up bool) {
-	if up != s.up {
-		if up {
-			s.metrics.up.Inc()
-		} else {
-			s.metrics.up.Dec()
-		}
-	}
 	s.up = up
+	v := 0.0
+	if up {
+		v = 1
+	}
+	s.setGauges(func(m swarmMetrics) { m.up.Set(v) })
 }
 
 // session follows the swarm through engine i until it fails: subscribe,

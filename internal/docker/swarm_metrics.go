@@ -1,6 +1,8 @@
 package docker
 
 import (
+	"sync"
+
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -31,7 +33,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "swarm_up",
-		Help:      "Number of sources synced with a swarm manager, by engine: 1 while following it, 0 while not.",
+		Help:      "1 while the engine's swarm is followed through a manager, else 0, by engine.",
 	}, []string{"engine"})
 	swarmPollsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
@@ -95,3 +97,36 @@ func (m swarmMetrics) resync(reason string) {
 	swarmResyncsTotal.WithLabelValues(m.engine, reason).Inc()
 }
 func (m swarmMetrics) event(typ string) { swarmEventsTotal.WithLabelValues(m.engine, typ).Inc() }
+
+// swarmGaugeOwners gives each engine's swarm gauges to the source started
+// last, as gaugeOwners does for the container source: during a reload the
+// old instance's last word (swarm_up 0 as it stops) must not stand.
+var swarmGaugeOwners = struct {
+	sync.Mutex
+	by map[string]*SwarmSource
+}{by: map[string]*SwarmSource{}}
+
+func (s *SwarmSource) ownGauges() {
+	swarmGaugeOwners.Lock()
+	swarmGaugeOwners.by[s.cfg.Engine] = s
+	swarmGaugeOwners.Unlock()
+}
+
+// releaseGauges zeroes swarm_up unless a newer source owns the gauges.
+func (s *SwarmSource) releaseGauges() {
+	swarmGaugeOwners.Lock()
+	defer swarmGaugeOwners.Unlock()
+	if swarmGaugeOwners.by[s.cfg.Engine] == s {
+		delete(swarmGaugeOwners.by, s.cfg.Engine)
+		s.metrics.up.Set(0)
+	}
+}
+
+// setGauges runs set only while s owns its engine's swarm gauges.
+func (s *SwarmSource) setGauges(set func(m swarmMetrics)) {
+	swarmGaugeOwners.Lock()
+	defer swarmGaugeOwners.Unlock()
+	if swarmGaugeOwners.by[s.cfg.Engine] == s {
+		set(s.metrics)
+	}
+}

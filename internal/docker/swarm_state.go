@@ -298,7 +298,10 @@ func (s *SwarmSource) flush() {
 }
 
 func (s *SwarmSource) updateGauges() {
-	s.metrics.services.Set(float64(len(s.state.services)))
-	s.metrics.tasks.Set(float64(len(s.state.tasks)))
-	s.metrics.nodes.Set(float64(len(s.state.nodes)))
+	services, tasks, nodes := float64(len(s.state.services)), float64(len(s.state.tasks)), float64(len(s.state.nodes))
+	s.setGauges(func(m swarmMetrics) {
+		m.services.Set(services)
+		m.tasks.Set(tasks)
+		m.nodes.Set(nodes)
+	})
 }

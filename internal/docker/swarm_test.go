@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -574,5 +575,48 @@ func TestSwarmPollIgnoresTasksOfLeftOutServices(t *testing.T) {
 	}
 	if got := m.count("services"); got != lists {
 		t.Errorf("the poll listed the services again: a left-out service's task taken for a new service's")
+	}
+}
+
+func TestSwarmKnownDownCountsAsSynced(t *testing.T) {
+	sw := twoNodeSwarm()
+	m1, m2 := newFakeManager(sw), newFakeManager(sw)
+	m1.setDown(errEngineDown)
+	m2.setDown(errEngineDown)
+	s, sink := startSwarm(t, pollNever, m1, m2)
+	await.True(t, waitLimit, "synced once every manager failed", s.Synced)
+	if r, u, d := sink.counts(); r+u+d != 0 {
+		t.Error("served something with no manager")
+	}
+	if m1.count("info") == 0 || m2.count("info") == 0 {
+		t.Error("not every manager was tried")
+	}
+}
+
+func TestSwarmUpSurvivesAReloadOverlap(t *testing.T) {
+	sw := twoNodeSwarm()
+	engine := fmt.Sprintf("reload-%d", swarmSourcesStarted.Add(1))
+	run := func() (*SwarmSource, context.CancelFunc, chan struct{}) {
+		s := newSwarmSource(SwarmConfig{Engine: engine, Poll: pollNever}, []swarmEngine{newFakeManager(sw)}, newRecordingSink())
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.Run(ctx)
+		}()
+		await.True(t, waitLimit, "synced", s.Synced)
+		return s, cancel, done
+	}
+	_, stopOld, oldDone := run()
+	_, stopNew, newDone := run() // a reload starts the new instance first
+	stopOld()
+	<-oldDone
+	if got := testutil.ToFloat64(swarmUp.WithLabelValues(engine)); got != 1 {
+		t.Errorf("swarm_up = %v after the old instance stopped, want 1", got)
+	}
+	stopNew()
+	<-newDone
+	if got := testutil.ToFloat64(swarmUp.WithLabelValues(engine)); got != 0 {
+		t.Errorf("swarm_up = %v after both stopped, want 0", got)
 	}
 }
