@@ -82,6 +82,10 @@ const (
 	// notManagerRecheck is how often an engine that is not a manager is
 	// asked again: it may be promoted or join a swarm.
 	notManagerRecheck = time.Minute
+	// nodeBurstWindow and nodeBurstPeriod: after a node event, every task
+	// is polled this often for this long (Docker drains a task for 2 s).
+	nodeBurstWindow = 3 * time.Second
+	nodeBurstPeriod = 500 * time.Millisecond
 )
 
 // Labels Docker puts on a task's container.
@@ -342,6 +346,7 @@ func (s *SwarmSource) session(ctx context.Context, i int, reason string) error {
 	defer statusPoll.Stop()
 	fullPoll := time.NewTimer(s.fullPollPeriod)
 	defer fullPoll.Stop()
+	var burstUntil time.Time // full polls come fast until then, after a node event
 	var resync <-chan time.Time
 	if s.cfg.Resync > 0 {
 		t := time.NewTicker(s.cfg.Resync)
@@ -357,12 +362,24 @@ func (s *SwarmSource) session(ctx context.Context, i int, reason string) error {
 			return ctx.Err()
 		case err = <-streamErr:
 		case <-work.wake:
-			err = s.applyWork(ctx, e, &work)
+			var nodes bool
+			nodes, err = s.applyWork(ctx, e, &work)
+			if nodes {
+				// A drained or failed node's tasks get a new desired state
+				// with no event and, while they drain, no change in the
+				// running counts: poll them all, a few times.
+				burstUntil = time.Now().Add(nodeBurstWindow)
+				fullPoll.Reset(0)
+			}
 		case <-statusPoll.C:
 			err = s.pollStatus(ctx, e)
 		case <-fullPoll.C:
 			err = s.pollAllTasks(ctx, e)
-			fullPoll.Reset(s.fullPollPeriod)
+			next := s.fullPollPeriod
+			if time.Now().Before(burstUntil) {
+				next = min(next, nodeBurstPeriod)
+			}
+			fullPoll.Reset(next)
 		case <-watch.C:
 			err = s.pollWatched(ctx, e)
 		case <-resync:
@@ -461,24 +478,25 @@ func (s *SwarmSource) followSwarm(ctx context.Context, stream client.EventsResul
 }
 
 // applyWork does what events asked for: nodes first (ports depend on
-// them), then services with their tasks, then single tasks.
-func (s *SwarmSource) applyWork(ctx context.Context, e swarmEngine, work *swarmWork) error {
+// them), then services with their tasks, then single tasks. It reports
+// whether nodes changed.
+func (s *SwarmSource) applyWork(ctx context.Context, e swarmEngine, work *swarmWork) (nodes bool, err error) {
 	services, tasks, nodes := work.take()
 	if nodes {
 		if err := s.listNodes(ctx, e); err != nil {
-			return err
+			return nodes, err
 		}
 	}
 	now := time.Now()
 	for id := range services {
 		if err := s.refreshService(ctx, e, id); err != nil {
-			return err
+			return nodes, err
 		}
 		s.watched[id] = now.Add(s.watchWindow)
 	}
 	for id, service := range tasks {
 		if err := s.inspectTask(ctx, e, id); err != nil {
-			return err
+			return nodes, err
 		}
 		// The task's status reaches the manager a little after its
 		// container event: watch the service until it has.
@@ -487,7 +505,7 @@ func (s *SwarmSource) applyWork(ctx context.Context, e swarmEngine, work *swarmW
 		}
 	}
 	s.flush()
-	return nil
+	return nodes, nil
 }
 
 // refreshService re-reads one service (gone: removed with its tasks) and

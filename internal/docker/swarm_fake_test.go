@@ -202,9 +202,11 @@ func (m *fakeManager) ServiceList(ctx context.Context, opts client.ServiceListOp
 			continue
 		}
 		if opts.Status {
+			// As swarmkit counts: running now, whatever the desired state
+			// (a task being drained still counts).
 			s.ServiceStatus = &swarm.ServiceStatus{}
 			for _, t := range f.tasks {
-				if t.ServiceID == s.ID && t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning {
+				if t.ServiceID == s.ID && t.Status.State == swarm.TaskStateRunning {
 					s.ServiceStatus.RunningTasks++
 				}
 			}

@@ -620,3 +620,26 @@ func TestSwarmUpSurvivesAReloadOverlap(t *testing.T) {
 		t.Errorf("swarm_up = %v after both stopped, want 0", got)
 	}
 }
+
+func TestSwarmDrainedNodesTasksDroppedWithoutServiceEvents(t *testing.T) {
+	sw := twoNodeSwarm()
+	sw.setService(webService().build())
+	sw.setTask(webTask("t1", 1, "n1", "10.0.1.5").build())
+	sw.setTask(webTask("t2", 2, "n2", "10.0.1.6").build())
+	m := newFakeManager(sw)
+	noFullPoll := func(s *SwarmSource) { s.fullPollPeriod = time.Hour }
+	s, sink := startSwarmWith(t, pollNever, noFullPoll, m)
+	await.True(t, waitLimit, "first sync", s.Synced)
+
+	// Node 2 drained: its task is no longer meant to run but still runs
+	// (the running counts do not change); only the node event tells.
+	n := fakeNode("n2", "Node2", "192.0.2.12")
+	n.Spec.Availability = swarm.NodeAvailabilityDrain
+	sw.setNode(n)
+	sw.updateTask("t2", func(t *swarm.Task) { t.DesiredState = swarm.TaskStateShutdown })
+	m.emit(t, events.NodeEventType, "update", "n2", nil)
+	await.True(t, waitLimit, "t2 withdrawn", func() bool {
+		_, ok := sink.host("task/t2")
+		return !ok
+	})
+}
