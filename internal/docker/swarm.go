@@ -67,10 +67,10 @@ const DefaultSwarmPoll = time.Second
 // fullPollCost bounds the full poll of every running task, the net under
 // the status poll, to about 2 % of the time: its period is the larger of
 // the status poll's and fullPollCost times the last full poll's duration.
-// Decoding a manager's answer costs about 24 us of CPU per task (2 KB of
+// Decoding a manager's answer costs 25-30 us of CPU per task (2 KB of
 // JSON; BenchmarkSwarmPollUnchanged), so the period stays 1 s up to some
-// 800 tasks and is about 13 s at 10,000; the status poll costs 0.1 % of a
-// core at 10,000 tasks (BenchmarkSwarmStatusPoll).
+// 700 tasks and was 13-19 s at 10,000 here, 1.5 % of a core; the status
+// poll costs 0.1 % of a core at 10,000 tasks (BenchmarkSwarmStatusPoll).
 const fullPollCost = 50
 
 const (
