@@ -273,10 +273,16 @@ func (b *bench) swarm(ctx context.Context) error {
 	case sw.LocalNodeState == swarm.LocalNodeStateActive && sw.ControlAvailable:
 		return nil
 	case sw.LocalNodeState == swarm.LocalNodeStateInactive:
+		// Leaving keeps docker_gwbridge: it goes too unless it was there.
+		_, gwErr := docker("network", "inspect", "docker_gwbridge")
 		if _, err := docker("swarm", "init"); err != nil {
 			return err
 		}
-		b.undo = append(b.undo, func() { docker("swarm", "leave", "--force") })
+		b.undo = append(b.undo, func() {
+			if _, err := docker("swarm", "leave", "--force"); err == nil && gwErr != nil {
+				docker("network", "rm", "docker_gwbridge")
+			}
+		})
 		return nil
 	default:
 		return fmt.Errorf("engine is a swarm %s but not a manager", sw.LocalNodeState)
