@@ -10,7 +10,10 @@
 //   - a removed task's lag: from the scale-down command to the last answer
 //     carrying its address. Docker's own DNS drops a task when its desired
 //     state changes, which is after the command: this bounds our lag behind
-//     Docker's DNS from above.
+//     Docker's DNS from above;
+//   - a removed task's container name: from the command to NXDOMAIN. On
+//     this node the container source serves the task's container too,
+//     until the container stops.
 //
 // DNS is polled over UDP every -interval, the manager's task list every
 // 20 ms. Only 127.0.0.1 receives DNS traffic; nothing is sent to overlay
@@ -65,7 +68,8 @@ func main() {
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	b := &bench{prefix: "dhbench-" + randomHex(4), dnsAddr: fmt.Sprintf("127.0.0.1:%d", *port), interval: *interval, timeout: *timeout}
+	b := &bench{prefix: "dhbench-" + randomHex(4), dnsAddr: fmt.Sprintf("127.0.0.1:%d", *port), interval: *interval, timeout: *timeout,
+		containerNames: map[string]string{}}
 	err := b.run(ctx, counts, *rounds)
 	b.cleanup()
 	stop()
@@ -81,6 +85,10 @@ type bench struct {
 	api               *client.Client
 	undo              []func() // cleanup, last first
 	added, removed    []time.Duration
+	// containerNames maps a task's address to its container's name, served
+	// by the swarm source and, on this node, by the container source too.
+	containerNames map[string]string
+	removedNames   []time.Duration // scale-down command -> container name NXDOMAIN
 }
 
 func (b *bench) run(ctx context.Context, counts []int, rounds int) error {
@@ -148,6 +156,7 @@ func (b *bench) run(ctx context.Context, counts []int, rounds int) error {
 	}
 	report("new task: manager says running -> answered", b.added)
 	report("removed task: scale-down command -> no longer answered", b.removed)
+	report("removed task's container name: scale-down command -> NXDOMAIN", b.removedNames)
 	return nil
 }
 
@@ -193,12 +202,14 @@ func (b *bench) step(ctx context.Context, svc, netID, name string, n int) ([]tim
 					lags = append(lags, max(0, firstSeen[addr].Sub(at)))
 				}
 			}
+			var gone []string
 			for _, addr := range before {
 				if _, ok := running[addr]; !ok {
 					lags = append(lags, lastSeen[addr].Sub(cmdAt))
+					gone = append(gone, b.containerNames[addr])
 				}
 			}
-			return lags, nil
+			return lags, b.waitNamesGone(ctx, gone, cmdAt)
 		}
 		if now.After(deadline) {
 			return nil, fmt.Errorf("answer %v, running tasks %v after %s", got, sortedKeys(running), b.timeout)
@@ -223,11 +234,47 @@ func (b *bench) running(ctx context.Context, svc, netID string) (map[string]time
 			if att.Network.ID == netID {
 				for _, p := range att.Addresses {
 					out[p.Addr().String()] = t.Status.Timestamp
+					b.containerNames[p.Addr().String()] = fmt.Sprintf("%s.%d.%s", svc, t.Slot, t.ID)
 				}
 			}
 		}
 	}
 	return out, nil
+}
+
+// waitNamesGone waits until each container name gets NXDOMAIN and records
+// how long after the command that was.
+func (b *bench) waitNamesGone(ctx context.Context, names []string, cmdAt time.Time) error {
+	for _, name := range names {
+		if name == "" {
+			continue
+		}
+		for deadline := time.Now().Add(b.timeout); ; time.Sleep(b.interval) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if b.rcode(strings.ToLower(name)+".docker.") == dns.RcodeNameError {
+				b.removedNames = append(b.removedNames, time.Since(cmdAt))
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("container name %s still answered after %s", name, b.timeout)
+			}
+		}
+	}
+	return nil
+}
+
+// rcode returns the rcode of an A question for name, -1 on error.
+func (b *bench) rcode(name string) int {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	c := &dns.Client{Timeout: time.Second}
+	r, _, err := c.Exchange(m, b.dnsAddr)
+	if err != nil {
+		return -1
+	}
+	return r.Rcode
 }
 
 // answer returns the sorted A addresses of name, none on error.
