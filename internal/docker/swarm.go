@@ -710,6 +710,9 @@ func (s *SwarmSource) setServices(ctx context.Context, e swarmEngine, items []sw
 			return err
 		}
 		s.setService(svc)
+		if _, excluded := s.state.excluded[svc.ID]; excluded {
+			continue // its tasks are not served: its count says nothing
+		}
 		if stale != nil && svc.ServiceStatus != nil && svc.ServiceStatus.RunningTasks != uint64(len(s.state.byService[svc.ID])) {
 			if err := stale(svc.ID); err != nil {
 				return err

@@ -576,6 +576,13 @@ func TestSwarmPollIgnoresTasksOfLeftOutServices(t *testing.T) {
 	if got := m.count("services"); got != lists {
 		t.Errorf("the poll listed the services again: a left-out service's task taken for a new service's")
 	}
+	polls := m.count("tasks")
+	if err := s.pollStatus(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.count("tasks"); got != polls {
+		t.Errorf("the status poll polled a left-out service's tasks: its count differs from the none served")
+	}
 }
 
 func TestSwarmKnownDownCountsAsSynced(t *testing.T) {
