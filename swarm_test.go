@@ -239,6 +239,29 @@ func TestSwarm(t *testing.T) {
 		l.probe(probe, svc, "tasks."+svc, "api", "tasks.api")
 	})
 
+	t.Run("through a read-only proxy, cut and restored", func(t *testing.T) {
+		l := lab.For(t)
+		proxy := dockertest.StartProxy(t, dockertest.EngineSocket(), dockertest.ReadOnly)
+		s := startCoreDNS(t, dockerCorefile(proxy.Endpoint(), nil))
+		svc := l.Service("cut", "--network", l.net, "--endpoint-mode", "dnsrr", "--replicas", "2", l.idle)
+		tasks := l.tasks(svc, 2)
+		s.waitA(t, fqdn("tasks."+svc), l.taskAddrs(tasks)...)
+
+		// The manager goes away: the last records stay; what changed
+		// meanwhile shows once it is back.
+		proxy.Cut()
+		await.True(t, swarmWithin, "reconnection attempts", func() bool { return proxy.Refused() > 0 })
+		if !s.answersA(t, "udp", fqdn("tasks."+svc), l.taskAddrs(tasks)...) {
+			t.Error("the last known tasks are not answered while the manager is away")
+		}
+		tasks = l.scale(svc, 3)
+		proxy.Restore()
+		s.waitA(t, fqdn("tasks."+svc), l.taskAddrs(tasks)...)
+		if proxy.Forbidden() != 0 {
+			t.Errorf("the proxy forbade %d requests: the swarm source must only read", proxy.Forbidden())
+		}
+	})
+
 	t.Run("host-mode port followed by HAProxy", func(t *testing.T) {
 		l := lab.For(t)
 		svc := l.Service("echo", "--network", l.net, "--publish", "mode=host,target=8080", "--replicas", "2", echo)
