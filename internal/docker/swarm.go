@@ -273,7 +273,12 @@ func (s *SwarmSource) Run(ctx context.Context) {
 // served from it.
 func (s *SwarmSource) noteNotManager(i int, err errNotManager) {
 	if prev, ok := s.notManager[i]; !ok || prev != err.state {
-		log.Infof("Docker at %s is %v: its swarm services are not served from it (its containers are, as usual)", s.endpoints[i], err)
+		// An engine in no swarm is the common case: not worth a line.
+		logf := log.Infof
+		if err.state == string(swarm.LocalNodeStateInactive) {
+			logf = log.Debugf
+		}
+		logf("Docker at %s is %v: its swarm services are not served from it (its containers are, as usual)", s.endpoints[i], err)
 	}
 	s.notManager[i] = err.state
 	if s.up {
