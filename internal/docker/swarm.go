@@ -626,6 +626,8 @@ func (s *SwarmSource) pollTasks(ctx context.Context, e swarmEngine, service stri
 // fullSync lists nodes, networks, services and tasks and replaces the
 // sink's view: what vanished while we were away disappears.
 func (s *SwarmSource) fullSync(ctx context.Context, e swarmEngine, reason string) error {
+	// Built apart and swapped in whole: one Replace, and nothing of the
+	// old state (a task that vanished while we were away) survives.
 	fresh := &SwarmSource{cfg: s.cfg, metrics: s.metrics, reported: s.reported, served: make(map[string]index.Host)}
 	fresh.state.init()
 	if err := fresh.listNodes(ctx, e); err != nil {
@@ -645,7 +647,7 @@ func (s *SwarmSource) fullSync(ctx context.Context, e swarmEngine, reason string
 	}
 	s.metrics.pollsAll.Inc()
 	fresh.applyTasks(res.Items, "")
-	fresh.flush() // into fresh.served, through the discarding sink below
+	fresh.flush() // into fresh.served only: fresh has no sink
 
 	hosts := make([]index.Host, 0, len(fresh.served))
 	for _, h := range fresh.served {

@@ -36,7 +36,8 @@ func (st *swarmState) init() {
 	st.excluded = make(map[string]struct{})
 }
 
-// publish hands h to the sink unless the sink already has it.
+// publish hands h to the sink unless the sink already has it. Without a
+// sink (a full sync being assembled) it only records h in served.
 func (s *SwarmSource) publish(h index.Host) {
 	if old, ok := s.served[h.ID]; ok && old.Equal(h) {
 		return
