@@ -115,10 +115,10 @@ type SwarmSource struct {
 	served     map[string]index.Host // what the sink holds, by host ID
 	reported   map[string]bool       // invalid names already logged
 	up         bool
-	connected  bool                 // has been synced with a manager once
-	downLogged bool                 // the current outage has been logged
-	notManager map[int]string       // endpoints known not to be managers -> their swarm state
-	watched    map[string]time.Time // service ID -> end of its fast poll
+	connected  bool                    // has been synced with a manager once
+	downLogged bool                    // the current outage has been logged
+	notManager map[int]string          // endpoints known not to be managers -> their swarm state
+	watched    map[string]serviceWatch // services changed lately, polled often
 }
 
 // errNotManager: the engine answers but cannot list the swarm.
@@ -187,7 +187,7 @@ func newSwarmSource(cfg SwarmConfig, engines []swarmEngine, sink index.Sink) *Sw
 		served:         make(map[string]index.Host),
 		reported:       make(map[string]bool),
 		notManager:     make(map[int]string),
-		watched:        make(map[string]time.Time),
+		watched:        make(map[string]serviceWatch),
 	}
 	for i := range engines {
 		s.endpoints = append(s.endpoints, fmt.Sprintf("manager %d", i+1))
@@ -497,7 +497,7 @@ func (s *SwarmSource) applyWork(ctx context.Context, e swarmEngine, work *swarmW
 		if err := s.refreshService(ctx, e, id); err != nil {
 			return nodes, err
 		}
-		s.watched[id] = now.Add(s.watchWindow)
+		s.watch(id, now)
 	}
 	for id, service := range tasks {
 		if err := s.inspectTask(ctx, e, id); err != nil {
@@ -506,7 +506,7 @@ func (s *SwarmSource) applyWork(ctx context.Context, e swarmEngine, work *swarmW
 		// The task's status reaches the manager a little after its
 		// container event: watch the service until it has.
 		if service != "" {
-			s.watched[service] = now.Add(s.watchWindow)
+			s.watch(service, now)
 		}
 	}
 	s.flush()
@@ -561,16 +561,42 @@ func (s *SwarmSource) inspectTask(ctx context.Context, e swarmEngine, id string)
 	return nil
 }
 
-// pollWatched polls the tasks of the services changed lately.
+// serviceWatch is the fast poll of one service after an event.
+type serviceWatch struct {
+	until time.Time // end of the watch
+	next  time.Time // next poll
+}
+
+// watchCost bounds a watched service's polls to about 5 % of the time: a
+// service of a thousand tasks (25 ms to decode) is polled every 500 ms
+// rather than every 200 ms.
+const watchCost = 20
+
+// watch (re)starts the fast poll of service.
+func (s *SwarmSource) watch(service string, now time.Time) {
+	w := s.watched[service]
+	w.until = now.Add(s.watchWindow)
+	s.watched[service] = w
+}
+
+// pollWatched polls the tasks of the services changed lately, each at a
+// period its poll's cost allows.
 func (s *SwarmSource) pollWatched(ctx context.Context, e swarmEngine) error {
-	now := time.Now()
-	for id, until := range s.watched {
-		if now.After(until) {
+	for id, w := range s.watched {
+		now := time.Now()
+		switch {
+		case now.After(w.until):
 			delete(s.watched, id)
+			continue
+		case now.Before(w.next):
 			continue
 		}
 		if err := s.pollTasks(ctx, e, id); err != nil {
 			return err
+		}
+		if w, ok := s.watched[id]; ok { // not removed by the poll
+			w.next = now.Add(watchCost * time.Since(now))
+			s.watched[id] = w
 		}
 	}
 	return nil
