@@ -62,14 +62,15 @@ func newSwarmLab(t *testing.T) *swarmLab {
 	return l
 }
 
-// tasks returns the running tasks of service: ID -> container name.
+// tasks returns the running tasks of service: ID -> the name Docker gave
+// the task's container.
 func (l *swarmLab) tasks(service string, n int) map[string]string {
 	l.t.Helper()
 	ids := l.WaitRunning(service, n, swarmWithin)
 	out := make(map[string]string, len(ids))
 	for _, id := range ids {
-		slot := l.Docker("inspect", "--format", "{{if .Slot}}{{.Slot}}{{else}}{{.NodeID}}{{end}}", id)
-		out[id] = service + "." + slot + "." + id
+		container := l.Docker("inspect", "--format", "{{.Status.ContainerStatus.ContainerID}}", id)
+		out[id] = strings.TrimPrefix(l.Docker("inspect", "--format", "{{.Name}}", container), "/")
 	}
 	return out
 }
@@ -237,6 +238,14 @@ func TestSwarm(t *testing.T) {
 			l.dns.waitA(t, fqdn(name), l.taskAddrs(tasks)...)
 		}
 		l.probe(probe, svc, "tasks."+svc, "api", "tasks.api")
+	})
+
+	t.Run("global service", func(t *testing.T) {
+		l := lab.For(t)
+		svc := l.Service("global", "--network", l.net, "--mode", "global", l.idle)
+		tasks := l.tasks(svc, 1)
+		l.waitTasks(svc, tasks)
+		l.probe(probe, append([]string{svc, "tasks." + svc}, slices.Sorted(mapValues(tasks))...)...)
 	})
 
 	t.Run("through a read-only proxy, cut and restored", func(t *testing.T) {
