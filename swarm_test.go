@@ -2,11 +2,7 @@ package dockerhosts
 
 import (
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -181,7 +177,7 @@ func TestSwarmSourcePerEngineUnlessTurnedOff(t *testing.T) {
 func TestSwarm(t *testing.T) {
 	began := time.Now()
 	lab := newSwarmLab(t)
-	probe, echo := lab.ProgramImage("dnsprobe"), lab.ProgramImage("httpecho")
+	probe, web := lab.ProgramImage("dnsprobe"), lab.HostnameImage()
 	t.Logf("swarm lab ready in %s", time.Since(began).Round(time.Millisecond))
 	t.Cleanup(func() { t.Logf("swarm tests took %s", time.Since(began).Round(time.Millisecond)) })
 
@@ -273,7 +269,7 @@ func TestSwarm(t *testing.T) {
 
 	t.Run("host-mode port followed by HAProxy", func(t *testing.T) {
 		l := lab.For(t)
-		svc := l.Service("echo", "--network", l.net, "--publish", "mode=host,target=8080", "--replicas", "2", echo)
+		svc := l.Service("echo", "--network", l.net, "--publish", "mode=host,target=8080", "--replicas", "2", web)
 		srvName := fqdn("_8080._tcp." + svc)
 		node := fqdn(strings.ToLower(l.NodeHostname))
 		tasks := l.tasks(svc, 2)
@@ -286,12 +282,39 @@ func TestSwarm(t *testing.T) {
 			t.Errorf("SRV additional section %v, want the node at 127.0.0.1", r.Extra)
 		}
 
-		front := startHAProxy(t, l.dns.udp, srvName)
+		_, port, _ := net.SplitHostPort(l.dns.udp)
+		h := startHAProxy(t, fmt.Sprintf(`
+defaults
+    mode http
+    option redispatch
+    retries 3
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+resolvers dh
+    nameserver dh 127.0.0.1:%s
+    accepted_payload_size 8192
+    resolve_retries 2
+    timeout resolve 200ms
+    timeout retry 200ms
+    hold valid 1s
+    hold obsolete 1s
+    hold nx 1s
+
+frontend web
+    bind FRONT
+    default_backend tasks
+
+backend tasks
+    balance roundrobin
+    server-template task 5 %s resolvers dh resolve-prefer ipv4 init-addr none
+`, port, srvName))
 		for _, n := range []int{2, 3, 1} {
 			tasks = l.scale(svc, n)
 			want := l.containerHostnames(tasks)
 			await.True(t, swarmWithin, fmt.Sprintf("HAProxy spreads requests over the %d tasks", n), func() bool {
-				return slices.Equal(hostsBehind(front, 4*len(want)), want)
+				return slices.Equal(h.backends(4*len(want)), want)
 			})
 		}
 	})
@@ -340,90 +363,4 @@ func (l *swarmLab) containerHostnames(tasks map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// hostsBehind sends n requests through HAProxy at front and returns the
-// distinct hosts that answered, sorted; failed requests count for nothing.
-func hostsBehind(front string, n int) []string {
-	c := &http.Client{Timeout: 2 * time.Second}
-	var hosts []string
-	for range n {
-		resp, err := c.Get("http://" + front + "/")
-		if err != nil {
-			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if h, ok := strings.CutPrefix(strings.TrimSpace(string(body)), "host="); ok && resp.StatusCode == 200 && !slices.Contains(hosts, h) {
-			hosts = append(hosts, h)
-		}
-	}
-	slices.Sort(hosts)
-	return hosts
-}
-
-// startHAProxy runs Debian's HAProxy with a backend that follows srvName
-// through the resolver at dnsAddr, with no reload, and returns its frontend
-// address. It is killed when the test ends.
-func startHAProxy(t *testing.T, dnsAddr, srvName string) string {
-	t.Helper()
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv(dockertest.RequireEnv) == "1" {
-			t.Fatalf("haproxy required: %v", err)
-		}
-		t.Skipf("no haproxy (Debian package haproxy): %v", err)
-	}
-	_, port, _ := net.SplitHostPort(dnsAddr)
-	front := freeLoopbackAddr(t)
-	cfg := fmt.Sprintf(`global
-    log stdout format raw local0 info
-defaults
-    mode http
-    log global
-    option redispatch
-    retries 3
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-resolvers swarm
-    nameserver dockerhosts 127.0.0.1:%s
-    accepted_payload_size 8192
-    resolve_retries 2
-    timeout resolve 1s
-    timeout retry 1s
-    hold valid 1s
-    hold obsolete 1s
-    hold nx 1s
-    hold other 1s
-    hold refused 1s
-    hold timeout 1s
-frontend web
-    bind %s
-    default_backend tasks
-backend tasks
-    balance roundrobin
-    server-template task 5 %s resolvers swarm resolve-prefer ipv4 init-addr none
-`, port, front, srvName)
-	path := filepath.Join(t.TempDir(), "haproxy.cfg")
-	writeFile(t, path, cfg)
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "haproxy.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-db", "-f", path)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			out, _ := os.ReadFile(logFile.Name())
-			t.Logf("HAProxy log:\n%s", out)
-		}
-		logFile.Close()
-	})
-	return front
 }
