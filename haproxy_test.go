@@ -60,6 +60,40 @@ func startHAProxy(t *testing.T, cfg string) *haproxy {
 	return h
 }
 
+// followSRV is an HAProxy configuration whose backend follows the SRV
+// records of srvName at the resolver dnsAddr (a CoreDNS on loopback), with
+// no reload: up to 5 servers, each record's target and port.
+func followSRV(dnsAddr, srvName string) string {
+	_, port, _ := net.SplitHostPort(dnsAddr)
+	return fmt.Sprintf(`
+defaults
+    mode http
+    option redispatch
+    retries 3
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+resolvers dh
+    nameserver dh 127.0.0.1:%s
+    accepted_payload_size 8192
+    resolve_retries 2
+    timeout resolve 200ms
+    timeout retry 200ms
+    hold valid 1s
+    hold obsolete 1s
+    hold nx 1s
+
+frontend web
+    bind FRONT
+    default_backend app
+
+backend app
+    balance roundrobin
+    server-template app 5 %s resolvers dh init-addr none
+`, port, srvName)
+}
+
 // backends asks the frontend n times and returns the distinct answers (the
 // hostnames of the containers that served them), sorted.
 func (h *haproxy) backends(n int) []string {
@@ -102,34 +136,7 @@ func TestHAProxyFollowsPublishedPortSRV(t *testing.T) {
 	}
 	run("a1")
 	run("a2")
-	_, port, _ := net.SplitHostPort(w.s.udp)
-	h := startHAProxy(t, fmt.Sprintf(`
-defaults
-    mode http
-    option redispatch
-    retries 3
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-
-resolvers dh
-    nameserver dh 127.0.0.1:%s
-    accepted_payload_size 8192
-    resolve_retries 2
-    timeout resolve 200ms
-    timeout retry 200ms
-    hold valid 1s
-    hold obsolete 1s
-    hold nx 1s
-
-frontend web
-    bind FRONT
-    default_backend app
-
-backend app
-    balance roundrobin
-    server-template app 5 _8080._tcp.%s.docker resolvers dh init-addr none
-`, port, alias))
+	h := startHAProxy(t, followSRV(w.s.udp, "_8080._tcp."+alias+".docker"))
 
 	want := func(suffixes ...string) []string {
 		var out []string

@@ -282,34 +282,7 @@ func TestSwarm(t *testing.T) {
 			t.Errorf("SRV additional section %v, want the node at 127.0.0.1", r.Extra)
 		}
 
-		_, port, _ := net.SplitHostPort(l.dns.udp)
-		h := startHAProxy(t, fmt.Sprintf(`
-defaults
-    mode http
-    option redispatch
-    retries 3
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-
-resolvers dh
-    nameserver dh 127.0.0.1:%s
-    accepted_payload_size 8192
-    resolve_retries 2
-    timeout resolve 200ms
-    timeout retry 200ms
-    hold valid 1s
-    hold obsolete 1s
-    hold nx 1s
-
-frontend web
-    bind FRONT
-    default_backend tasks
-
-backend tasks
-    balance roundrobin
-    server-template task 5 %s resolvers dh resolve-prefer ipv4 init-addr none
-`, port, srvName))
+		h := startHAProxy(t, followSRV(l.dns.udp, srvName))
 		for _, n := range []int{2, 3, 1} {
 			tasks = l.scale(svc, n)
 			want := l.containerHostnames(tasks)
