@@ -256,6 +256,7 @@ func (s *SwarmSource) Run(ctx context.Context) {
 		wait := jitter(delay)
 		if len(s.notManager) == len(s.engines) {
 			wait = s.recheck // nothing is broken: no manager to follow
+			s.withdrawAll()
 		} else {
 			delay = min(2*delay, s.backoffMax)
 		}
@@ -284,6 +285,21 @@ func (s *SwarmSource) noteNotManager(i int, err errNotManager) {
 	if s.up {
 		s.setUp(false)
 	}
+}
+
+// withdrawAll drops every swarm record once no endpoint is a manager: the
+// engines answer but left the swarm or were demoted, so the last records
+// can only grow stale (a manager that does not answer keeps them).
+func (s *SwarmSource) withdrawAll() {
+	if len(s.served) == 0 {
+		return
+	}
+	log.Warningf("No endpoint of the swarm followed through %s is a manager any more: withdrawing its %d services and %d tasks",
+		s.endpoints[0], len(s.state.services), len(s.state.tasks))
+	s.sink.Replace(nil)
+	s.served = make(map[string]index.Host)
+	s.state.init()
+	s.updateGauges()
 }
 
 func (s *SwarmSource) setUp(up bool) {

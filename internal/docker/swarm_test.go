@@ -650,3 +650,22 @@ func TestSwarmDrainedNodesTasksDroppedWithoutServiceEvents(t *testing.T) {
 		return !ok
 	})
 }
+
+func TestSwarmWithdrawsRecordsWhenNoManagerIsLeft(t *testing.T) {
+	sw := twoNodeSwarm()
+	sw.setService(webService().build())
+	sw.setTask(webTask("t1", 1, "n1", "10.0.1.5").build())
+	m := newFakeManager(sw)
+	_, sink := runningSwarm(t, pollOften, m)
+
+	// Demoted: the engine answers, the swarm cannot be followed; unlike a
+	// manager that is away, nothing will bring the records up to date.
+	m.setWorker(true)
+	m.setDown(errEngineDown) // ends the session, as the demotion does
+	m.setDown(nil)
+	await.True(t, waitLimit, "swarm records withdrawn", func() bool {
+		_, svc := sink.host("service/s-web")
+		_, task := sink.host("task/t1")
+		return !svc && !task
+	})
+}
