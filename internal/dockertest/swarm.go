@@ -222,5 +222,5 @@ func (s *Swarm) StackService(stack, short, network string, args ...string) strin
 // services it creates are removed when t ends, so parallel subtests can
 // share one swarm, network and image.
 func (s *Swarm) For(t testing.TB) *Swarm {
-	return &Swarm{Engine: &Engine{t: t, Prefix: s.Prefix}, NodeHostname: s.NodeHostname}
+	return &Swarm{Engine: &Engine{t: t, Prefix: s.Prefix, host: s.host}, NodeHostname: s.NodeHostname}
 }
