@@ -273,9 +273,15 @@ func TestSwarm(t *testing.T) {
 		srvName := fqdn("_8080._tcp." + svc)
 		node := fqdn(strings.ToLower(l.NodeHostname))
 		tasks := l.tasks(svc, 2)
+		var last *dns.Msg
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("last SRV answer for %s (node %s):\n%v", srvName, node, last)
+			}
+		})
 		await.True(t, swarmWithin, "one SRV record per task, at the node", func() bool {
-			r := l.dns.exchange(t, "udp", srvName, dns.TypeSRV)
-			return len(srvTargets(r, node)) == 2
+			last = l.dns.exchange(t, "udp", srvName, dns.TypeSRV)
+			return len(srvTargets(last, node)) == 2
 		})
 		r := l.dns.exchange(t, "udp", srvName, dns.TypeSRV)
 		if !slices.Equal(answerAdditionalA(r), []string{"127.0.0.1"}) {

@@ -349,6 +349,7 @@ type taskSpec struct {
 	node        string
 	addrs       map[string]string // network name -> CIDR
 	hostPorts   []uint32          // published host ports of target 8080/tcp
+	hostPortsV6 []uint32          // their IPv6 ports when they differ (else the same)
 	state       swarm.TaskState   // default running
 	desired     swarm.TaskState   // default running
 	since       time.Time
@@ -371,10 +372,15 @@ func (s taskSpec) build() swarm.Task {
 		att.Network.Spec.Ingress = name == "ingress"
 		t.NetworksAttachments = append(t.NetworksAttachments, att)
 	}
-	for _, p := range s.hostPorts {
-		// Docker lists each host port twice: IPv4 and IPv6.
+	for i, p := range s.hostPorts {
+		// Docker lists each host port twice: IPv4, then IPv6, whose
+		// random port may differ.
 		pc := swarm.PortConfig{Protocol: network.TCP, TargetPort: 8080, PublishedPort: p, PublishMode: swarm.PortConfigPublishModeHost}
-		t.Status.PortStatus.Ports = append(t.Status.PortStatus.Ports, pc, pc)
+		v6 := pc
+		if i < len(s.hostPortsV6) {
+			v6.PublishedPort = s.hostPortsV6[i]
+		}
+		t.Status.PortStatus.Ports = append(t.Status.PortStatus.Ports, pc, v6)
 	}
 	return t
 }

@@ -170,9 +170,16 @@ func taskFrom(t swarm.Task, svc swarmService, scope string) swarmTask {
 			}
 		}
 	}
-	// PortStatus lists each host port once per address family: one port.
+	// PortStatus lists a host-mode port once per address family, IPv4
+	// (0.0.0.0) first, then IPv6 (::), and does not say which is which. A
+	// random host port is allocated per family and the two drift apart
+	// (32865 and 32861 for one task here): the IPv6 one is not reachable
+	// at the node's IPv4 address. One port per target port: the first.
 	for _, p := range t.Status.PortStatus.Ports {
-		if p.PublishMode == swarm.PortConfigPublishModeHost && p.PublishedPort != 0 && !slices.Contains(v.hostPorts, p) {
+		if p.PublishMode == swarm.PortConfigPublishModeHost && p.PublishedPort != 0 &&
+			!slices.ContainsFunc(v.hostPorts, func(q swarm.PortConfig) bool {
+				return q.TargetPort == p.TargetPort && q.Protocol == p.Protocol
+			}) {
 			v.hostPorts = append(v.hostPorts, p)
 		}
 	}

@@ -105,9 +105,14 @@ func TestTaskFrom(t *testing.T) {
 			containerName: "web.nodeid.t2", addrs: []string{"10.0.1.6"},
 		},
 		{
-			name:          "host ports listed twice by Docker (IPv4, IPv6) count once",
-			spec:          taskSpec{id: "t3", service: "s", slot: 1, hostPorts: []uint32{30001, 30002}},
-			containerName: "web.1.t3", hostPorts: []uint32{30001, 30002},
+			name:          "a host port listed twice by Docker (IPv4, IPv6) counts once",
+			spec:          taskSpec{id: "t3", service: "s", slot: 1, hostPorts: []uint32{30001}},
+			containerName: "web.1.t3", hostPorts: []uint32{30001},
+		},
+		{
+			name:          "IPv4 and IPv6 host ports that drifted apart: the IPv4 one, listed first",
+			spec:          taskSpec{id: "t4", service: "s", slot: 1, hostPorts: []uint32{32865}, hostPortsV6: []uint32{32861}},
+			containerName: "web.1.t4", hostPorts: []uint32{32865},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
