@@ -13,7 +13,11 @@
 //     Docker's DNS from above;
 //   - a removed task's container name: from the command to NXDOMAIN. On
 //     this node the container source serves the task's container too,
-//     until the container stops.
+//     until the container stops;
+//   - against Docker's own DNS: a probe container on the overlay (built
+//     from testdata/dnsprobe) asks 127.0.0.11 and us for tasks.<service>
+//     every 5 ms; for each address gained or lost, how much later our
+//     answer changed than Docker's (negative: earlier).
 //
 // DNS is polled over UDP every -interval, the manager's task list every
 // 20 ms. Only 127.0.0.1 receives DNS traffic; nothing is sent to overlay
@@ -27,6 +31,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -89,6 +94,7 @@ type bench struct {
 	// by the swarm source and, on this node, by the container source too.
 	containerNames map[string]string
 	removedNames   []time.Duration // scale-down command -> container name NXDOMAIN
+	probe          string          // the watching probe container's name
 }
 
 func (b *bench) run(ctx context.Context, counts []int, rounds int) error {
@@ -121,17 +127,45 @@ func (b *bench) run(ctx context.Context, counts []int, rounds int) error {
 		return err
 	}
 
+	// The probe on the overlay reaches us at docker_gwbridge's gateway,
+	// made when the service's first task starts.
+	var gw string
+	for deadline := time.Now().Add(b.timeout); ; time.Sleep(50 * time.Millisecond) {
+		if running, err := b.running(ctx, svc, netID); err != nil {
+			return err
+		} else if len(running) > 0 {
+			if gw, err = gatewayBridge(); err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no running task with docker_gwbridge after %s", b.timeout)
+		}
+	}
 	dirs := slices.Insert(slices.Clone(dnsserver.Directives), slices.Index(dnsserver.Directives, "hosts"), "dockerhosts")
 	if err := dnsserver.SetDirectives(dirs); err != nil {
 		return err
 	}
 	caddy.Quiet, dnsserver.Quiet = true, true
+	port := b.dnsAddr[strings.LastIndex(b.dnsAddr, ":")+1:]
 	inst, err := caddy.Start(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(
-		fmt.Sprintf(".:%s {\n\tbind 127.0.0.1\n\tdockerhosts docker.\n}\n", b.dnsAddr[strings.LastIndex(b.dnsAddr, ":")+1:]))})
+		fmt.Sprintf(".:%s {\n\tbind 127.0.0.1 %s\n\tdockerhosts docker.\n}\n", port, gw))})
 	if err != nil {
 		return fmt.Errorf("start CoreDNS: %w", err)
 	}
 	b.undo = append(b.undo, func() { inst.Stop(); inst.ShutdownCallbacks() })
+
+	probeImage := b.prefix + "-dnsprobe:latest"
+	if err := dockertest.ImportProgram(ctx, "dnsprobe", probeImage); err != nil {
+		return err
+	}
+	b.undo = append(b.undo, func() { docker("image", "rm", "--force", probeImage) })
+	b.probe = b.prefix + "-probe"
+	b.undo = append(b.undo, func() { docker("rm", "--force", b.probe) })
+	if _, err := docker("run", "--detach", "--name", b.probe, "--network", net, probeImage,
+		"-ours", gw+":"+port, "-watch", "tasks."+svc); err != nil {
+		return err
+	}
 
 	name := "tasks." + svc + ".docker."
 	current := 1
@@ -157,7 +191,100 @@ func (b *bench) run(ctx context.Context, counts []int, rounds int) error {
 	report("new task: manager says running -> answered", b.added)
 	report("removed task: scale-down command -> no longer answered", b.removed)
 	report("removed task's container name: scale-down command -> NXDOMAIN", b.removedNames)
+	return b.compareWithDocker("tasks." + svc)
+}
+
+// compareWithDocker stops the probe and reports, from what it saw inside
+// the overlay, how much later (negative: earlier) our answer gained or lost
+// each address than Docker's embedded DNS.
+func (b *bench) compareWithDocker(name string) error {
+	if _, err := docker("stop", b.probe); err != nil {
+		return err
+	}
+	out, err := docker("logs", b.probe)
+	if err != nil {
+		return err
+	}
+	type event struct {
+		at     int64
+		addr   string
+		gained bool
+	}
+	events := map[string][]event{} // server -> its changes of name's answer
+	last := map[string][]string{}
+	for _, line := range strings.Split(out, "\n") {
+		var c struct {
+			At     int64    `json:"at"`
+			Server string   `json:"server"`
+			Name   string   `json:"name"`
+			Answer []string `json:"answer"`
+		}
+		if json.Unmarshal([]byte(line), &c) != nil || c.Name != name {
+			continue
+		}
+		prev, seen := last[c.Server]
+		last[c.Server] = c.Answer
+		if !seen {
+			continue // the answer when the probe started
+		}
+		for _, a := range c.Answer {
+			if !slices.Contains(prev, a) {
+				events[c.Server] = append(events[c.Server], event{c.At, a, true})
+			}
+		}
+		for _, a := range prev {
+			if !slices.Contains(c.Answer, a) {
+				events[c.Server] = append(events[c.Server], event{c.At, a, false})
+			}
+		}
+	}
+	var gained, lost []time.Duration
+	for _, d := range events["docker"] {
+		best, found := time.Duration(0), false
+		for _, o := range events["ours"] {
+			delta := time.Duration(o.at - d.at)
+			if o.addr == d.addr && o.gained == d.gained && delta.Abs() < 20*time.Second && (!found || delta.Abs() < best.Abs()) {
+				best, found = delta, true
+			}
+		}
+		switch {
+		case !found:
+			fmt.Printf("address %s (gained %v) changed in Docker's DNS but not in ours\n", d.addr, d.gained)
+		case d.gained:
+			gained = append(gained, best)
+		default:
+			lost = append(lost, best)
+		}
+	}
+	reportSigned("address gained, ours minus Docker's DNS (inside the overlay)", gained)
+	reportSigned("address lost, ours minus Docker's DNS (inside the overlay)", lost)
 	return nil
+}
+
+// reportSigned prints the median, min and max of deltas that may be
+// negative (we were first).
+func reportSigned(what string, deltas []time.Duration) {
+	if len(deltas) == 0 {
+		fmt.Printf("%s: no samples\n", what)
+		return
+	}
+	slices.Sort(deltas)
+	fmt.Printf("%s: n=%d p50=%s min=%s max=%s\n", what, len(deltas), deltas[len(deltas)/2].Round(time.Millisecond),
+		deltas[0].Round(time.Millisecond), deltas[len(deltas)-1].Round(time.Millisecond))
+}
+
+// gatewayBridge returns docker_gwbridge's IPv4 gateway.
+func gatewayBridge() (string, error) {
+	out, err := docker("network", "inspect", "docker_gwbridge", "--format", "{{range .IPAM.Config}}{{.Gateway}} {{end}}")
+	if err != nil {
+		return "", err
+	}
+	for _, f := range strings.Fields(out) {
+		if a, err := netip.ParseAddr(f); err == nil && a.Is4() {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("docker_gwbridge has no IPv4 gateway: %q", out)
 }
 
 // step scales to n and waits until the answer is exactly the running tasks'

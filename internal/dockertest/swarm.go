@@ -1,6 +1,7 @@
 package dockertest
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"net/netip"
@@ -223,4 +224,11 @@ func (s *Swarm) StackService(stack, short, network string, args ...string) strin
 // share one swarm, network and image.
 func (s *Swarm) For(t testing.TB) *Swarm {
 	return &Swarm{Engine: &Engine{t: t, Prefix: s.Prefix, host: s.host}, NodeHostname: s.NodeHostname}
+}
+
+// ImportProgram builds the static program testdata/<program> and imports it
+// as the image ref, like Engine.ProgramImage, for programs without a
+// testing.T (bench/swarm-lag). The caller removes the image.
+func ImportProgram(ctx context.Context, program, ref string, labels ...string) error {
+	return importProgram(ctx, "./testdata/"+program, ref, labels...)
 }

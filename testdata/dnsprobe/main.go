@@ -2,7 +2,8 @@
 // Docker's embedded DNS (127.0.0.11) and dockerhosts the same names, until
 // every name gets the same set of A addresses from both or time runs out.
 // It prints one JSON line per name and exits 0 when all answers are equal,
-// 1 when some are not, 2 on a usage error. The tests build it with
+// 1 when some are not, 2 on a usage error. With -watch it prints each change
+// of either server's answer, timed, until SIGTERM. The tests build it with
 // CGO_ENABLED=0 into an image FROM scratch.
 //
 //	dnsprobe -ours 172.18.0.1:5300 -zone docker. -within 10s web tasks.web
@@ -14,7 +15,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -32,10 +35,15 @@ func main() {
 	ours := flag.String("ours", "", "dockerhosts, host:port")
 	zone := flag.String("zone", "docker.", "the zone dockerhosts serves the names in")
 	within := flag.Duration("within", 10*time.Second, "how long to wait for equal answers")
+	watch := flag.Bool("watch", false, "instead, print each change of either answer until SIGTERM")
 	flag.Parse()
 	if *ours == "" || flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: dnsprobe -ours HOST:PORT [-zone Z] [-within D] NAME...")
+		fmt.Fprintln(os.Stderr, "usage: dnsprobe -ours HOST:PORT [-zone Z] [-within D | -watch] NAME...")
 		os.Exit(2)
+	}
+	if *watch {
+		watchAnswers(*embedded, *ours, dns.Fqdn(*zone), flag.Args())
+		return
 	}
 	deadline := time.Now().Add(*within)
 	for {
@@ -89,4 +97,42 @@ func lookupA(server, name string) []string {
 	}
 	slices.Sort(addrs)
 	return addrs
+}
+
+// change is one new answer of one server, when it was first seen.
+type change struct {
+	At     int64    `json:"at"` // Unix nanoseconds
+	Server string   `json:"server"`
+	Name   string   `json:"name"`
+	Answer []string `json:"answer"`
+}
+
+// watchAnswers asks both servers every 5 ms and prints each change of an
+// answer, until SIGTERM or SIGINT: the benchmark compares when Docker's DNS
+// and ours stop (or start) answering an address.
+func watchAnswers(embedded, ours, zone string, names []string) {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	enc := json.NewEncoder(os.Stdout)
+	last := map[string][]string{}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+		for _, name := range names {
+			for _, q := range []struct{ server, addr, fqdn string }{
+				{"docker", embedded, dns.Fqdn(name)}, {"ours", ours, dns.Fqdn(name) + zone},
+			} {
+				answer := lookupA(q.addr, q.fqdn)
+				key := q.server + " " + name
+				if prev, seen := last[key]; seen && slices.Equal(prev, answer) {
+					continue
+				}
+				last[key] = answer
+				_ = enc.Encode(change{At: time.Now().UnixNano(), Server: q.server, Name: name, Answer: answer})
+			}
+		}
+	}
 }
