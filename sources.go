@@ -45,12 +45,18 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 		s.list = append(s.list, hostsfile.NewSource(path, name, cfg.reload, sink))
 	}
 	for _, e := range cfg.engines {
+		// The engine's swarm, served while the engine is a swarm manager,
+		// answers for its tasks; their containers are left to it.
+		var tasks *docker.SwarmTasks
+		if !e.noSwarm {
+			tasks = docker.NewSwarmTasks()
+		}
 		sink := meteredSink{idx, index.Source{Name: "docker:" + e.name, Priority: dockerPriority}}
 		src, err := docker.New(docker.Config{
 			Engine: e.name, Endpoint: e.endpoint, HostAddrs: e.hostAddrs,
 			TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA,
 			Resync: cfg.resync, OptIn: cfg.optIn, LabelPrefix: cfg.labels, NoShortID: cfg.noShortID,
-			NameTemplates: cfg.templates, HostMode: cfg.hostMode,
+			NameTemplates: cfg.templates, HostMode: cfg.hostMode, SwarmTasks: tasks,
 		}, sink)
 		if err != nil {
 			return nil, err
@@ -59,10 +65,10 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 		if e.noSwarm {
 			continue
 		}
-		// The engine's swarm, served while the engine is a swarm manager.
 		swarmSink := meteredSink{idx, index.Source{Name: "swarm:" + e.name, Priority: dockerPriority}}
 		sw, err := docker.NewSwarm(docker.SwarmConfig{Engine: e.name, Resync: cfg.resync, OptIn: cfg.optIn, LabelPrefix: cfg.labels,
-			Endpoints: []docker.Config{{Endpoint: e.endpoint, TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA}}}, swarmSink)
+			Endpoints: []docker.Config{{Endpoint: e.endpoint, TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA}},
+			Tasks:     tasks}, swarmSink)
 		if err != nil {
 			return nil, err
 		}

@@ -46,6 +46,8 @@ type mapping struct {
 	// all addresses.
 	hostMode  bool
 	hostAddrs []netip.Addr
+	// leaveTasks leaves swarm task containers to the swarm source.
+	leaveTasks bool
 }
 
 func (m mapping) prefix() string {
@@ -65,8 +67,8 @@ type nameClaim struct {
 
 // recordFor turns an inspected container into its record. ok is false when
 // the container is not to be served: not running (Docker hands its address
-// to the next container at stop), restarting (it holds no address then), or
-// excluded by label. Paused containers keep their address and are served.
+// to the next container at stop), restarting (it holds no address then),
+// excluded by label, or a swarm task the swarm source answers for. Paused containers keep their address and are served.
 func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	if c.State == nil || !c.State.Running || c.State.Restarting {
 		return r, false
@@ -78,7 +80,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 		hostname = c.Config.Hostname
 	}
 	cl := parseLabels(labels, m.prefix())
-	if !cl.enabled(m.optIn) {
+	if !cl.enabled(m.optIn) || m.leaveTasks && labels[labelSwarmTask] != "" {
 		return r, false
 	}
 	r.problems = cl.problems

@@ -60,6 +60,9 @@ type Config struct {
 	// (the engine host's for all addresses) instead of its own: for clients
 	// outside Docker. Containers without published ports answer NODATA.
 	HostMode bool
+	// SwarmTasks, when the engine's swarm is served, says while the swarm
+	// source serves its tasks: their containers are then left to it.
+	SwarmTasks *SwarmTasks
 }
 
 // DefaultResync is the plugin's full-resync period when none is configured.
@@ -266,6 +269,10 @@ func (s *Source) session(ctx context.Context, reason string) error {
 			}
 		case <-resync:
 			if err := s.fullSync(ctx, "periodic"); err != nil {
+				return err
+			}
+		case <-s.cfg.SwarmTasks.Changed():
+			if err := s.fullSync(ctx, "swarm"); err != nil {
 				return err
 			}
 		}

@@ -55,6 +55,9 @@ type SwarmConfig struct {
 	// LabelPrefix starts the labels read, as for containers; "" is
 	// DefaultLabelPrefix.
 	LabelPrefix string
+	// Tasks tells the engine's container source while this source serves
+	// the swarm's tasks; nil when there is none.
+	Tasks *SwarmTasks
 }
 
 // DefaultSwarmPoll is the period of the service status poll: the running
@@ -214,6 +217,7 @@ func (s *SwarmSource) Run(ctx context.Context) {
 			e.Close()
 		}
 		s.releaseGauges()
+		s.cfg.Tasks.set(false)
 	}()
 	delay := s.backoffMin
 	reason := "startup"
@@ -300,6 +304,7 @@ func (s *SwarmSource) withdrawAll() {
 	s.served = make(map[string]index.Host)
 	s.state.init()
 	s.updateGauges()
+	s.cfg.Tasks.set(false)
 }
 
 func (s *SwarmSource) setUp(up bool) {
@@ -697,6 +702,7 @@ func (s *SwarmSource) fullSync(ctx context.Context, e swarmEngine, reason string
 	}
 	s.sink.Replace(hosts)
 	s.state, s.served = fresh.state, fresh.served
+	s.cfg.Tasks.set(true)
 	s.updateGauges()
 	s.metrics.resync(reason)
 	s.synced.Store(true)
