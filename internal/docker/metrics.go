@@ -93,36 +93,48 @@ func metricsFor(engine string) engineMetrics {
 	}
 }
 
-// gaugeOwners gives each engine's gauges to one source: the one started
-// last. A Corefile reload starts the new instance before it stops the old
-// one; without an owner the old one's last word (docker_up 0 as it stops)
-// would stand while the new one is connected.
+// gaugeOwners gives each set of gauges (an engine's containers, an engine's
+// swarm) to one source: the one started last. A Corefile reload starts the
+// new instance before it stops the old one; without an owner the old one's
+// last word (docker_up 0 as it stops) would stand while the new one is up.
 var gaugeOwners = struct {
 	sync.Mutex
-	by map[string]*Source
-}{by: map[string]*Source{}}
+	by map[string]any
+}{by: map[string]any{}}
 
-func (s *Source) ownGauges() {
+func ownGauges(key string, owner any) {
 	gaugeOwners.Lock()
-	gaugeOwners.by[s.cfg.Engine] = s
+	gaugeOwners.by[key] = owner
 	gaugeOwners.Unlock()
 }
 
-// releaseGauges zeroes docker_up unless a newer source owns the gauges.
-func (s *Source) releaseGauges() {
+// releaseGauges runs zero unless a newer source owns the gauges.
+func releaseGauges(key string, owner any, zero func()) {
 	gaugeOwners.Lock()
 	defer gaugeOwners.Unlock()
-	if gaugeOwners.by[s.cfg.Engine] == s {
-		delete(gaugeOwners.by, s.cfg.Engine)
-		s.metrics.up.Set(0)
+	if gaugeOwners.by[key] == owner {
+		delete(gaugeOwners.by, key)
+		zero()
 	}
 }
 
-// setGauges runs set only while s owns its engine's gauges.
-func (s *Source) setGauges(set func(m engineMetrics)) {
+// withGauges runs set only while owner owns the gauges.
+func withGauges(key string, owner any, set func()) {
 	gaugeOwners.Lock()
 	defer gaugeOwners.Unlock()
-	if gaugeOwners.by[s.cfg.Engine] == s {
-		set(s.metrics)
+	if gaugeOwners.by[key] == owner {
+		set()
 	}
+}
+
+func (s *Source) gaugeKey() string { return "docker:" + s.cfg.Engine }
+
+func (s *Source) ownGauges() { ownGauges(s.gaugeKey(), s) }
+
+// releaseGauges zeroes docker_up unless a newer source owns the gauges.
+func (s *Source) releaseGauges() { releaseGauges(s.gaugeKey(), s, func() { s.metrics.up.Set(0) }) }
+
+// setGauges runs set only while s owns its engine's gauges.
+func (s *Source) setGauges(set func(m engineMetrics)) {
+	withGauges(s.gaugeKey(), s, func() { set(s.metrics) })
 }

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"sync"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,35 +97,14 @@ func (m swarmMetrics) resync(reason string) {
 }
 func (m swarmMetrics) event(typ string) { swarmEventsTotal.WithLabelValues(m.engine, typ).Inc() }
 
-// swarmGaugeOwners gives each engine's swarm gauges to the source started
-// last, as gaugeOwners does for the container source: during a reload the
-// old instance's last word (swarm_up 0 as it stops) must not stand.
-var swarmGaugeOwners = struct {
-	sync.Mutex
-	by map[string]*SwarmSource
-}{by: map[string]*SwarmSource{}}
+func (s *SwarmSource) gaugeKey() string { return "swarm:" + s.cfg.Engine }
 
-func (s *SwarmSource) ownGauges() {
-	swarmGaugeOwners.Lock()
-	swarmGaugeOwners.by[s.cfg.Engine] = s
-	swarmGaugeOwners.Unlock()
-}
+func (s *SwarmSource) ownGauges() { ownGauges(s.gaugeKey(), s) }
 
 // releaseGauges zeroes swarm_up unless a newer source owns the gauges.
-func (s *SwarmSource) releaseGauges() {
-	swarmGaugeOwners.Lock()
-	defer swarmGaugeOwners.Unlock()
-	if swarmGaugeOwners.by[s.cfg.Engine] == s {
-		delete(swarmGaugeOwners.by, s.cfg.Engine)
-		s.metrics.up.Set(0)
-	}
-}
+func (s *SwarmSource) releaseGauges() { releaseGauges(s.gaugeKey(), s, func() { s.metrics.up.Set(0) }) }
 
 // setGauges runs set only while s owns its engine's swarm gauges.
 func (s *SwarmSource) setGauges(set func(m swarmMetrics)) {
-	swarmGaugeOwners.Lock()
-	defer swarmGaugeOwners.Unlock()
-	if swarmGaugeOwners.by[s.cfg.Engine] == s {
-		set(s.metrics)
-	}
+	withGauges(s.gaugeKey(), s, func() { set(s.metrics) })
 }
