@@ -54,6 +54,7 @@ type engineConfig struct {
 	tlsCert, tlsKey, tlsCA string
 	hostAddrs              []netip.Addr
 	noSwarm                bool            // no_swarm: do not serve the engine's swarm
+	managers               []string        // swarm_managers: more managers of its swarm, tried in order
 	set                    map[string]bool // per-engine properties given
 	implied                bool            // made by a per-engine property before any `docker` line
 	line                   int             // of its `docker` line, for errors found after the block
@@ -70,7 +71,7 @@ const (
 )
 
 // Per-engine properties apply to the engine of the `docker` line above them.
-var engineProperties = map[string]bool{"tls": true, "host_address": true, "no_swarm": true}
+var engineProperties = map[string]bool{"tls": true, "host_address": true, "no_swarm": true, "swarm_managers": true}
 
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)
@@ -214,7 +215,7 @@ func localEngines(engines []*engineConfig) []string {
 
 func isDockerProperty(p string) bool {
 	switch p {
-	case "tls", "resync", "opt_in", "networks", "host_address", "label_prefix", "no_short_id", "name_template", "host_mode", "no_swarm":
+	case "tls", "resync", "opt_in", "networks", "host_address", "label_prefix", "no_short_id", "name_template", "host_mode", "no_swarm", "swarm_managers":
 		return true
 	}
 	return false
@@ -286,6 +287,15 @@ func parseProperty(c *caddy.Controller, cfg *config, prop string) error {
 			}
 			e.hostAddrs = append(e.hostAddrs, ip.Unmap())
 		}
+	case "swarm_managers":
+		if err := want(1, -1); err != nil {
+			return err
+		}
+		e, err := cfg.currentEngine(c, prop)
+		if err != nil {
+			return err
+		}
+		e.managers = args
 	case "no_swarm":
 		if err := want(0, 0); err != nil {
 			return err

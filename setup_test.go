@@ -70,6 +70,16 @@ func TestSetupParses(t *testing.T) {
 		}`, func(c *config) bool {
 			return len(c.engines) == 1 && c.labels == "coredns.dockerdiscovery" && c.noShortID && len(c.templates) == 2 && c.hostMode
 		}},
+		{`dockerhosts {
+			docker tcp://m1.lab:2376 swarm1
+			swarm_managers tcp://m2.lab:2376 tcp://m3.lab:2376
+			docker tcp://w1.lab:2376 w1
+			no_swarm
+		}`, func(c *config) bool {
+			eps := swarmEndpoints(c.engines[0])
+			return len(eps) == 3 && eps[0].Endpoint == "tcp://m1.lab:2376" && eps[2].Endpoint == "tcp://m3.lab:2376" &&
+				!c.engines[0].noSwarm && c.engines[1].noSwarm && len(c.engines[1].managers) == 0
+		}},
 		// tls before the docker line it belongs to, as before several engines.
 		{`dockerhosts {
 			tls /c.pem /k.pem /ca.pem
@@ -116,6 +126,7 @@ func TestSetupRejectsMisconfiguration(t *testing.T) {
 		{"dockerhosts {\n docker\n host_address engine.lab\n}", "Testfile:3 - Error during parsing: host_address 'engine.lab' is not an IP address"},
 		{"dockerhosts {\n label_prefix Bad..x\n}", "Testfile:2 - Error during parsing: label_prefix 'Bad..x' is not"},
 		{"dockerhosts {\n name_template {{.Name\n}", "Testfile:2 - Error during parsing: name_template: template:"},
+		{"dockerhosts {\n docker\n swarm_managers\n}", "Testfile:3 - Error during parsing: Wrong argument count"},
 		{"dockerhosts {\n host_mode on\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
 		{"dockerhosts {\n hostsfile /etc/hosts\n host_mode\n}", "needs the 'docker' property"},
 		{"dockerhosts {\n docker\n resync 1m\n resync 2m\n}", "Testfile:4 - Error during parsing: property 'resync' given twice"},

@@ -67,14 +67,23 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 		}
 		swarmSink := meteredSink{idx, index.Source{Name: "swarm:" + e.name, Priority: dockerPriority}}
 		sw, err := docker.NewSwarm(docker.SwarmConfig{Engine: e.name, Resync: cfg.resync, OptIn: cfg.optIn, LabelPrefix: cfg.labels,
-			Endpoints: []docker.Config{{Endpoint: e.endpoint, TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA}},
-			Tasks:     tasks}, swarmSink)
+			Endpoints: swarmEndpoints(e), Tasks: tasks}, swarmSink)
 		if err != nil {
 			return nil, err
 		}
 		s.list = append(s.list, sw)
 	}
 	return s, nil
+}
+
+// swarmEndpoints are the managers an engine's swarm is followed through:
+// the engine itself, then its swarm_managers, with the engine's TLS.
+func swarmEndpoints(e *engineConfig) []docker.Config {
+	out := []docker.Config{{Endpoint: e.endpoint, TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA}}
+	for _, m := range e.managers {
+		out = append(out, docker.Config{Endpoint: m, TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA})
+	}
+	return out
 }
 
 // startupWait bounds how long start waits for the sources' first load, so
