@@ -33,19 +33,22 @@ type sources struct {
 	list   []source
 	cancel context.CancelFunc
 	done   sync.WaitGroup
+	// changes has a value after any source changed the index: the
+	// notifier's signal.
+	changes chan struct{}
 }
 
 // compose builds the sources of cfg over idx. It is the only place that
 // gives a source its identity and priority in the index.
 func compose(cfg *config, idx *index.Index) (*sources, error) {
-	s := &sources{}
+	s := &sources{changes: make(chan struct{}, 1)}
 	for _, path := range cfg.hostsFiles {
 		name := "hostsfile:" + path
-		sink := meteredSink{idx, index.Source{Name: name, Priority: hostsFilePriority}}
+		sink := meteredSink{idx, index.Source{Name: name, Priority: hostsFilePriority}, s.changes}
 		s.list = append(s.list, hostsfile.NewSource(path, name, cfg.reload, sink))
 	}
 	for _, e := range cfg.engines {
-		sink := meteredSink{idx, index.Source{Name: "docker:" + e.name, Priority: dockerPriority}}
+		sink := meteredSink{idx, index.Source{Name: "docker:" + e.name, Priority: dockerPriority}, s.changes}
 		src, err := docker.New(docker.Config{
 			Engine: e.name, Endpoint: e.endpoint, HostAddrs: e.hostAddrs,
 			TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA,
@@ -115,10 +118,11 @@ func (s *sources) ready() bool {
 }
 
 // meteredSink is the index as one source sees it: every change is counted
-// under the source's name.
+// under the source's name, and signalled on changes.
 type meteredSink struct {
-	idx *index.Index
-	src index.Source
+	idx     *index.Index
+	src     index.Source
+	changes chan<- struct{}
 }
 
 func (m meteredSink) Replace(hosts []index.Host) {
@@ -146,4 +150,8 @@ func (m meteredSink) changed() {
 	entries.WithLabelValues(m.src.Name).Set(float64(m.idx.Count(m.src.Name)))
 	updates.WithLabelValues(m.src.Name).Inc()
 	lastUpdate.WithLabelValues(m.src.Name).SetToCurrentTime()
+	select {
+	case m.changes <- struct{}{}:
+	default: // one pending signal covers every change before it is taken
+	}
 }
