@@ -18,7 +18,7 @@ var _ metadata.Provider = (*DockerHosts)(nil)
 
 // Metadata implements metadata.Provider:
 //
-//	dockerhosts/container         the containers (or hosts-file lines) the answer's addresses belong to
+//	dockerhosts/container         the containers the answer's addresses belong to (a hosts file: its path)
 //	dockerhosts/source            their sources: docker:<engine> or hostsfile:<path>
 //	dockerhosts/client-container  the container the client's address belongs to
 //	dockerhosts/client-network    that container's network holding the client's address
@@ -48,7 +48,7 @@ func (d *DockerHosts) Metadata(ctx context.Context, state request.Request) conte
 		return index.Owner{}, false
 	}
 	metadata.SetValueFunc(ctx, pluginName+"/container", func() string {
-		return joinUnique(answerOwners(), func(o index.Owner) string { return o.Name })
+		return joinUnique(answerOwners(), containerOrFile)
 	})
 	metadata.SetValueFunc(ctx, pluginName+"/source", func() string {
 		return joinUnique(answerOwners(), func(o index.Owner) string { return o.Source })
@@ -132,6 +132,15 @@ func (d *DockerHosts) networkOf(snap *index.Snapshot, o index.Owner, addr netip.
 		}
 	}
 	return ""
+}
+
+// containerOrFile names where a host comes from: a container by its name, a
+// hosts-file line by its file.
+func containerOrFile(o index.Owner) string {
+	if path, ok := strings.CutPrefix(o.Source, "hostsfile:"); ok {
+		return path
+	}
+	return o.Name
 }
 
 func joinUnique(owners []index.Owner, field func(index.Owner) string) string {

@@ -1,0 +1,165 @@
+package dockerhosts
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	golog "log"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin/metadata"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/coredns/coredns/request"
+	"github.com/miekg/dns"
+
+	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/index"
+
+	// The plugins the metadata Corefiles use.
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/view"
+)
+
+func TestMetadataNamesAnswerAndClient(t *testing.T) {
+	d := &DockerHosts{Zones: []string{"docker.", "17.172.in-addr.arpa."}, TTL: 5, index: index.New([]string{"docker.", "17.172.in-addr.arpa."})}
+	engine := index.Source{Name: "docker:host"}
+	addr := func(ip, network string) index.Addr {
+		a := netip.MustParseAddr(ip)
+		return index.Addr{IP: a, Network: network, Subnet: netip.PrefixFrom(a, 16).Masked(), Scope: "host"}
+	}
+	d.index.Replace(engine, []index.Host{
+		{ID: "c1", Names: []string{"appsrv1", "web"}, ReverseNames: []string{"appsrv1"}, Addrs: []index.Addr{addr("172.17.0.2", "bridge"), addr("172.18.0.2", "front")},
+			Services: []index.Service{{Name: "http", Proto: "tcp", Port: 80}}},
+		{ID: "c2", Names: []string{"client1"}, ReverseNames: []string{"client1"}, Addrs: []index.Addr{addr("172.17.0.7", "bridge"), addr("172.19.0.7", "back")}},
+		{ID: "c3", Names: []string{"web", "other"}, ReverseNames: []string{"other"}, Addrs: []index.Addr{addr("172.18.0.3", "front")}},
+	})
+	d.index.Replace(index.Source{Name: "hostsfile:/etc/hosts", Priority: 10}, []index.Host{
+		{ID: "1", Names: []string{"filed"}, ReverseNames: []string{"filed"}, Addrs: []index.Addr{{IP: netip.MustParseAddr("192.0.2.1")}}},
+	})
+	cases := []struct {
+		qname     string
+		qtype     uint16
+		client    string
+		container string
+		source    string
+		clientC   string
+		clientNet string
+	}{
+		{"appsrv1.docker.", dns.TypeA, "172.19.0.7", "appsrv1", "docker:host", "client1", "back"},
+		{"AppSrv1.Docker.", dns.TypeAAAA, "172.17.0.7", "", "", "client1", "bridge"},
+		{"web.docker.", dns.TypeA, "127.0.0.1", "appsrv1,other", "docker:host", "", ""},
+		{"_http._tcp.appsrv1.docker.", dns.TypeSRV, "127.0.0.1", "appsrv1", "docker:host", "", ""},
+		{"2.0.17.172.in-addr.arpa.", dns.TypePTR, "127.0.0.1", "appsrv1", "docker:host", "", ""},
+		{"filed.docker.", dns.TypeA, "192.0.2.1", "/etc/hosts", "hostsfile:/etc/hosts", "", ""},
+		{"nope.docker.", dns.TypeA, "172.18.0.3", "", "", "other", "front"},
+	}
+	for _, c := range cases {
+		ctx := metadata.ContextWithMetadata(context.Background())
+		state := request.Request{W: &test.ResponseWriter{RemoteIP: c.client}, Req: new(dns.Msg).SetQuestion(c.qname, c.qtype)}
+		ctx = d.Metadata(ctx, state)
+		value := func(label string) string { return metadata.ValueFunc(ctx, "dockerhosts/"+label)() }
+		got := []string{value("container"), value("source"), value("client-container"), value("client-network")}
+		if want := []string{c.container, c.source, c.clientC, c.clientNet}; !slices.Equal(got, want) {
+			t.Errorf("%s %s from %s: container, source, client-container, client-network = %q, want %q",
+				c.qname, dns.TypeToString[c.qtype], c.client, got, want)
+		}
+	}
+}
+
+// logLines captures what the log plugin prints, for one test.
+func logLines(t *testing.T) *syncWriter {
+	w := &syncWriter{}
+	golog.SetOutput(w)
+	t.Cleanup(func() {
+		golog.SetOutput(os.Stderr)
+		if t.Failed() {
+			t.Logf("the log:\n%s", w.String())
+		}
+	})
+	return w
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+const metadataLogFormat = `log . "{name} {type} {rcode} container={/dockerhosts/container} source={/dockerhosts/source} client={/dockerhosts/client-container}"`
+
+func TestLogLineNamesTheHostsFile(t *testing.T) {
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	writeFile(t, hosts, "172.17.0.2 appsrv1\n")
+	logs := logLines(t)
+	s := startCoreDNS(t, fmt.Sprintf("docker.:0 {\n metadata\n %s\n dockerhosts {\n  hostsfile %s\n }\n}", metadataLogFormat, hosts))
+	s.exchange(t, "udp", "appsrv1.docker.", dns.TypeA)
+	want := fmt.Sprintf("appsrv1.docker. A NOERROR container=%s source=hostsfile:%s client=\n", hosts, hosts)
+	await.True(t, 5*time.Second, "a log line "+want, func() bool { return strings.Contains(logs.String(), want) })
+}
+
+func TestLogLineNamesTheContainer(t *testing.T) {
+	l := newDockerLab(t)
+	name := l.Name("answering")
+	l.run("answering")
+	ip := l.ip(name, l.net)
+	logs := logLines(t)
+	s := startCoreDNS(t, dockerCorefile("", nil, "metadata", metadataLogFormat))
+	s.waitA(t, fqdn(name), ip)
+	want := fmt.Sprintf("%s A NOERROR container=%s source=docker:host", fqdn(name), name)
+	await.True(t, 5*time.Second, "a log line "+want, func() bool { return strings.Contains(logs.String(), want) })
+}
+
+// Two client networks, 127.0.0.2/32 and the rest of loopback, get different
+// answers for one name from two server blocks chosen by view.
+func TestViewAnswersPerClientNetwork(t *testing.T) {
+	dir := t.TempDir()
+	front, rest := filepath.Join(dir, "front"), filepath.Join(dir, "rest")
+	writeFile(t, front, "10.0.1.1 web\n")
+	writeFile(t, rest, "10.0.2.1 web\n")
+	s := startCoreDNS(t, fmt.Sprintf(`docker.:0 {
+		view front {
+			expr incidr(client_ip(), '127.0.0.2/32')
+		}
+		dockerhosts {
+			hostsfile %s
+		}
+	}
+	docker.:0 {
+		dockerhosts {
+			hostsfile %s
+		}
+	}`, front, rest))
+	ask := func(from net.IP) []string {
+		c := &dns.Client{Timeout: 2 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: from}}}
+		r, _, err := c.Exchange(new(dns.Msg).SetQuestion("web.docker.", dns.TypeA), s.udp)
+		if err != nil {
+			t.Fatalf("from %s: %v", from, err)
+		}
+		return answerA(r)
+	}
+	if got := ask(net.IPv4(127, 0, 0, 2)); !slices.Equal(got, []string{"10.0.1.1"}) {
+		t.Errorf("from 127.0.0.2: %v, want the front file's 10.0.1.1", got)
+	}
+	if got := ask(net.IPv4(127, 0, 0, 1)); !slices.Equal(got, []string{"10.0.2.1"}) {
+		t.Errorf("from 127.0.0.1: %v, want the other file's 10.0.2.1", got)
+	}
+}
