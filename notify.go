@@ -6,10 +6,14 @@ import (
 	"time"
 )
 
-// notifyDelay is how long the notifier gathers changes before it tells the
-// secondaries: a burst of container events (a compose project starting)
-// becomes one NOTIFY. bench/xfer measures the choice.
-const notifyDelay = 100 * time.Millisecond
+// A burst of container events (a compose project starting) becomes one
+// NOTIFY: the notifier waits until the changes have been quiet for
+// notifyQuiet, but no longer than notifyMaxWait after the first one.
+// BenchmarkNotifyCoalescing measures the choice against recorded bursts.
+const (
+	notifyQuiet   = 400 * time.Millisecond
+	notifyMaxWait = 2 * time.Second
+)
 
 // notifyTarget sends a NOTIFY for a zone: CoreDNS's transfer plugin, which
 // sends it to every `to` address of the zone.
@@ -25,7 +29,8 @@ type notifier struct {
 	d       *DockerHosts
 	target  notifyTarget
 	changes <-chan struct{}
-	delay   time.Duration
+	quiet   time.Duration // changes settle when none came for this long
+	maxWait time.Duration // or when this long has passed since the first
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
 }
@@ -51,42 +56,60 @@ func (n *notifier) stop() {
 
 func (n *notifier) run(ctx context.Context) {
 	var notified uint32
-	wait := n.delay // at start, as after a change
+	settle := true // at start, as after a change
 	for {
-		if wait < 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-n.changes:
-				wait = n.delay
-			}
-		}
-		if !sleep(ctx, wait) {
+		if settle && !n.settle(ctx) {
 			return
-		}
-		// Changes until now are in the snapshot loaded below.
-		select {
-		case <-n.changes:
-		default:
 		}
 		s, fresh, stale := n.d.serials().Serial(n.d.index.Load().Generation())
 		switch {
 		case stale:
-			wait = 0 // a newer snapshot has its serial already: load it
+			settle = false // a newer snapshot has its serial already: load it
 			continue
 		case !fresh:
-			wait = n.d.serials().Wait() // its serial comes with the next second
-			continue
-		}
-		wait = -1
-		if s == notified {
-			continue
-		}
-		notified = s
-		for _, z := range n.d.Zones {
-			if err := n.target.Notify(z); err != nil {
-				log.Warningf("NOTIFY of %s serial %d: %v", z, s, err)
+			// Its serial comes with the next second; changes until then are
+			// in the snapshot loaded after.
+			if !sleep(ctx, n.d.serials().Wait()) {
+				return
 			}
+			settle = false
+			continue
+		}
+		if s != notified {
+			notified = s
+			for _, z := range n.d.Zones {
+				if err := n.target.Notify(z); err != nil {
+					log.Warningf("NOTIFY of %s serial %d: %v", z, s, err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.changes:
+			settle = true
+		}
+	}
+}
+
+// settle waits until no change has come for quiet, or maxWait has passed; it
+// reports whether ctx is still live.
+func (n *notifier) settle(ctx context.Context) bool {
+	limit := time.Now().Add(n.maxWait)
+	for {
+		wait := min(n.quiet, time.Until(limit))
+		if wait <= 0 {
+			return ctx.Err() == nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-n.changes:
+			t.Stop() // not quiet yet
+		case <-t.C:
+			return true
 		}
 	}
 }

@@ -22,11 +22,12 @@ import (
 	"github.com/dockerhosts/dockerhosts/internal/dockertest"
 )
 
-// Secondary is a running knotd that transfers zones from one primary.
+// Secondary is a knotd that transfers zones from one primary.
 type Secondary struct {
 	// Addr is where it answers, UDP and TCP: 127.0.0.1:port.
 	Addr string
 	dir  string
+	cmd  *exec.Cmd
 	log  *syncBuffer
 }
 
@@ -52,22 +53,39 @@ func New(t testing.TB) *Secondary {
 	return &Secondary{Addr: FreeAddr(t), log: &syncBuffer{}}
 }
 
+// NewAt is a secondary that will answer at addr, for programs without a
+// testing.T (benchmarks); Launch runs it and Stop ends it.
+func NewAt(addr string) *Secondary { return &Secondary{Addr: addr, log: &syncBuffer{}} }
+
 // Start runs knotd as a secondary of zones from primary (host:port, which
-// may NOTIFY it from 127.0.0.0/8). Its refresh timer is the zones' SOA
-// refresh (hours): only a NOTIFY makes it transfer soon after its first load.
+// may NOTIFY it from 127.0.0.0/8) until the test ends. Its refresh timer is
+// the zones' SOA refresh (hours): only a NOTIFY makes it transfer soon after
+// its first load.
 func (s *Secondary) Start(t testing.TB, primary string, zones ...string) {
 	t.Helper()
+	// Registered before the start: stopped and removed whatever happens.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("knotd log:\n%s", s.Log())
+		}
+		s.Stop()
+	})
+	if err := s.Launch(primary, zones...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Launch runs knotd as Start does and returns once it answers; the caller
+// must Stop it, even when Launch fails.
+func (s *Secondary) Launch(primary string, zones ...string) error {
 	host, port, err := net.SplitHostPort(primary)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	// Not t.TempDir: the control socket's path must stay short.
-	dir, err := os.MkdirTemp("", "knot-")
-	if err != nil {
-		t.Fatal(err)
+	if s.dir, err = os.MkdirTemp("", "knot-"); err != nil {
+		return err
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s.dir = dir
 	var zs strings.Builder
 	for _, z := range zones {
 		fmt.Fprintf(&zs, "  - domain: %s\n    master: primary\n    acl: [notify_from_primary, transfer_to_tests]\n", z)
@@ -100,36 +118,39 @@ template:
     zonefile-load: none
     journal-content: none
 zone:
-%s`, knotPort, dir, dir, dir, host, port, dir, zs.String())
-	confPath := filepath.Join(dir, "knot.conf")
+%s`, knotPort, s.dir, s.dir, s.dir, host, port, s.dir, zs.String())
+	confPath := filepath.Join(s.dir, "knot.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	cmd := exec.Command("knotd", "-c", confPath)
-	cmd.Stdout, cmd.Stderr = s.log, s.log
-	// Registered before the start: stopped and reaped whatever happens.
-	t.Cleanup(func() {
-		if cmd.Process != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("knotd log:\n%s", s.Log())
-		}
-	})
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start knotd: %v", err)
+	s.cmd = exec.Command("knotd", "-c", confPath)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		s.cmd = nil
+		return fmt.Errorf("start knotd: %w", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c := &dns.Client{Net: "tcp", Timeout: time.Second}
 		if _, _, err := c.Exchange(new(dns.Msg).SetQuestion(zones[0], dns.TypeSOA), s.Addr); err == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("knotd does not answer on %s within 10s:\n%s", s.Addr, s.Log())
+			return fmt.Errorf("knotd does not answer on %s within 10s:\n%s", s.Addr, s.Log())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Stop ends knotd and removes its files.
+func (s *Secondary) Stop() {
+	if s.cmd != nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		s.cmd = nil
+	}
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
 	}
 }
 
@@ -189,21 +210,29 @@ func AXFR(addr, zone string) ([]dns.RR, error) {
 // FreeAddr is a loopback address whose port was free for TCP and UDP.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	addr, err := PickAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// PickAddr is FreeAddr for programs.
+func PickAddr() (string, error) {
 	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 		addr := l.Addr().String()
 		u, err := net.ListenPacket("udp", addr)
 		l.Close()
 		if err == nil {
 			u.Close()
-			return addr
+			return addr, nil
 		}
 	}
-	t.Fatal("no free loopback port for TCP and UDP")
-	return ""
+	return "", fmt.Errorf("no free loopback port for TCP and UDP")
 }
 
 type syncBuffer struct {
