@@ -28,19 +28,19 @@ var _ metadata.Provider = (*DockerHosts)(nil)
 // commas, an unknown one is empty.
 func (d *DockerHosts) Metadata(ctx context.Context, state request.Request) context.Context {
 	snap := d.index.Load()
-	var answer, client []index.Owner
+	var answer, clientOwners []index.Owner
 	answerOwners := func() []index.Owner {
 		if answer == nil {
 			answer = d.answerOwners(snap, state)
 		}
 		return answer
 	}
-	clientAddr := clientAddr(state.W)
+	from := clientAddr(state.W)
 	clientOwner := func() (index.Owner, bool) {
-		if client == nil {
-			client = snap.Owners(clientAddr)
+		if clientOwners == nil {
+			clientOwners = snap.Owners(from)
 		}
-		for _, o := range client {
+		for _, o := range clientOwners {
 			if strings.HasPrefix(o.Source, "docker:") {
 				return o, true
 			}
@@ -62,7 +62,7 @@ func (d *DockerHosts) Metadata(ctx context.Context, state request.Request) conte
 		if !ok {
 			return ""
 		}
-		return d.networkOf(snap, o, clientAddr)
+		return d.networkOf(snap, o, from)
 	})
 	return ctx
 }

@@ -1,7 +1,6 @@
 package dockerhosts
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	golog "log"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,34 +72,27 @@ func TestMetadataNamesAnswerAndClient(t *testing.T) {
 	}
 }
 
-// logLines captures what the log plugin prints, for one test.
-func logLines(t *testing.T) *syncWriter {
-	w := &syncWriter{}
-	golog.SetOutput(w)
+// logLines captures what the log plugin prints, for one test, and returns
+// what it printed so far.
+func logLines(t *testing.T) func() string {
+	path := filepath.Join(t.TempDir(), "log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golog.SetOutput(f)
+	logged := func() string {
+		b, _ := os.ReadFile(path)
+		return string(b)
+	}
 	t.Cleanup(func() {
 		golog.SetOutput(os.Stderr)
+		f.Close()
 		if t.Failed() {
-			t.Logf("the log:\n%s", w.String())
+			t.Logf("the log:\n%s", logged())
 		}
 	})
-	return w
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
+	return logged
 }
 
 const metadataLogFormat = `log . "{name} {type} {rcode} container={/dockerhosts/container} source={/dockerhosts/source} client={/dockerhosts/client-container}"`
@@ -113,7 +104,7 @@ func TestLogLineNamesTheHostsFile(t *testing.T) {
 	s := startCoreDNS(t, fmt.Sprintf("docker.:0 {\n metadata\n %s\n dockerhosts {\n  hostsfile %s\n }\n}", metadataLogFormat, hosts))
 	s.exchange(t, "udp", "appsrv1.docker.", dns.TypeA)
 	want := fmt.Sprintf("appsrv1.docker. A NOERROR container=%s source=hostsfile:%s client=\n", hosts, hosts)
-	await.True(t, 5*time.Second, "a log line "+want, func() bool { return strings.Contains(logs.String(), want) })
+	await.True(t, 5*time.Second, "a log line "+want, func() bool { return strings.Contains(logs(), want) })
 }
 
 func TestLogLineNamesTheContainer(t *testing.T) {
@@ -125,7 +116,7 @@ func TestLogLineNamesTheContainer(t *testing.T) {
 	s := startCoreDNS(t, dockerCorefile("", nil, "metadata", metadataLogFormat))
 	s.waitA(t, fqdn(name), ip)
 	want := fmt.Sprintf("%s A NOERROR container=%s source=docker:host", fqdn(name), name)
-	await.True(t, 5*time.Second, "a log line "+want, func() bool { return strings.Contains(logs.String(), want) })
+	await.True(t, 5*time.Second, "a log line "+want, func() bool { return strings.Contains(logs(), want) })
 }
 
 // Two client networks, 127.0.0.2/32 and the rest of loopback, get different

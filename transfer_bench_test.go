@@ -156,7 +156,7 @@ func BenchmarkSecondaryConvergence(b *testing.B) {
 	hosts := filepath.Join(b.TempDir(), "hosts")
 	writeHostsB(b, hosts, "10.0.0.1 moving\n")
 	inst, err := caddy.Start(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(fmt.Sprintf(
-		"docker.:%s {\n bind 127.0.0.1\n transfer {\n  to %s\n }\n dockerhosts {\n  hostsfile %s\n }\n}", port(primary), knot.Addr, hosts))})
+		"docker.:%s {\n bind 127.0.0.1\n transfer {\n  to %s\n }\n dockerhosts {\n  hostsfile %s\n }\n}", portOf(primary), knot.Addr, hosts))})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -48,10 +48,10 @@ func (l *xferLab) corefile(ttl int) string {
 			hostsfile %[3]s
 			ttl %[4]d
 		}
-	}`, port(l.addr), l.knot.Addr, l.hosts, ttl)
+	}`, portOf(l.addr), l.knot.Addr, l.hosts, ttl)
 }
 
-func port(addr string) string {
+func portOf(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
 }

@@ -6,14 +6,12 @@
 package knottest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +26,6 @@ type Secondary struct {
 	Addr string
 	dir  string
 	cmd  *exec.Cmd
-	log  *syncBuffer
 }
 
 // Require skips t without knotd and knotc, or fails it under
@@ -50,12 +47,12 @@ func Require(t testing.TB) {
 func New(t testing.TB) *Secondary {
 	t.Helper()
 	Require(t)
-	return &Secondary{Addr: FreeAddr(t), log: &syncBuffer{}}
+	return &Secondary{Addr: FreeAddr(t)}
 }
 
 // NewAt is a secondary that will answer at addr, for programs without a
 // testing.T (benchmarks); Launch runs it and Stop ends it.
-func NewAt(addr string) *Secondary { return &Secondary{Addr: addr, log: &syncBuffer{}} }
+func NewAt(addr string) *Secondary { return &Secondary{Addr: addr} }
 
 // Start runs knotd as a secondary of zones from primary (host:port, which
 // may NOTIFY it from 127.0.0.0/8) until the test ends. Its refresh timer is
@@ -123,8 +120,13 @@ zone:
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
 	}
+	logFile, err := os.Create(filepath.Join(s.dir, "knotd.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close() // knotd holds its own descriptor
 	s.cmd = exec.Command("knotd", "-c", confPath)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
 		s.cmd = nil
 		return fmt.Errorf("start knotd: %w", err)
@@ -155,7 +157,10 @@ func (s *Secondary) Stop() {
 }
 
 // Log is what knotd has logged so far.
-func (s *Secondary) Log() string { return s.log.String() }
+func (s *Secondary) Log() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "knotd.log"))
+	return string(b)
+}
 
 // Serial is the SOA serial knotd serves for zone; ok is false while it has
 // not loaded the zone.
@@ -233,21 +238,4 @@ func PickAddr() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no free loopback port for TCP and UDP")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
