@@ -19,6 +19,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dockerhosts/dockerhosts/internal/knottest"
 )
 
 func main() {
@@ -38,7 +41,7 @@ func main() {
 	n := flag.Int("n", 10000, "containers (hosts-file lines)")
 	seconds := flag.Int("seconds", 10, "seconds per dnsperf run")
 	rounds := flag.Int("rounds", 3, "pairs of dnsperf runs (alone, beside transfers)")
-	port := flag.Int("port", 15363, "server port on 127.0.0.1")
+	port := flag.Int("port", 0, "server port on 127.0.0.1 (0: a free one)")
 	serverCPU := flag.String("server-cpu", "0", "CPU the server is pinned to (taskset)")
 	clientCPU := flag.String("client-cpu", "1", "CPU dnsperf is pinned to (taskset)")
 	flag.Parse()
@@ -70,6 +73,14 @@ func run(coredns string, n, seconds, rounds, port int, serverCPU, clientCPU stri
 	}
 	hostsFile, queryFile := write("hosts", hosts.String()), write("queries", queries.String())
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if port == 0 {
+		// Other benchmarks may run on this machine: never share their port.
+		if addr, err = knottest.PickAddr(); err != nil {
+			return err
+		}
+		_, p, _ := net.SplitHostPort(addr)
+		port, _ = strconv.Atoi(p)
+	}
 	corefile := write("Corefile", fmt.Sprintf("%s:%d 10.in-addr.arpa.:%d {\n bind 127.0.0.1\n transfer {\n  to *\n }\n dockerhosts {\n  hostsfile %s\n }\n}\n",
 		zone, port, port, hostsFile))
 	if err != nil {
@@ -89,6 +100,7 @@ func run(coredns string, n, seconds, rounds, port int, serverCPU, clientCPU stri
 
 	// 1. AXFR time and the server's memory.
 	rss0, hwm0 := memory(server.Process.Pid)
+	cpu0 := cpuTime(server.Process.Pid)
 	var times []time.Duration
 	records := 0
 	for range 10 {
@@ -99,10 +111,13 @@ func run(coredns string, n, seconds, rounds, port int, serverCPU, clientCPU stri
 		}
 		times = append(times, time.Since(start))
 	}
+	cpu1 := cpuTime(server.Process.Pid)
 	rss1, hwm1 := memory(server.Process.Pid)
 	slices.Sort(times)
 	fmt.Printf("AXFR of %d containers (%d records) over TCP, 10 transfers: p50 %s, max %s\n",
 		n, records, times[len(times)/2].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond))
+	fmt.Printf("server CPU per AXFR: %s (so one AXFR a second takes %.1f%% of its core)\n",
+		((cpu1 - cpu0) / 10).Round(100*time.Microsecond), float64(cpu1-cpu0)/10/float64(time.Second)*100)
 	fmt.Printf("server memory: VmRSS %d -> %d MiB, VmHWM %d -> %d MiB\n", rss0>>10, rss1>>10, hwm0>>10, hwm1>>10)
 
 	// 2. dnsperf alone and beside back-to-back transfers.
@@ -216,6 +231,22 @@ func awaitAnswer(addr, name string, within time.Duration) error {
 	}
 	return fmt.Errorf("%s does not answer %s within %s", addr, name, within)
 }
+
+// cpuTime is the user and system CPU time the process has used.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	utime, _ := strconv.Atoi(fields[11])
+	stime, _ := strconv.Atoi(fields[12])
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on Linux.
+const clockTicks = 100
 
 // memory is the process's resident set and its peak, in KiB.
 func memory(pid int) (rss, hwm int) {
