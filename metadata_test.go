@@ -154,3 +154,58 @@ func TestViewAnswersPerClientNetwork(t *testing.T) {
 		t.Errorf("from 127.0.0.1: %v, want the other file's 10.0.2.1", got)
 	}
 }
+
+// TestViewAndLogByClientContainer runs client containers on two networks
+// that ask the server on their networks' gateways: a view on
+// dockerhosts/client-network answers the front network's client from its own
+// hosts file, the other from another, and the log names each client
+// container and its network.
+func TestViewAndLogByClientContainer(t *testing.T) {
+	l := newDockerLab(t)
+	back, backSubnet := l.SubnetNetwork("back")
+	// Docker gives a bridge network's first address to the host.
+	frontGW, backGW := l.subnet.Addr().Next().String(), backSubnet.Addr().Next().String()
+	dir := t.TempDir()
+	frontFile, restFile := filepath.Join(dir, "front"), filepath.Join(dir, "rest")
+	writeFile(t, frontFile, "192.0.2.1 web\n")
+	writeFile(t, restFile, "192.0.2.2 web\n")
+	// A port free on both gateways: the server binds to them only.
+	ln, err := net.ListenPacket("udp", frontGW+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := portOf(ln.LocalAddr().String())
+	ln.Close()
+	logs := logLines(t)
+	block := func(view, file string) string {
+		return fmt.Sprintf(`docker.:%s {
+		bind %s %s
+		metadata
+		%s
+		log . "{name} from {/dockerhosts/client-container} on {/dockerhosts/client-network}"
+		dockerhosts {
+			docker
+			hostsfile %s
+		}
+	}
+	`, port, frontGW, backGW, view, file)
+	}
+	startCoreDNS(t, block(fmt.Sprintf("view front {\n expr metadata('dockerhosts/client-network') == '%s'\n }", l.net), frontFile)+block("", restFile))
+
+	image := l.DNSClientImage()
+	frontClient := l.Name("front-client")
+	l.Run("front-client", "--network", l.net, image, frontGW+":"+port, "web.docker.")
+	backClient := l.Name("back-client")
+	l.Run("back-client", "--network", back, image, backGW+":"+port, "web.docker.")
+	answers := func(container, want string) func() bool {
+		return func() bool { return slices.Contains(strings.Split(l.Docker("logs", container), "\n"), want) }
+	}
+	await.True(t, dockerWithin, "the front client gets the front file's 192.0.2.1", answers(frontClient, "192.0.2.1"))
+	await.True(t, dockerWithin, "the back client gets the other file's 192.0.2.2", answers(backClient, "192.0.2.2"))
+	if slices.Contains(strings.Split(l.Docker("logs", backClient), "\n"), "192.0.2.1") {
+		t.Errorf("the back client got the front view's answer")
+	}
+	for _, want := range []string{"web.docker. from " + frontClient + " on " + l.net, "web.docker. from " + backClient + " on " + back} {
+		await.True(t, 5*time.Second, "a log line "+want, func() bool { return strings.Contains(logs(), want) })
+	}
+}
