@@ -245,12 +245,32 @@ func TestTransferRefusedOutsideToAndOverUDP(t *testing.T) {
 	if err != nil || r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 {
 		t.Errorf("AXFR over UDP: want REFUSED, got %v, %v", r, err)
 	}
-	// IXFR from our own serial: just the SOA.
-	soa := axfr(t, l.addr, "docker.")[0].(*dns.SOA)
-	m = new(dns.Msg)
-	m.SetIxfr("docker.", soa.Serial, soa.Ns, soa.Mbox)
-	r, _, err = (&dns.Client{Net: "tcp", Timeout: 2 * time.Second}).Exchange(m, l.addr)
-	if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.SOA).Serial != soa.Serial {
-		t.Errorf("IXFR from the current serial: want the SOA alone, got %v, %v", r, err)
+}
+
+func TestIXFRFromOurSerialIsTheSOAFromAnOlderOneTheZone(t *testing.T) {
+	l := newXferLab(t, "172.17.0.2 appsrv1\n")
+	zone := axfr(t, l.addr, "docker.")
+	soa := zone[0].(*dns.SOA)
+	ixfr := func(serial uint32) []dns.RR {
+		m := new(dns.Msg)
+		m.SetIxfr("docker.", serial, soa.Ns, soa.Mbox)
+		rrs, err := (&dns.Transfer{DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second}).In(m, l.addr)
+		if err != nil {
+			t.Fatalf("IXFR from %d: %v", serial, err)
+		}
+		var out []dns.RR
+		for e := range rrs {
+			if e.Error != nil {
+				t.Fatalf("IXFR from %d: %v", serial, e.Error)
+			}
+			out = append(out, e.RR...)
+		}
+		return out
+	}
+	if got := ixfr(soa.Serial); len(got) != 1 || got[0].String() != soa.String() {
+		t.Errorf("IXFR from the current serial: want the SOA alone, got %v", got)
+	}
+	if got := ixfr(soa.Serial - 1); !slices.Equal(sortedRecords(got), sortedRecords(zone)) {
+		t.Errorf("IXFR from an older serial: want the whole zone %v, got %v", zone, got)
 	}
 }
