@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -210,6 +211,7 @@ func TestSecondaryFollowsChangesByNOTIFY(t *testing.T) {
 func TestSecondaryFollowsAReload(t *testing.T) {
 	l := newXferLab(t, "172.17.0.2 appsrv1\n")
 	before, _ := l.knot.Serial("docker.")
+	goroutines := runtime.NumGoroutine()
 	for i, ttl := range []int{7, 8} {
 		inst, err := l.primary.inst.Restart(caddy.CaddyfileInput{Contents: []byte(l.corefile(ttl)), ServerTypeName: "dns"})
 		if err != nil {
@@ -229,6 +231,15 @@ func TestSecondaryFollowsAReload(t *testing.T) {
 	if strings.Contains(l.knot.Log(), "remote is outdated") {
 		t.Errorf("Knot saw a serial go back:\n%s", l.knot.Log())
 	}
+	// More reloads, and the old instances' notifiers stopped with them.
+	for ttl := 9; ttl < 15; ttl++ {
+		inst, err := l.primary.inst.Restart(caddy.CaddyfileInput{Contents: []byte(l.corefile(ttl)), ServerTypeName: "dns"})
+		if err != nil {
+			t.Fatalf("reload with TTL %d: %v", ttl, err)
+		}
+		l.primary.inst = inst
+	}
+	await.True(t, 10*time.Second, "goroutines back to where they were", func() bool { return runtime.NumGoroutine() <= goroutines+2 })
 }
 
 func TestTransferRefusedOutsideToAndOverUDP(t *testing.T) {
