@@ -63,7 +63,7 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 			continue
 		}
 		// The engine's swarm, served while the engine is a swarm manager.
-		swarmSink := meteredSink{idx, index.Source{Name: "swarm:" + e.name, Priority: dockerPriority}}
+		swarmSink := meteredSink{idx, index.Source{Name: "swarm:" + e.name, Priority: dockerPriority}, s.changes}
 		sw, err := docker.NewSwarm(docker.SwarmConfig{Engine: e.name, Resync: cfg.resync, OptIn: cfg.optIn, LabelPrefix: cfg.labels,
 			Endpoints: []docker.Config{{Endpoint: e.endpoint, TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA}}}, swarmSink)
 		if err != nil {
