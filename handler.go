@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin"
@@ -13,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/index"
+	"github.com/dockerhosts/dockerhosts/internal/serial"
 )
 
 // DockerHosts answers for the names in its index, authoritatively within its
@@ -27,9 +29,14 @@ type DockerHosts struct {
 	// LocalScopes are the engines on this machine, whose networks a client
 	// that is no known container may be on.
 	LocalScopes []string
+	// NSAddrs are the glue of the zones' name server in transfers.
+	NSAddrs     []netip.Addr
 	index       *index.Index
 	sources     *sources
 	counters    atomic.Pointer[queryCounters]
+	serialsOnce sync.Once
+	serialsOf   *serial.Tracker // via serials()
+	notifier    *notifier       // when a transfer plugin is in the block
 }
 
 // ServeDNS implements plugin.Handler.
@@ -60,7 +67,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 
 	snap := d.index.Load()
 	owner := state.QName() // the question's own spelling
-	soa := func() []dns.RR { return []dns.RR{d.soa(zoneSpelling(owner, zone), snap.Serial())} }
+	soa := func() []dns.RR { return []dns.RR{d.soa(zoneSpelling(owner, zone), d.serial(snap))} }
 
 	var answer, extra []dns.RR
 	exists := false

@@ -84,6 +84,7 @@ func setup(c *caddy.Controller) error {
 		NoReverse:   cfg.noReverse,
 		Networks:    cfg.networks,
 		LocalScopes: localEngines(cfg.engines),
+		NSAddrs:     nsAddrs(dnsserver.GetConfig(c).ListenHosts),
 		index:       index.New(cfg.zones),
 	}
 	if cfg.fall {
@@ -97,6 +98,20 @@ func setup(c *caddy.Controller) error {
 	// starts the new instance before it stops this one.
 	c.OnStartup(d.sources.start)
 	c.OnShutdown(d.sources.stop)
+	// With a transfer plugin in the block, secondaries hear of changes.
+	c.OnStartup(func() error {
+		if t, ok := dnsserver.GetConfig(c).Handler("transfer").(notifyTarget); ok {
+			d.notifier = &notifier{d: d, target: t, changes: d.sources.changes, quiet: notifyQuiet, maxWait: notifyMaxWait}
+			d.notifier.start()
+		}
+		return nil
+	})
+	c.OnShutdown(func() error {
+		if d.notifier != nil {
+			d.notifier.stop()
+		}
+		return nil
+	})
 
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		d.Next = next

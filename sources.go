@@ -33,15 +33,18 @@ type sources struct {
 	list   []source
 	cancel context.CancelFunc
 	done   sync.WaitGroup
+	// changes has a value after any source changed the index: the
+	// notifier's signal.
+	changes chan struct{}
 }
 
 // compose builds the sources of cfg over idx. It is the only place that
 // gives a source its identity and priority in the index.
 func compose(cfg *config, idx *index.Index) (*sources, error) {
-	s := &sources{}
+	s := &sources{changes: make(chan struct{}, 1)}
 	for _, path := range cfg.hostsFiles {
 		name := "hostsfile:" + path
-		sink := meteredSink{idx, index.Source{Name: name, Priority: hostsFilePriority}}
+		sink := meteredSink{idx, index.Source{Name: name, Priority: hostsFilePriority}, s.changes}
 		s.list = append(s.list, hostsfile.NewSource(path, name, cfg.reload, sink))
 	}
 	for _, e := range cfg.engines {
@@ -51,7 +54,7 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 		if !e.noSwarm {
 			tasks = docker.NewSwarmTasks()
 		}
-		sink := meteredSink{idx, index.Source{Name: "docker:" + e.name, Priority: dockerPriority}}
+		sink := meteredSink{idx, index.Source{Name: "docker:" + e.name, Priority: dockerPriority}, s.changes}
 		src, err := docker.New(docker.Config{
 			Engine: e.name, Endpoint: e.endpoint, HostAddrs: e.hostAddrs,
 			TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA,
@@ -65,7 +68,7 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 		if e.noSwarm {
 			continue
 		}
-		swarmSink := meteredSink{idx, index.Source{Name: "swarm:" + e.name, Priority: dockerPriority}}
+		swarmSink := meteredSink{idx, index.Source{Name: "swarm:" + e.name, Priority: dockerPriority}, s.changes}
 		sw, err := docker.NewSwarm(docker.SwarmConfig{Engine: e.name, Resync: cfg.resync, OptIn: cfg.optIn, LabelPrefix: cfg.labels,
 			Endpoints: swarmEndpoints(e), Tasks: tasks}, swarmSink)
 		if err != nil {
@@ -130,10 +133,11 @@ func (s *sources) ready() bool {
 }
 
 // meteredSink is the index as one source sees it: every change is counted
-// under the source's name.
+// under the source's name, and signalled on changes.
 type meteredSink struct {
-	idx *index.Index
-	src index.Source
+	idx     *index.Index
+	src     index.Source
+	changes chan<- struct{}
 }
 
 func (m meteredSink) Replace(hosts []index.Host) {
@@ -161,4 +165,8 @@ func (m meteredSink) changed() {
 	entries.WithLabelValues(m.src.Name).Set(float64(m.idx.Count(m.src.Name)))
 	updates.WithLabelValues(m.src.Name).Inc()
 	lastUpdate.WithLabelValues(m.src.Name).SetToCurrentTime()
+	select {
+	case m.changes <- struct{}{}:
+	default: // one pending signal covers every change before it is taken
+	}
 }

@@ -12,8 +12,9 @@
 #    by in-place rewrite; p50 and max per method.
 # 3. The Go benchmarks of every package.
 # 4. bench/docker-lag, when present.
+# 5. bench/xfer: AXFR of 10,000 containers, dnsperf beside transfers.
 #
-# Tunables (environment): BENCH_PARTS ("dnsperf lag go docker-lag": which of
+# Tunables (environment): BENCH_PARTS ("dnsperf lag go docker-lag xfer": which of
 # the above to run), BENCH_SECONDS (10) per dnsperf run, BENCH_ROUNDS (5) pairs, BENCH_PORT (15353; dockerhosts there, hosts one above), SERVER_CPU (0),
 # CLIENT_CPU (1), LAG_N (10) changes per method, BENCH_OUT (bench/out).
 # Only 127.0.0.1 ever receives traffic.
@@ -23,7 +24,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(realpath "${1:-$repo/coredns}")
 seconds=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-5}
-parts=" ${BENCH_PARTS:-dnsperf lag go docker-lag} "
+parts=" ${BENCH_PARTS:-dnsperf lag go docker-lag xfer} "
 port_d=${BENCH_PORT:-15353}
 port_h=$((port_d + 1))
 server_cpu=${SERVER_CPU:-0}
@@ -157,4 +158,10 @@ if part docker-lag && [[ -d $repo/bench/docker-lag ]]; then
 	fi
 	say "Docker event-to-answer lag, two engine sources"
 	(cd "$repo" && COREDNS=$bin go run ./bench/docker-lag -engines 2 -sync 0)
+fi
+
+if part xfer; then
+	say "zone transfers: AXFR of 10,000 containers, dnsperf beside transfers"
+	(cd "$repo" && go build -o "$out/xfer" ./bench/xfer)
+	"${pin_client[@]}" "$out/xfer" -coredns "$bin" -seconds "$seconds" -server-cpu "$server_cpu" -client-cpu "$client_cpu"
 fi

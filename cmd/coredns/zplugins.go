@@ -21,6 +21,8 @@ import (
 	_ "github.com/coredns/coredns/plugin/metrics"
 	_ "github.com/coredns/coredns/plugin/ready"
 	_ "github.com/coredns/coredns/plugin/reload"
+	_ "github.com/coredns/coredns/plugin/transfer"
+	_ "github.com/coredns/coredns/plugin/view"
 	_ "github.com/coredns/coredns/plugin/whoami"
 
 	_ "github.com/dockerhosts/dockerhosts"
@@ -42,11 +44,13 @@ var directives = []string{
 	"any",
 	"loadbalance",
 	"cache",
+	"transfer",
 	"dockerhosts",
 	"hosts",
 	"loop",
 	"forward",
 	"whoami",
+	"view",
 }
 
 func init() {
