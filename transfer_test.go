@@ -19,6 +19,7 @@ import (
 
 	// The plugins the transfer Corefiles use besides ours.
 	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/tsig"
 )
 
 // secondaryWithin bounds how long Knot may take to serve a change: a NOTIFY
@@ -283,5 +284,60 @@ func TestIXFRFromOurSerialIsTheSOAFromAnOlderOneTheZone(t *testing.T) {
 	}
 	if got := ixfr(soa.Serial - 1); !slices.Equal(sortedRecords(got), sortedRecords(zone)) {
 		t.Errorf("IXFR from an older serial: want the whole zone %v, got %v", zone, got)
+	}
+}
+
+// TestTransferWithTSIG: with the tsig plugin requiring a key for transfers,
+// a signed AXFR gets the zone and an unsigned one is refused, as for any
+// CoreDNS zone.
+func TestTransferWithTSIG(t *testing.T) {
+	const key, secret = "xfr.key.", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	writeFile(t, hosts, "172.17.0.2 appsrv1\n")
+	s := startCoreDNS(t, fmt.Sprintf(`docker.:0 {
+		bind 127.0.0.1
+		tsig {
+			secret %s %s
+			require AXFR IXFR
+		}
+		transfer {
+			to *
+		}
+		dockerhosts {
+			hostsfile %s
+		}
+	}`, key, secret, hosts))
+	m := new(dns.Msg)
+	m.SetAxfr("docker.")
+	tr := &dns.Transfer{DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second}
+	unsigned, err := tr.In(m, s.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for e := range unsigned {
+		if e.Error == nil && len(e.RR) > 0 {
+			t.Errorf("an unsigned AXFR got records: %v", e.RR)
+		}
+	}
+
+	m.SetTsig(key, dns.HmacSHA256, 300, time.Now().Unix())
+	tr = &dns.Transfer{DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, TsigSecret: map[string]string{key: secret}}
+	signed, err := tr.In(m, s.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []dns.RR
+	for e := range signed {
+		if e.Error != nil {
+			t.Fatalf("signed AXFR: %v", e.Error)
+		}
+		got = append(got, e.RR...)
+	}
+	names := map[string]bool{}
+	for _, rr := range got {
+		names[rr.Header().Name] = true
+	}
+	if len(got) < 3 || got[0].Header().Rrtype != dns.TypeSOA || !names["appsrv1.docker."] {
+		t.Errorf("signed AXFR: want SOA ... appsrv1 ... SOA, got %v", got)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/ready"
 	_ "github.com/coredns/coredns/plugin/reload"
 	_ "github.com/coredns/coredns/plugin/transfer"
+	_ "github.com/coredns/coredns/plugin/tsig"
 	_ "github.com/coredns/coredns/plugin/view"
 	_ "github.com/coredns/coredns/plugin/whoami"
 
@@ -43,6 +44,7 @@ var directives = []string{
 	"acl",
 	"any",
 	"loadbalance",
+	"tsig",
 	"cache",
 	"transfer",
 	"dockerhosts",
