@@ -11,7 +11,6 @@ type Snapshot struct {
 	names  pmap[string, *Entry]
 	addrs  pmap[netip.Addr, addrEntry]
 	serial uint32
-	gen    uint64
 }
 
 // Entry is what exists at one owner name. An Entry with no records is a name
@@ -22,6 +21,12 @@ type Entry struct {
 	// Networked is set when some target carries a subnet, so the answer may
 	// depend on who asks.
 	Networked bool
+
+	// The writer's view, never read by queries: the one host that owns the
+	// name (an entry that host shares among all its names), or the state
+	// of a name with more to it.
+	one *placed
+	st  *nameState
 }
 
 // Target is one address at a name; Group tells which host it belongs to, so
@@ -36,19 +41,28 @@ type Target struct {
 }
 
 // addrEntry is what the index knows of one address: the names PTR returns,
-// the scopes in which some host has exactly that address, and the hosts
-// that have it.
+// and the scopes in which some host has exactly that address. An address
+// one host has outside any scope is just that host.
 type addrEntry struct {
-	names  []string
-	scopes []string
-	owners []Owner
+	one *placed
+	st  *addrState
 }
 
-// Owner is a host that has an address: its source and the name it is known
-// by (a container's name, a hosts-file line's first name).
-type Owner struct {
-	Source string // e.g. "docker:host", "hostsfile:/etc/hosts"
-	Name   string // relative, as the source gave it
+func (a addrEntry) names() []string {
+	if a.st != nil {
+		return a.st.names
+	}
+	if a.one != nil {
+		return a.one.reverse
+	}
+	return nil
+}
+
+func (a addrEntry) scopes() []string {
+	if a.st != nil {
+		return a.st.scopes
+	}
+	return nil
 }
 
 // SRV is one service record at a name.
@@ -66,36 +80,15 @@ func (s *Snapshot) Lookup(name string) *Entry {
 // Reverse returns the names of addr, for PTR.
 func (s *Snapshot) Reverse(addr netip.Addr) []string {
 	r, _ := s.addrs.get(addr)
-	return r.names
+	return r.names()
 }
 
 // Scopes returns the scopes in which a host has exactly addr: for a client
 // address, the engines it is a container of.
 func (s *Snapshot) Scopes(addr netip.Addr) []string {
 	r, _ := s.addrs.get(addr)
-	return r.scopes
-}
-
-// Owners returns the hosts that have addr, winners of the source priority
-// first: who an answer's address came from, or who a client is.
-func (s *Snapshot) Owners(addr netip.Addr) []Owner {
-	r, _ := s.addrs.get(addr)
-	return r.owners
+	return r.scopes()
 }
 
 // Serial changes whenever the index does; it is the zones' SOA serial.
 func (s *Snapshot) Serial() uint32 { return s.serial }
-
-// Generation increases by one with every published snapshot of an index.
-func (s *Snapshot) Generation() uint64 { return s.gen }
-
-// EachName calls fn for every owner name in the snapshot (forward names and
-// names inside served reverse zones), in no particular order, until fn
-// returns false. The snapshot never changes, so a walk is consistent.
-func (s *Snapshot) EachName(fn func(name string, e *Entry) bool) { s.names.each(fn) }
-
-// EachAddr calls fn for every address with PTR names, until fn returns
-// false.
-func (s *Snapshot) EachAddr(fn func(addr netip.Addr, names []string) bool) {
-	s.addrs.each(func(a netip.Addr, r addrEntry) bool { return len(r.names) == 0 || fn(a, r.names) })
-}

@@ -1,0 +1,80 @@
+package hostsfile
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"testing"
+
+	"github.com/dockerhosts/dockerhosts/internal/index"
+)
+
+// scaleFile is the large hosts file: lines of two names,
+// "10.x.y.z hostN aliasN.svc".
+func scaleFile(lines int) []byte {
+	var b bytes.Buffer
+	for i := range lines {
+		fmt.Fprintf(&b, "10.%d.%d.%d host%d alias%d.svc\n", (i>>16)&0xff, (i>>8)&0xff, i&0xff, i, i)
+	}
+	return b.Bytes()
+}
+
+func liveHeap() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkLoadLarge reads a large hosts file into an empty index, as at
+// startup, and reports the heap the index holds per name once loaded.
+func BenchmarkLoadLarge(b *testing.B) {
+	for _, lines := range []int{100_000, 500_000} {
+		b.Run(fmt.Sprint(lines), func(b *testing.B) {
+			in := scaleFile(lines)
+			src := index.Source{Name: "hostsfile:/bench", Priority: 10}
+			var x *index.Index
+			var perName float64
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				x = nil
+				base := liveHeap()
+				b.StartTimer()
+				x = index.New([]string{"bench.test."})
+				hosts, _, err := Parse(bytes.NewReader(in), "/bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				x.Replace(src, hosts)
+				b.StopTimer()
+				hosts = nil
+				perName = float64(liveHeap()-base) / float64(2*lines)
+				writeHeapProfile(b, fmt.Sprint(lines))
+			}
+			if x.Load().Lookup(fmt.Sprintf("alias%d.svc.bench.test.", lines-1)) == nil {
+				b.Fatal("last name missing")
+			}
+			b.ReportMetric(perName, "heapB/name")
+		})
+	}
+}
+
+// writeHeapProfile writes the heap as it is now to $HEAP_PROFILE.<name>
+// when that variable is set: the profile of what a loaded index holds.
+func writeHeapProfile(b *testing.B, name string) {
+	path := os.Getenv("HEAP_PROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path + "." + name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+}
