@@ -157,6 +157,13 @@ func (m meteredSink) Delete(id string) bool {
 	return changed
 }
 
+// Apply lets a hosts file change only the lines that changed, in one
+// snapshot (index.Applier).
+func (m meteredSink) Apply(remove []string, add []index.Host) {
+	m.idx.Apply(m.src, remove, add)
+	m.changed()
+}
+
 func (m meteredSink) changed() {
 	entries.WithLabelValues(m.src.Name).Set(float64(m.idx.Count(m.src.Name)))
 	updates.WithLabelValues(m.src.Name).Inc()
