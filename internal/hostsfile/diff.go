@@ -50,20 +50,14 @@ func (c *change) empty() bool { return len(c.added) == 0 && len(c.removed) == 0 
 // one-line edit of a large file, two lines.
 func (t *table) diff(content []byte, lim Limits, truncated bool, cut int) change {
 	old := t.content
-	p := 0
-	for p < len(old) && p < len(content) && old[p] == content[p] {
-		p++
-	}
+	p := commonPrefix(old, content)
 	if p == len(old) && p == len(content) {
 		c := change{content: content, stats: t.stats}
 		c.stats.Truncated, c.stats.CutNames = truncated, cut
 		return c
 	}
 	p = bytes.LastIndexByte(old[:p], '\n') + 1 // back to a line start
-	s := 0
-	for s < len(old)-p && s < len(content)-p && old[len(old)-1-s] == content[len(content)-1-s] {
-		s++
-	}
+	s := commonSuffix(old[p:], content[p:])
 	// The suffix must start a line in both.
 	if os, ns := len(old)-s, len(content)-s; s > 0 && !(lineStart(old, os, p) && lineStart(content, ns, p)) {
 		if i := bytes.IndexByte(old[os:], '\n'); i >= 0 {
@@ -101,7 +95,9 @@ func (t *table) diff(content []byte, lim Limits, truncated bool, cut int) change
 		}
 	})
 	var removed map[lineKey]bool
+	var pace index.Pacer
 	for k, n := range c.refs {
+		pace.Tick()
 		if n == 0 && t.refs[k] > 0 {
 			c.removed = append(c.removed, string(k[:]))
 			if removed == nil {
@@ -125,7 +121,9 @@ func (t *table) accept(c change) {
 	if t.refs == nil {
 		t.refs = map[lineKey]int32{}
 	}
+	var pace index.Pacer
 	for k, n := range c.refs {
+		pace.Tick()
 		if n == 0 {
 			delete(t.refs, k)
 		} else {
@@ -133,6 +131,36 @@ func (t *table) accept(c change) {
 		}
 	}
 	t.content, t.stats = c.content, c.stats
+}
+
+// commonPrefix is the length of the longest common prefix of a and b. It
+// compares blocks first (bytes.Equal is vectorised): a large file is
+// compared at memory speed.
+func commonPrefix(a, b []byte) int {
+	const block = 256
+	n := min(len(a), len(b))
+	i := 0
+	for i+block <= n && bytes.Equal(a[i:i+block], b[i:i+block]) {
+		i += block
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// commonSuffix is the length of the longest common suffix of a and b.
+func commonSuffix(a, b []byte) int {
+	const block = 256
+	n := min(len(a), len(b))
+	i := 0
+	for i+block <= n && bytes.Equal(a[len(a)-i-block:len(a)-i], b[len(b)-i-block:len(b)-i]) {
+		i += block
+	}
+	for i < n && a[len(a)-1-i] == b[len(b)-1-i] {
+		i++
+	}
+	return i
 }
 
 func lineStart(b []byte, i, min int) bool { return i == min || b[i-1] == '\n' }
@@ -143,7 +171,9 @@ func lineStart(b []byte, i, min int) bool { return i == min || b[i-1] == '\n' }
 // a line is too long when it does not fit LineBytes with its newline, or
 // fills them without one.
 func eachLine(b []byte, first bool, lim Limits, stats *Stats, f func(line []byte)) {
+	var pace index.Pacer
 	for len(b) > 0 {
+		pace.Tick()
 		line, n := b, len(b)
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
 			line, b, n = b[:i], b[i+1:], i+1
@@ -172,7 +202,9 @@ func eachLine(b []byte, first bool, lim Limits, stats *Stats, f func(line []byte
 // change then waits out the shrink grace, which delays it but loses nothing.
 func dropsNames(oldMid []byte, first bool, lim Limits, removed map[lineKey]bool, added []index.Host) bool {
 	have := map[string]struct{}{}
+	var pace index.Pacer
 	for _, h := range added {
+		pace.Tick()
 		for _, n := range h.Names {
 			have[n] = struct{}{}
 		}

@@ -29,14 +29,16 @@ func liveHeap() uint64 {
 	return m.HeapAlloc
 }
 
-// BenchmarkLoadLarge reads a large hosts file into an empty index, as at
-// startup, and reports the heap the index holds per name once loaded.
+// BenchmarkLoadLarge reads a large hosts file into an empty index, as the
+// watcher does at startup, and reports the heap the index and the watcher's
+// table hold per name once loaded.
 func BenchmarkLoadLarge(b *testing.B) {
 	for _, lines := range []int{100_000, 500_000} {
 		b.Run(fmt.Sprint(lines), func(b *testing.B) {
 			in := scaleFile(lines)
 			src := index.Source{Name: "hostsfile:/bench", Priority: 10}
 			var x *index.Index
+			var tab table
 			var perName float64
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
@@ -44,13 +46,11 @@ func BenchmarkLoadLarge(b *testing.B) {
 				base := liveHeap()
 				b.StartTimer()
 				x = index.New([]string{"bench.test."})
-				hosts, _, err := Parse(bytes.NewReader(in), "/bench")
-				if err != nil {
-					b.Fatal(err)
-				}
-				x.Replace(src, hosts)
+				tab = table{}
+				c := tab.diff(in, DefaultLimits, false, 0)
+				x.Apply(src, nil, c.added)
+				tab.accept(c)
 				b.StopTimer()
-				hosts = nil
 				perName = float64(liveHeap()-base) / float64(2*lines)
 				writeHeapProfile(b, fmt.Sprint(lines))
 			}
@@ -76,5 +76,34 @@ func writeHeapProfile(b *testing.B, name string) {
 	defer f.Close()
 	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkRereadOneLine is the work of one changed line in a 100,000-line
+// file once it is read: the diff against the last table and the index
+// change. A line in the middle moves to a new address.
+func BenchmarkRereadOneLine(b *testing.B) {
+	const lines = 100_000
+	in := scaleFile(lines)
+	x := index.New([]string{"bench.test."})
+	src := index.Source{Name: "hostsfile:/bench", Priority: 10}
+	var tab table
+	c := tab.diff(in, DefaultLimits, false, 0)
+	x.Apply(src, nil, c.added)
+	tab.accept(c)
+	mid := bytes.Index(in, []byte(" host50000 "))
+	start := bytes.LastIndexByte(in[:mid], '\n') + 1
+	versions := [2][]byte{in, nil}
+	versions[1] = bytes.Clone(in)
+	copy(versions[1][start:], "10.200.0.1")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c := tab.diff(versions[(i+1)%2], DefaultLimits, false, 0)
+		if len(c.added) != 1 || len(c.removed) != 1 {
+			b.Fatalf("diff: %d added, %d removed", len(c.added), len(c.removed))
+		}
+		x.Apply(src, c.removed, c.added)
+		tab.accept(c)
 	}
 }

@@ -121,11 +121,13 @@ func (x *Index) Replace(src Source, hosts []Host) {
 		for id := range old {
 			if _, ok := keep[id]; !ok {
 				x.remove(t, src.Name, id)
+				t.pace.Tick()
 			}
 		}
 	}
 	for _, h := range hosts {
 		x.put(t, src, h)
+		t.pace.Tick()
 	}
 	x.commit(t)
 }
@@ -140,9 +142,11 @@ func (x *Index) Apply(src Source, remove []string, add []Host) {
 	t := x.begin()
 	for _, id := range remove {
 		x.remove(t, src.Name, id)
+		t.pace.Tick()
 	}
 	for _, h := range add {
 		x.put(t, src, h)
+		t.pace.Tick()
 	}
 	x.commit(t)
 }
@@ -178,6 +182,7 @@ type txn struct {
 	dirtyNames []string
 	dirtyAddrs []netip.Addr
 	changed    bool
+	pace       Pacer
 }
 
 func (x *Index) begin() *txn {
@@ -486,6 +491,7 @@ func (x *Index) commit(t *txn) {
 		return
 	}
 	for _, n := range t.dirtyNames {
+		t.pace.Tick()
 		e, _ := t.names.get(n)
 		if e == nil || e.st == nil || e.st.gen != t.gen || e.st.done {
 			continue
@@ -502,6 +508,7 @@ func (x *Index) commit(t *txn) {
 		}
 	}
 	for _, a := range t.dirtyAddrs {
+		t.pace.Tick()
 		v, _ := t.addrs.get(a)
 		if v.st == nil || v.st.gen != t.gen || v.st.done {
 			continue
