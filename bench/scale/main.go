@@ -4,10 +4,12 @@
 //  1. For each plugin: the time from process start until the file's last
 //     names answer, that every name answers (each one asked once), and the
 //     resident memory (VmRSS) then.
+//
 //  2. dockerhosts under a steady load (-qps, UDP, names at random) while the
 //     whole file is rewritten (every address changes, atomic rename): the
 //     latency percentiles of the queries sent meanwhile, and any left
 //     unanswered.
+//
 //  3. dockerhosts after -changes single-line changes, each waited for until
 //     served: resident memory before and after, and the change-to-answer lag.
 //
@@ -288,8 +290,8 @@ func askAll(conn net.Conn, names []int, window int, q func(int) (name, want stri
 		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 		nr, err := conn.Read(buf)
 		if err != nil {
-			if retries++; retries > 5 {
-				return good // give up on what is in flight
+			if retries++; retries > 20 {
+				return good // 20 timeouts in a row: give up on what is in flight
 			}
 			lost := slices.Collect(func(yield func(int) bool) {
 				for _, n := range pending {
@@ -304,6 +306,7 @@ func askAll(conn net.Conn, names []int, window int, q func(int) (name, want stri
 			}
 			continue
 		}
+		retries = 0
 		r := new(dns.Msg)
 		if r.Unpack(buf[:nr]) != nil {
 			continue

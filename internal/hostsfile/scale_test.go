@@ -107,3 +107,36 @@ func BenchmarkRereadOneLine(b *testing.B) {
 		tab.accept(c)
 	}
 }
+
+// BenchmarkMemoryAfterChanges makes 100 single-line changes to a loaded
+// 100,000-line file, through the watcher's table and the index, and reports
+// the live heap before and after: what the changes leave behind.
+func BenchmarkMemoryAfterChanges(b *testing.B) {
+	const lines = 100_000
+	for i := 0; i < b.N; i++ {
+		in := scaleFile(lines)
+		x := index.New([]string{"bench.test."})
+		src := index.Source{Name: "hostsfile:/bench", Priority: 10}
+		var tab table
+		apply := func(content []byte) {
+			c := tab.diff(content, DefaultLimits, false, 0)
+			x.Apply(src, c.removed, c.added)
+			tab.accept(c)
+		}
+		apply(in)
+		before := liveHeap()
+		for k := range 100 {
+			next := bytes.Clone(in)
+			at := bytes.Index(next, fmt.Appendf(nil, " host%d ", k*997))
+			start := bytes.LastIndexByte(next[:at], '\n') + 1
+			copy(next[start:], "10.222")
+			apply(next)
+		}
+		after := liveHeap()
+		if x.Load().Lookup("host0.bench.test.") == nil {
+			b.Fatal("host0 missing")
+		}
+		b.ReportMetric(float64(before)/(1<<20), "heapMiB-before")
+		b.ReportMetric(float64(after)/(1<<20), "heapMiB-after")
+	}
+}

@@ -2,6 +2,7 @@ package hostsfile
 
 import (
 	"context"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,11 @@ func (s *Source) apply(u Update) {
 		s.sink.Replace(nil)
 	default:
 		applyChange(s.sink, u.Removed, u.Hosts)
+		if len(u.Removed)+len(u.Hosts) >= bigChange {
+			// A reload leaves as much garbage as the file holds names; the
+			// heap would otherwise stay at twice its need until it fills.
+			debug.FreeOSMemory()
+		}
 	}
 	if u.Stats.Skipped > 0 {
 		log.Infof("Skipped %d invalid lines or names in %s", u.Stats.Skipped, u.Path)
@@ -64,6 +70,10 @@ func (s *Source) apply(u Update) {
 	skippedLines.WithLabelValues(s.name).Set(float64(u.Stats.Skipped))
 	s.reportLimits(u)
 }
+
+// bigChange is the number of hosts changed at which the memory a change
+// freed is handed back to the system at once.
+const bigChange = 50_000
 
 // applyChange makes the change in one snapshot when the sink can; otherwise
 // additions go first, so that a changed line never leaves its names absent.

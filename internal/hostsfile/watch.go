@@ -109,6 +109,9 @@ type file struct {
 	sent    int // sentNothing, sentTable, sentMissing, sentErr
 	errText string
 	tab     table // the table the consumer has
+	// spare is the buffer of the read before: rereads of a large file
+	// alternate between two buffers instead of allocating one each.
+	spare []byte
 
 	shrinkSince, missingSince time.Time
 }
@@ -351,7 +354,7 @@ func (w *Watcher) read(f *file, now time.Time) {
 		w.failed(f, fmt.Errorf("stat %s: %w", f.path, err))
 		return
 	}
-	content, truncated, cut, err := readLimited(fh, fi.Size(), w.limits.FileBytes)
+	content, truncated, cut, err := readLimited(fh, fi.Size(), w.limits.FileBytes, f.spare)
 	if err != nil {
 		w.failed(f, fmt.Errorf("read %s: %w", f.path, err))
 		return
@@ -362,9 +365,11 @@ func (w *Watcher) read(f *file, now time.Time) {
 	if !c.drops {
 		f.shrinkSince = time.Time{}
 	} else if !f.lasted(&f.shrinkSince, now, w.shrinkGrace) {
+		f.spare = content
 		return // maybe caught mid-rewrite: names go once the shorter table lasts
 	}
 	unchanged := f.sent == sentTable && c.empty() && c.stats == f.tab.stats
+	f.spare = f.tab.content
 	f.tab.accept(c)
 	if unchanged {
 		return // touched, or rewritten with the same hosts
@@ -373,11 +378,15 @@ func (w *Watcher) read(f *file, now time.Time) {
 	w.onUpdate(Update{Path: f.path, Hosts: c.added, Removed: c.removed, Stats: c.stats})
 }
 
-// readLimited reads what r holds, up to limit bytes. A file over the limit
-// is cut at its last whole line within it; cut counts the names of what was
-// left out, read (not kept) to the end.
-func readLimited(r io.Reader, size, limit int64) (content []byte, truncated bool, cut int, err error) {
-	content = make([]byte, 0, min(size, limit)+1)
+// readLimited reads what r holds, up to limit bytes, into buf when it is
+// large enough. A file over the limit is cut at its last whole line within
+// it; cut counts the names of what was left out, read (not kept) to the end.
+func readLimited(r io.Reader, size, limit int64, buf []byte) (content []byte, truncated bool, cut int, err error) {
+	if want := min(size, limit) + 1; int64(cap(buf)) >= want {
+		content = buf[:0]
+	} else {
+		content = make([]byte, 0, want)
+	}
 	for int64(len(content)) < limit {
 		if len(content) == cap(content) {
 			content = append(content, 0)[:len(content)] // grown while read
@@ -419,7 +428,7 @@ func (w *Watcher) missing(f *file, now time.Time) {
 		return // keep serving through a delete + re-create
 	}
 	f.missingSince = time.Time{}
-	f.sent, f.tab = sentMissing, table{}
+	f.sent, f.tab, f.spare = sentMissing, table{}, nil
 	w.onUpdate(Update{Path: f.path, Missing: true})
 }
 
