@@ -26,27 +26,37 @@ type Index struct {
 	zones        []string // forward zones, lowercase FQDN, most specific first
 	reverseZones []string // in-addr.arpa. and ip6.arpa. zones we are authoritative for
 
-	mu    sync.Mutex
-	gen   uint64
-	hosts map[string]map[string]*placed // source name -> host ID -> host
-	snap  atomic.Pointer[Snapshot]
+	mu      sync.Mutex
+	gen     uint64
+	hosts   map[string]map[string]*placed // source name -> host ID -> host
+	sources map[Source]*Source
+	snap    atomic.Pointer[Snapshot]
 }
 
 // placed is a host with everything derived from it, kept so that removing it
 // touches exactly the names it added. The source's Host itself is not kept:
-// its relative names, once qualified, are all the index needs.
+// its relative names, once qualified, are all the index needs. A host with
+// one address and no services (every hosts-file line) is one allocation
+// besides its names: its entry, target and address are inside it.
 type placed struct {
-	src      Source
-	id       string
-	owners   []string            // qualified names it answers, without duplicates
-	ownerSet map[string]struct{} // owners as a set, only for hosts with many names
-	reverse  []string            // qualified PTR targets, without duplicates
-	ents     []string            // empty non-terminals above its names
-	addrs    []Addr
+	src     *Source // interned: one per source
+	id      string
+	owners  []string     // qualified names it answers, without duplicates
+	reverse []string     // qualified PTR targets, without duplicates; often owners' own
+	ents    []string     // empty non-terminals above its names
+	ips     []netip.Addr // its addresses
+	nets    []Addr       // the same with their networks; nil when none has any (hosts files)
+	more    *placedMore  // what few hosts have
+	self    [1]*placed   // backs the owner list of a name only this host has
+	plain   Entry        // the entry of a name only this host has
+	target  [1]Target    // backs plain's one target
+	ip      [1]netip.Addr
+}
+
+type placedMore struct {
+	ownerSet map[string]struct{} // owners as a set, for hosts with many names
 	services []Service
-	srvNames map[string][]srvRecord // qualified SRV owner name -> its records; nil without services
-	plain    *Entry                 // the entry of a name only this host has
-	self     [1]*placed             // backs the owner list of a name only this host has
+	srvNames map[string][]srvRecord // qualified SRV owner name -> its records
 }
 
 // manyOwners is where a host's names get a set for membership tests rather
@@ -54,11 +64,33 @@ type placed struct {
 const manyOwners = 16
 
 func (p *placed) owns(n string) bool {
-	if p.ownerSet != nil {
-		_, ok := p.ownerSet[n]
+	if p.more != nil && p.more.ownerSet != nil {
+		_, ok := p.more.ownerSet[n]
 		return ok
 	}
 	return slices.Contains(p.owners, n)
+}
+
+func (p *placed) srvAt(n string) []srvRecord {
+	if p.more == nil {
+		return nil
+	}
+	return p.more.srvNames[n]
+}
+
+func (p *placed) extra() *placedMore {
+	if p.more == nil {
+		p.more = &placedMore{}
+	}
+	return p.more
+}
+
+// addr is the i-th address with its network, nil for none.
+func (p *placed) addr(i int) *Addr {
+	if p.nets == nil {
+		return nil
+	}
+	return &p.nets[i]
 }
 
 type srvRecord struct {
@@ -74,7 +106,7 @@ func hashAddr(a netip.Addr) uint64 { return maphash.Comparable(seed, a) }
 // New returns an empty index for the given zones. Forward zones qualify the
 // relative names sources hand in; reverse zones create no forward names.
 func New(zones []string) *Index {
-	x := &Index{hosts: map[string]map[string]*placed{}}
+	x := &Index{hosts: map[string]map[string]*placed{}, sources: map[Source]*Source{}}
 	for _, z := range zones {
 		z = dns.CanonicalName(z)
 		if isReverseZone(z) {
@@ -193,12 +225,12 @@ func (x *Index) begin() *txn {
 
 func (x *Index) put(t *txn, src Source, h Host) bool {
 	if old := x.hosts[src.Name][h.ID]; old != nil {
-		if old.src == src && x.same(old, h) {
+		if *old.src == src && x.same(old, h) {
 			return false
 		}
 		x.remove(t, src.Name, h.ID)
 	}
-	p := x.place(src, h)
+	p := x.place(x.source(src), h)
 	byID := x.hosts[src.Name]
 	if byID == nil {
 		byID = map[string]*placed{}
@@ -209,20 +241,32 @@ func (x *Index) put(t *txn, src Source, h Host) bool {
 	for _, n := range p.owners {
 		x.addOwner(t, n, p)
 	}
-	for n := range p.srvNames {
-		if !p.owns(n) {
-			x.addOwner(t, n, p)
+	if p.more != nil {
+		for n := range p.more.srvNames {
+			if !p.owns(n) {
+				x.addOwner(t, n, p)
+			}
 		}
 	}
 	for _, n := range p.ents {
 		x.addEnt(t, n, +1)
 	}
-	for i, a := range p.addrs {
-		if !containsIP(p.addrs[:i], a.IP) {
-			x.addAddrOwner(t, a.IP, p)
+	for i, ip := range p.ips {
+		if !slices.Contains(p.ips[:i], ip) {
+			x.addAddrOwner(t, ip, p)
 		}
 	}
 	return true
+}
+
+// source interns src: every host of a source points at one copy.
+func (x *Index) source(src Source) *Source {
+	s := x.sources[src]
+	if s == nil {
+		s = &src
+		x.sources[src] = s
+	}
+	return s
 }
 
 func (x *Index) remove(t *txn, source, id string) bool {
@@ -238,54 +282,73 @@ func (x *Index) remove(t *txn, source, id string) bool {
 	for _, n := range p.owners {
 		x.dropOwner(t, n, p)
 	}
-	for n := range p.srvNames {
-		if !p.owns(n) {
-			x.dropOwner(t, n, p)
+	if p.more != nil {
+		for n := range p.more.srvNames {
+			if !p.owns(n) {
+				x.dropOwner(t, n, p)
+			}
 		}
 	}
 	for _, n := range p.ents {
 		x.addEnt(t, n, -1)
 	}
-	for i, a := range p.addrs {
-		if !containsIP(p.addrs[:i], a.IP) {
-			x.dropAddrOwner(t, a.IP, p)
+	for i, ip := range p.ips {
+		if !slices.Contains(p.ips[:i], ip) {
+			x.dropAddrOwner(t, ip, p)
 		}
 	}
 	return true
 }
 
-func containsIP(as []Addr, ip netip.Addr) bool {
-	for _, a := range as {
-		if a.IP == ip {
-			return true
-		}
-	}
-	return false
-}
-
 // same reports whether p is what placing h would give.
 func (x *Index) same(p *placed, h Host) bool {
 	q := x.place(p.src, h)
+	var ps, qs []Service
+	if p.more != nil {
+		ps = p.more.services
+	}
+	if q.more != nil {
+		qs = q.more.services
+	}
 	return p.id == q.id && slices.Equal(p.owners, q.owners) && slices.Equal(p.reverse, q.reverse) &&
-		slices.Equal(p.addrs, q.addrs) && slices.Equal(p.services, q.services)
+		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(ps, qs)
 }
 
 // place derives the owner names, SRV names and reverse targets of h.
-func (x *Index) place(src Source, h Host) *placed {
-	p := &placed{src: src, id: h.ID, addrs: h.Addrs, services: h.Services}
+func (x *Index) place(src *Source, h Host) *placed {
+	p := &placed{src: src, id: h.ID}
 	p.self[0] = p
+	if len(h.Addrs) == 1 {
+		p.ip[0] = h.Addrs[0].IP
+		p.ips = p.ip[:]
+	} else if len(h.Addrs) > 1 {
+		p.ips = make([]netip.Addr, len(h.Addrs))
+		for i, a := range h.Addrs {
+			p.ips[i] = a.IP
+		}
+	}
+	for _, a := range h.Addrs {
+		if a.Network != "" || a.Subnet.IsValid() || a.Scope != "" {
+			p.nets = h.Addrs // sources never change a Host they handed in
+			break
+		}
+	}
+	if len(h.Services) > 0 {
+		p.extra().services = h.Services
+	}
 	ents := map[string]struct{}{}
 	for _, name := range h.Names {
 		for _, q := range x.qualify(name) {
-			if !slices.Contains(p.owners, q) && (p.ownerSet == nil || !p.owns(q)) {
+			if !p.owns(q) {
 				p.owners = append(p.owners, q)
 				if len(p.owners) == manyOwners {
-					p.ownerSet = make(map[string]struct{}, len(h.Names))
+					set := make(map[string]struct{}, len(h.Names))
 					for _, o := range p.owners {
-						p.ownerSet[o] = struct{}{}
+						set[o] = struct{}{}
 					}
-				} else if p.ownerSet != nil {
-					p.ownerSet[q] = struct{}{}
+					p.extra().ownerSet = set
+				} else if len(p.owners) > manyOwners {
+					p.more.ownerSet[q] = struct{}{}
 				}
 			}
 			x.addEnts(ents, q)
@@ -313,10 +376,11 @@ func (x *Index) place(src Source, h Host) *placed {
 		for _, name := range h.Names {
 			for i, q := range x.qualify(name) {
 				owner := "_" + s.Name + "._" + s.Proto + "." + q
-				if p.srvNames == nil {
-					p.srvNames = map[string][]srvRecord{}
+				m := p.extra()
+				if m.srvNames == nil {
+					m.srvNames = map[string][]srvRecord{}
 				}
-				p.srvNames[owner] = append(p.srvNames[owner], srvRecord{target: targets[min(i, len(targets)-1)], port: s.Port})
+				m.srvNames[owner] = append(m.srvNames[owner], srvRecord{target: targets[min(i, len(targets)-1)], port: s.Port})
 				x.addEnts(ents, owner)
 			}
 		}
@@ -342,9 +406,8 @@ func (x *Index) place(src Source, h Host) *placed {
 			p.ents = append(p.ents, n)
 		}
 	}
-	p.plain = &Entry{one: p}
-	seen := map[netip.Addr]struct{}{}
-	p.plain.addTargets(p, 0, seen)
+	p.plain.one = p
+	p.plain.addTargets(p, 0, nil)
 	return p
 }
 
@@ -418,8 +481,8 @@ func (x *Index) nameState(t *txn, n string) *nameState {
 }
 
 func (x *Index) addOwner(t *txn, n string, p *placed) {
-	if e, _ := t.names.get(n); e == nil && p.owns(n) && p.srvNames[n] == nil {
-		t.names.set(n, p.plain) // the common case: nothing else is at n
+	if e, _ := t.names.get(n); e == nil && p.owns(n) && p.srvAt(n) == nil {
+		t.names.set(n, &p.plain) // the common case: nothing else is at n
 		return
 	}
 	s := x.nameState(t, n)
@@ -437,7 +500,7 @@ func (x *Index) dropOwner(t *txn, n string, p *placed) {
 func (x *Index) addEnt(t *txn, n string, delta int32) { x.nameState(t, n).ents += delta }
 
 func (x *Index) addAddrOwner(t *txn, a netip.Addr, p *placed) {
-	if v, ok := t.addrs.get(a); !ok && !hasScope(p.addrs, a) {
+	if v, ok := t.addrs.get(a); !ok && !p.hasScope(a) {
 		t.addrs.set(a, addrEntry{one: p})
 		return
 	} else if ok && v.st == nil && v.one == p {
@@ -454,8 +517,9 @@ func (x *Index) dropAddrOwner(t *txn, a netip.Addr, p *placed) {
 	x.addrState(t, a).drop(p)
 }
 
-func hasScope(as []Addr, ip netip.Addr) bool {
-	for _, a := range as {
+// hasScope reports whether p has ip within a scope.
+func (p *placed) hasScope(ip netip.Addr) bool {
+	for _, a := range p.nets {
 		if a.IP == ip && a.Scope != "" {
 			return true
 		}
@@ -501,8 +565,8 @@ func (x *Index) commit(t *txn) {
 		switch {
 		case len(s.owners) == 0 && s.ents == 0:
 			t.names.del(n)
-		case len(s.owners) == 1 && s.ents == 0 && s.owners[0].owns(n) && s.owners[0].srvNames[n] == nil:
-			t.names.set(n, s.owners[0].plain)
+		case len(s.owners) == 1 && s.ents == 0 && s.owners[0].owns(n) && s.owners[0].srvAt(n) == nil:
+			t.names.set(n, &s.owners[0].plain)
 		default:
 			x.fill(e, n)
 		}
@@ -518,7 +582,7 @@ func (x *Index) commit(t *txn) {
 		switch {
 		case len(s.owners) == 0:
 			t.addrs.del(a)
-		case len(s.owners) == 1 && !hasScope(s.owners[0].addrs, a):
+		case len(s.owners) == 1 && !s.owners[0].hasScope(a):
 			t.addrs.set(a, addrEntry{one: s.owners[0]})
 		default:
 			x.fillAddr(s, a)
@@ -562,24 +626,35 @@ func (x *Index) fill(e *Entry, n string) {
 		if p.owns(n) {
 			e.addTargets(p, group, seen)
 		}
-		for _, r := range p.srvNames[n] {
+		for _, r := range p.srvAt(n) {
 			e.SRV = append(e.SRV, SRV{Target: r.target, Port: r.port})
 		}
 	}
 }
 
+// addTargets adds p's addresses to e, each once (seen, when not nil, spans
+// several hosts). The first target of a host's own entry lives in the host.
 func (e *Entry) addTargets(p *placed, group int, seen map[netip.Addr]struct{}) {
-	for _, a := range p.addrs {
-		if _, dup := seen[a.IP]; dup {
+	for i, ip := range p.ips {
+		if seen != nil {
+			if _, dup := seen[ip]; dup {
+				continue
+			}
+			seen[ip] = struct{}{}
+		} else if slices.Contains(p.ips[:i], ip) {
 			continue
 		}
-		seen[a.IP] = struct{}{}
-		t := Target{IP: a.IP, Raw: a.IP.AsSlice(), Group: group, Network: a.Network, Subnet: a.Subnet, Scope: a.Scope}
-		e.Networked = e.Networked || a.Subnet.IsValid()
-		if a.IP.Is4() {
-			e.A = append(e.A, t)
+		t := Target{IP: ip, Raw: ip.AsSlice(), Group: group, Net: p.addr(i)}
+		e.Networked = e.Networked || (t.Net != nil && t.Net.Subnet.IsValid())
+		list := &e.AAAA
+		if ip.Is4() {
+			list = &e.A
+		}
+		if *list == nil && e == &p.plain && !p.target[0].IP.IsValid() {
+			p.target[0] = t
+			*list = p.target[:1:1]
 		} else {
-			e.AAAA = append(e.AAAA, t)
+			*list = append(*list, t)
 		}
 	}
 }
@@ -594,7 +669,7 @@ func (x *Index) fillAddr(s *addrState, a netip.Addr) {
 		}
 	}
 	for _, p := range s.owners {
-		for _, ha := range p.addrs {
+		for _, ha := range p.nets {
 			if ha.IP == a && ha.Scope != "" && !slices.Contains(s.scopes, ha.Scope) {
 				s.scopes = append(s.scopes, ha.Scope)
 			}

@@ -248,7 +248,7 @@ func TestScopesOfAnAddress(t *testing.T) {
 	if got := x.Load().Scopes(ip); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("after delete: scopes %v, want [b]", got)
 	}
-	if e := x.Load().Lookup("web.docker."); e == nil || len(e.A) != 1 || e.A[0].Scope != "b" {
+	if e := x.Load().Lookup("web.docker."); e == nil || len(e.A) != 1 || e.A[0].Net.Scope != "b" {
 		t.Fatalf("web: %+v", e)
 	}
 }
@@ -280,5 +280,19 @@ func TestOwnersAndWalks(t *testing.T) {
 	})
 	if n != 1 || s.Generation() != 2 {
 		t.Errorf("%d addresses, generation %d; want 1 and 2", n, s.Generation())
+	}
+}
+
+func TestOneHostWithBothFamilies(t *testing.T) {
+	x := New([]string{"docker."})
+	x.Upsert(docker, host("c1", []string{"a", "b"}, "10.0.0.1", "fd00::1", "10.0.0.2", "10.0.0.1"))
+	for _, n := range []string{"a.docker.", "b.docker."} {
+		e := x.Load().Lookup(n)
+		if e == nil || !slices.Equal(ips(e.A), []string{"10.0.0.1", "10.0.0.2"}) || !slices.Equal(ips(e.AAAA), []string{"fd00::1"}) {
+			t.Fatalf("%s: %+v", n, e)
+		}
+	}
+	if r := x.Load().Reverse(netip.MustParseAddr("fd00::1")); !slices.Equal(r, []string{"a.docker."}) {
+		t.Fatalf("PTR %v", r)
 	}
 }

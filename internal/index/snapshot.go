@@ -32,12 +32,12 @@ type Entry struct {
 // Target is one address at a name; Group tells which host it belongs to, so
 // that per-host network selection can pick among one host's addresses.
 type Target struct {
-	IP      netip.Addr
-	Raw     net.IP // IP as DNS records hold it, built once; never modify
-	Group   int
-	Network string
-	Subnet  netip.Prefix
-	Scope   string
+	IP    netip.Addr
+	Raw   net.IP // IP as DNS records hold it, built once; never modify
+	Group int
+	// Net is the address with its network (name, subnet, scope), as the
+	// source gave it; nil when it has none (hosts files).
+	Net *Addr
 }
 
 // addrEntry is what the index knows of one address: the names PTR returns,
