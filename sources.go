@@ -35,6 +35,18 @@ type sources struct {
 	done   sync.WaitGroup
 }
 
+// hostsFileLimits are the limits the Corefile gives hosts files.
+func (cfg *config) hostsFileLimits() hostsfile.Limits {
+	l := hostsfile.DefaultLimits
+	if cfg.maxLineSize > 0 {
+		l.LineBytes = cfg.maxLineSize
+	}
+	if cfg.maxFileSize > 0 {
+		l.FileBytes = cfg.maxFileSize
+	}
+	return l
+}
+
 // compose builds the sources of cfg over idx. It is the only place that
 // gives a source its identity and priority in the index.
 func compose(cfg *config, idx *index.Index) (*sources, error) {
@@ -42,7 +54,9 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 	for _, path := range cfg.hostsFiles {
 		name := "hostsfile:" + path
 		sink := meteredSink{idx, index.Source{Name: name, Priority: hostsFilePriority}}
-		s.list = append(s.list, hostsfile.NewSource(path, name, cfg.reload, sink))
+		src := hostsfile.NewSource(path, name, cfg.reload, sink)
+		src.SetLimits(cfg.hostsFileLimits())
+		s.list = append(s.list, src)
 	}
 	for _, e := range cfg.engines {
 		// The engine's swarm, served while the engine is a swarm manager,

@@ -20,7 +20,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: "dockerhosts",
 		Name:      "dropped_names",
-		Help:      "Names not served because the hosts file as last read exceeds a limit (line_bytes, file_bytes).",
+		Help:      "Names not served because the hosts file as last read exceeds a limit (max_line_size, max_file_size).",
 	}, []string{"source", "limit"})
 
 	readFailures = promauto.NewCounterVec(prometheus.CounterOpts{

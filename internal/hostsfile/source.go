@@ -94,14 +94,14 @@ func applyChange(sink index.Sink, removed []string, added []index.Host) {
 // out, and keeps the dropped-names gauge current.
 func (s *Source) reportLimits(u Update) {
 	st := u.Stats
-	droppedNames.WithLabelValues(s.name, "line_bytes").Set(float64(st.LongLineNames))
-	droppedNames.WithLabelValues(s.name, "file_bytes").Set(float64(st.CutNames))
+	droppedNames.WithLabelValues(s.name, "max_line_size").Set(float64(st.LongLineNames))
+	droppedNames.WithLabelValues(s.name, "max_file_size").Set(float64(st.CutNames))
 	if st.LongLines > 0 && st.LongLineNames != s.longLogged {
-		log.Warningf("%s: %d lines are longer than %d bytes (limit line_bytes): skipped, %d names on them are not served",
+		log.Warningf("%s: %d lines are longer than %d bytes (max_line_size): skipped, %d names on them are not served",
 			u.Path, st.LongLines, s.limits.LineBytes, st.LongLineNames)
 	}
 	if st.Truncated && st.CutNames != s.cutLogged {
-		log.Warningf("%s is larger than %d bytes (limit file_bytes): read up to the last line within it, %d names after it are not served",
+		log.Warningf("%s is larger than %d bytes (max_file_size): read up to the last line within it, %d names after it are not served",
 			u.Path, s.limits.FileBytes, st.CutNames)
 	}
 	s.longLogged, s.cutLogged = st.LongLineNames, st.CutNames

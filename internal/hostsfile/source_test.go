@@ -67,7 +67,7 @@ func TestLimitsAreLoggedCountedAndKeepTheRest(t *testing.T) {
 	dir := t.TempDir()
 	logs := captureLog(t)
 
-	t.Run("line_bytes", func(t *testing.T) {
+	t.Run("max_line_size", func(t *testing.T) {
 		path := filepath.Join(dir, "long")
 		var b strings.Builder
 		for i := range 20 {
@@ -86,8 +86,8 @@ func TestLimitsAreLoggedCountedAndKeepTheRest(t *testing.T) {
 		if x.Load().Lookup("last.test.") == nil {
 			t.Error("the line after the long one does not answer")
 		}
-		if got := testutil.ToFloat64(droppedNames.WithLabelValues(name, "line_bytes")); got != 100 {
-			t.Errorf("dropped_names{limit=line_bytes} = %v, want 100", got)
+		if got := testutil.ToFloat64(droppedNames.WithLabelValues(name, "max_line_size")); got != 100 {
+			t.Errorf("dropped_names{limit=max_line_size} = %v, want 100", got)
 		}
 		// Said once: another change to the file does not repeat it.
 		writeFile(t, path, b.String()+"10.0.1.3 later\n")
@@ -98,13 +98,13 @@ func TestLimitsAreLoggedCountedAndKeepTheRest(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		want := fmt.Sprintf("%s: 1 lines are longer than 64 bytes (limit line_bytes): skipped, 100 names on them are not served", path)
+		want := fmt.Sprintf("%s: 1 lines are longer than 64 bytes (max_line_size): skipped, 100 names on them are not served", path)
 		if strings.Count(logs.String(), want) != 1 {
 			t.Errorf("log %q, want one line %q", logs.String(), want)
 		}
 	})
 
-	t.Run("file_bytes", func(t *testing.T) {
+	t.Run("max_file_size", func(t *testing.T) {
 		path := filepath.Join(dir, "big")
 		var b strings.Builder
 		for i := range 100 {
@@ -121,10 +121,10 @@ func TestLimitsAreLoggedCountedAndKeepTheRest(t *testing.T) {
 		if x.Load().Lookup("a050.test.") != nil {
 			t.Error("the line cut by the limit answers")
 		}
-		if got := testutil.ToFloat64(droppedNames.WithLabelValues(name, "file_bytes")); got != 100 {
-			t.Errorf("dropped_names{limit=file_bytes} = %v, want 100", got)
+		if got := testutil.ToFloat64(droppedNames.WithLabelValues(name, "max_file_size")); got != 100 {
+			t.Errorf("dropped_names{limit=max_file_size} = %v, want 100", got)
 		}
-		want := fmt.Sprintf("%s is larger than 960 bytes (limit file_bytes): read up to the last line within it, 100 names after it are not served", path)
+		want := fmt.Sprintf("%s is larger than 960 bytes (max_file_size): read up to the last line within it, 100 names after it are not served", path)
 		if strings.Count(logs.String(), want) != 1 {
 			t.Errorf("log %q, want one line %q", logs.String(), want)
 		}
