@@ -68,7 +68,9 @@ func (t *table) diff(content []byte, lim Limits, truncated bool, cut int) change
 	}
 	oldMid, newMid := old[p:len(old)-s], content[p:len(content)-s]
 
-	c := change{content: content, refs: map[lineKey]int32{}}
+	lines := bytes.Count(newMid, []byte{'\n'}) + 1
+	c := change{content: content, refs: make(map[lineKey]int32, lines+bytes.Count(oldMid, []byte{'\n'}))}
+	c.added = make([]index.Host, 0, lines)
 	count := func(k lineKey) int32 {
 		if n, ok := c.refs[k]; ok {
 			return n

@@ -61,7 +61,8 @@ func (s *Source) apply(u Update) {
 		if len(u.Removed)+len(u.Hosts) >= bigChange {
 			// A reload leaves as much garbage as the file holds names; the
 			// heap would otherwise stay at twice its need until it fills.
-			debug.FreeOSMemory()
+			// Once the watcher has dropped the update, that is: later.
+			go debug.FreeOSMemory()
 		}
 	}
 	if u.Stats.Skipped > 0 {

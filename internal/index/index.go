@@ -336,7 +336,7 @@ func (x *Index) place(src *Source, h Host) *placed {
 	if len(h.Services) > 0 {
 		p.extra().services = h.Services
 	}
-	ents := map[string]struct{}{}
+	var ents nameSet
 	for _, name := range h.Names {
 		for _, q := range x.qualify(name) {
 			if !p.owns(q) {
@@ -351,7 +351,7 @@ func (x *Index) place(src *Source, h Host) *placed {
 					p.more.ownerSet[q] = struct{}{}
 				}
 			}
-			x.addEnts(ents, q)
+			x.addEnts(&ents, q)
 		}
 	}
 	for _, name := range h.ReverseNames {
@@ -381,7 +381,7 @@ func (x *Index) place(src *Source, h Host) *placed {
 					m.srvNames = map[string][]srvRecord{}
 				}
 				m.srvNames[owner] = append(m.srvNames[owner], srvRecord{target: targets[min(i, len(targets)-1)], port: s.Port})
-				x.addEnts(ents, owner)
+				x.addEnts(&ents, owner)
 			}
 		}
 	}
@@ -396,12 +396,12 @@ func (x *Index) place(src *Source, h Host) *placed {
 			}
 			for _, z := range x.reverseZones {
 				if dns.IsSubDomain(z, rev) {
-					addParents(ents, rev, z)
+					addParents(&ents, rev, z)
 				}
 			}
 		}
 	}
-	for n := range ents {
+	for _, n := range ents.list {
 		if !p.owns(n) {
 			p.ents = append(p.ents, n)
 		}
@@ -412,21 +412,46 @@ func (x *Index) place(src *Source, h Host) *placed {
 }
 
 // addEnts records every name strictly between q and its zone apex.
-func (x *Index) addEnts(ents map[string]struct{}, q string) { addParents(ents, q, x.zoneOf(q)) }
+func (x *Index) addEnts(ents *nameSet, q string) { addParents(ents, q, x.zoneOf(q)) }
 
-func addParents(ents map[string]struct{}, q, zone string) {
+func addParents(ents *nameSet, q, zone string) {
 	for off, end := dns.NextLabel(q, 0); !end; off, end = dns.NextLabel(q, off) {
 		parent := q[off:]
 		if len(parent) <= len(zone) {
 			return
 		}
-		ents[parent] = struct{}{}
+		ents.add(parent)
 	}
+}
+
+// nameSet is a set of names in the order added: a slice while small (a
+// host has a few), with a map once large.
+type nameSet struct {
+	list []string
+	set  map[string]struct{}
+}
+
+func (s *nameSet) add(n string) {
+	if s.set != nil {
+		if _, ok := s.set[n]; ok {
+			return
+		}
+		s.set[n] = struct{}{}
+	} else if slices.Contains(s.list, n) {
+		return
+	} else if len(s.list) == manyOwners {
+		s.set = make(map[string]struct{}, 2*manyOwners)
+		for _, m := range s.list {
+			s.set[m] = struct{}{}
+		}
+		s.set[n] = struct{}{}
+	}
+	s.list = append(s.list, n)
 }
 
 func (x *Index) zoneOf(q string) string {
 	for _, z := range x.zones {
-		if dns.IsSubDomain(z, q) {
+		if inZone(z, q) {
 			return z
 		}
 	}
@@ -436,12 +461,19 @@ func (x *Index) zoneOf(q string) string {
 // qualify turns a source name into owner names: as written when it lies in
 // a zone, otherwise once under each zone (the root zone adds just a dot).
 func (x *Index) qualify(name string) []string {
+	if len(x.zones) == 1 && x.zones[0] != "." && isPlainLower(name) {
+		// The common case, one zone and a relative lowercase name (sources
+		// hand in lowercase names): one allocation.
+		if z := x.zones[0]; !inZone(z, name+".") {
+			return []string{name + "." + z}
+		}
+	}
 	fq := dns.Fqdn(strings.ToLower(name))
 	if len(x.zones) == 0 {
 		return []string{fq}
 	}
 	for _, z := range x.zones {
-		if dns.IsSubDomain(z, fq) {
+		if inZone(z, fq) {
 			return []string{fq}
 		}
 	}
@@ -546,6 +578,25 @@ func (x *Index) addrState(t *txn, a netip.Addr) *nameState {
 	t.addrs.set(a, v)
 	t.dirtyAddrs = append(t.dirtyAddrs, a)
 	return &v.st.nameState
+}
+
+// inZone reports whether the lowercase FQDN q is zone z or below it, as
+// dns.IsSubDomain does for canonical names, without allocating.
+func inZone(z, q string) bool {
+	return z == "." || q == z || (len(q) > len(z) && q[len(q)-len(z)-1] == '.' && strings.HasSuffix(q, z))
+}
+
+// isPlainLower reports whether name is lowercase without a trailing dot.
+func isPlainLower(name string) bool {
+	if name == "" || name[len(name)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; 'A' <= c && c <= 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // commit recomputes the touched names and addresses and publishes a new
