@@ -296,3 +296,33 @@ func TestOneHostWithBothFamilies(t *testing.T) {
 		t.Fatalf("PTR %v", r)
 	}
 }
+
+// BenchmarkContainerEventAmongHostsFile is one container event (an upsert
+// of a container at a new address) with 10,000 containers and a
+// 100,000-name hosts file in the index, against 100 containers alone. The
+// container's names are its own: a name that N replicas share costs O(N) to
+// recompute, whatever else the index holds.
+func BenchmarkContainerEventAmongHostsFile(b *testing.B) {
+	for _, tc := range []struct{ containers, fileLines int }{{100, 0}, {10_000, 50_000}} {
+		b.Run(fmt.Sprintf("containers=%d/names=%d", tc.containers, tc.containers*2+tc.fileLines*2), func(b *testing.B) {
+			x := New([]string{"docker."})
+			var lines []Host
+			for i := range tc.fileLines {
+				lines = append(lines, host(fmt.Sprint("l", i), []string{fmt.Sprint("host", i), fmt.Sprintf("alias%d.svc", i)},
+					netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()))
+			}
+			x.Replace(files, lines)
+			var ctrs []Host
+			for i := range tc.containers {
+				ctrs = append(ctrs, host(fmt.Sprint("c", i), []string{fmt.Sprint("app", i), fmt.Sprintf("svc%d.proj", i%50)},
+					netip.AddrFrom4([4]byte{172, 16 + byte(i>>16), byte(i >> 8), byte(i)}).String()))
+			}
+			x.Replace(docker, ctrs)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				x.Upsert(docker, host("c7", []string{"app7", "app7.proj"}, fmt.Sprintf("172.31.%d.%d", (i>>8)&0xff, i&0xff)))
+			}
+		})
+	}
+}
