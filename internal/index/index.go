@@ -26,11 +26,12 @@ type Index struct {
 	zones        []string // forward zones, lowercase FQDN, most specific first
 	reverseZones []string // in-addr.arpa. and ip6.arpa. zones we are authoritative for
 
-	mu      sync.Mutex
-	gen     uint64
-	hosts   map[string]map[string]*placed // source name -> host ID -> host
-	sources map[Source]*Source
-	snap    atomic.Pointer[Snapshot]
+	mu        sync.Mutex
+	gen       uint64                        // of txns
+	published uint64                        // snapshots published
+	hosts     map[string]map[string]*placed // source name -> host ID -> host
+	sources   map[Source]*Source
+	snap      atomic.Pointer[Snapshot]
 }
 
 // placed is a host with everything derived from it, kept so that removing it
@@ -41,6 +42,7 @@ type Index struct {
 type placed struct {
 	src     *Source // interned: one per source
 	id      string
+	name    string       // relative, as the source gave it: its PTR name, else its first
 	owners  []string     // qualified names it answers, without duplicates
 	reverse []string     // qualified PTR targets, without duplicates; often owners' own
 	ents    []string     // empty non-terminals above its names
@@ -318,6 +320,12 @@ func (x *Index) same(p *placed, h Host) bool {
 func (x *Index) place(src *Source, h Host) *placed {
 	p := &placed{src: src, id: h.ID}
 	p.self[0] = p
+	switch {
+	case len(h.ReverseNames) > 0:
+		p.name = h.ReverseNames[0]
+	case len(h.Names) > 0:
+		p.name = h.Names[0]
+	}
 	if len(h.Addrs) == 1 {
 		p.ip[0] = h.Addrs[0].IP
 		p.ips = p.ip[:]
@@ -644,7 +652,8 @@ func (x *Index) commit(t *txn) {
 	if serial <= old.serial {
 		serial = old.serial + 1
 	}
-	x.snap.Store(&Snapshot{names: t.names.done(), addrs: t.addrs.done(), serial: serial})
+	x.published++
+	x.snap.Store(&Snapshot{names: t.names.done(), addrs: t.addrs.done(), serial: serial, gen: x.published})
 }
 
 // winners returns the hosts among owners from the highest-priority source,
@@ -727,4 +736,21 @@ func (x *Index) fillAddr(s *addrState, a netip.Addr) {
 		}
 	}
 	slices.Sort(s.scopes)
+	// Owners: the winners first, then the hidden ones, each group in a
+	// stable order.
+	s.hosts = s.hosts[:0]
+	won := winners(s.owners)
+	for _, p := range won {
+		s.hosts = append(s.hosts, p.owner())
+	}
+	var hidden []Owner
+	for _, p := range s.owners {
+		if !slices.Contains(won, p) {
+			hidden = append(hidden, p.owner())
+		}
+	}
+	slices.SortFunc(hidden, func(a, b Owner) int { return strings.Compare(a.Source+" "+a.Name, b.Source+" "+b.Name) })
+	s.hosts = append(s.hosts, hidden...)
 }
+
+func (p *placed) owner() Owner { return Owner{Source: p.src.Name, Name: p.name} }

@@ -11,6 +11,7 @@ type Snapshot struct {
 	names  pmap[string, *Entry]
 	addrs  pmap[netip.Addr, addrEntry]
 	serial uint32
+	gen    uint64
 }
 
 // Entry is what exists at one owner name. An Entry with no records is a name
@@ -58,6 +59,23 @@ func (a addrEntry) names() []string {
 	return nil
 }
 
+func (a addrEntry) owners() []Owner {
+	if a.st != nil {
+		return a.st.hosts
+	}
+	if a.one != nil {
+		return []Owner{a.one.owner()}
+	}
+	return nil
+}
+
+// Owner is a host that has an address: its source and the name it is known
+// by (a container's name, a hosts-file line's first name).
+type Owner struct {
+	Source string // e.g. "docker:host", "hostsfile:/etc/hosts"
+	Name   string // relative, as the source gave it
+}
+
 func (a addrEntry) scopes() []string {
 	if a.st != nil {
 		return a.st.scopes
@@ -90,5 +108,26 @@ func (s *Snapshot) Scopes(addr netip.Addr) []string {
 	return r.scopes()
 }
 
+// Owners returns the hosts that have addr, winners of the source priority
+// first: who an answer's address came from, or who a client is.
+func (s *Snapshot) Owners(addr netip.Addr) []Owner {
+	r, _ := s.addrs.get(addr)
+	return r.owners()
+}
+
 // Serial changes whenever the index does; it is the zones' SOA serial.
 func (s *Snapshot) Serial() uint32 { return s.serial }
+
+// Generation increases by one with every published snapshot of an index.
+func (s *Snapshot) Generation() uint64 { return s.gen }
+
+// EachName calls fn for every owner name in the snapshot (forward names and
+// names inside served reverse zones), in no particular order, until fn
+// returns false. The snapshot never changes, so a walk is consistent.
+func (s *Snapshot) EachName(fn func(name string, e *Entry) bool) { s.names.each(fn) }
+
+// EachAddr calls fn for every address with PTR names, until fn returns
+// false.
+func (s *Snapshot) EachAddr(fn func(addr netip.Addr, names []string) bool) {
+	s.addrs.each(func(a netip.Addr, r addrEntry) bool { return len(r.names()) == 0 || fn(a, r.names()) })
+}

@@ -65,4 +65,5 @@ type addrState struct {
 	nameState
 	names  []string // PTR targets
 	scopes []string
+	hosts  []Owner
 }
