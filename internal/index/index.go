@@ -30,7 +30,7 @@ type Index struct {
 	gen       uint64                        // of txns
 	published uint64                        // snapshots published
 	hosts     map[string]map[string]*placed // source name -> host ID -> host
-	sources   map[Source]*Source
+	sources   map[Source]*sourceRec
 	snap      atomic.Pointer[Snapshot]
 }
 
@@ -40,9 +40,13 @@ type Index struct {
 // one address and no services (every hosts-file line) is one allocation
 // besides its names: its entry, target and address are inside it.
 type placed struct {
-	src     *Source // interned: one per source
-	id      string
-	name    string       // relative, as the source gave it: its PTR name, else its first
+	src *sourceRec // interned: one per source
+	id  string
+	// named is set when the name the host is known by (its PTR name, else
+	// its first) was given inside a zone: Owner then needs only the dot
+	// dropped, not the zone. Keeping this bit rather than the name saves a
+	// string per hosts-file line.
+	named   bool
 	owners  []string     // qualified names it answers, without duplicates
 	reverse []string     // qualified PTR targets, without duplicates; often owners' own
 	ents    []string     // empty non-terminals above its names
@@ -108,7 +112,7 @@ func hashAddr(a netip.Addr) uint64 { return maphash.Comparable(seed, a) }
 // New returns an empty index for the given zones. Forward zones qualify the
 // relative names sources hand in; reverse zones create no forward names.
 func New(zones []string) *Index {
-	x := &Index{hosts: map[string]map[string]*placed{}, sources: map[Source]*Source{}}
+	x := &Index{hosts: map[string]map[string]*placed{}, sources: map[Source]*sourceRec{}}
 	for _, z := range zones {
 		z = dns.CanonicalName(z)
 		if isReverseZone(z) {
@@ -227,7 +231,7 @@ func (x *Index) begin() *txn {
 
 func (x *Index) put(t *txn, src Source, h Host) bool {
 	if old := x.hosts[src.Name][h.ID]; old != nil {
-		if *old.src == src && x.same(old, h) {
+		if old.src.Source == src && x.same(old, h) {
 			return false
 		}
 		x.remove(t, src.Name, h.ID)
@@ -261,11 +265,20 @@ func (x *Index) put(t *txn, src Source, h Host) bool {
 	return true
 }
 
+// sourceRec is a source as its hosts point at it, with what they share.
+type sourceRec struct {
+	Source
+	zone string // the zone qualify adds to a relative name; "." for none
+}
+
 // source interns src: every host of a source points at one copy.
-func (x *Index) source(src Source) *Source {
+func (x *Index) source(src Source) *sourceRec {
 	s := x.sources[src]
 	if s == nil {
-		s = &src
+		s = &sourceRec{Source: src, zone: "."}
+		if len(x.zones) > 0 {
+			s.zone = x.zones[0]
+		}
 		x.sources[src] = s
 	}
 	return s
@@ -317,14 +330,14 @@ func (x *Index) same(p *placed, h Host) bool {
 }
 
 // place derives the owner names, SRV names and reverse targets of h.
-func (x *Index) place(src *Source, h Host) *placed {
+func (x *Index) place(src *sourceRec, h Host) *placed {
 	p := &placed{src: src, id: h.ID}
 	p.self[0] = p
 	switch {
 	case len(h.ReverseNames) > 0:
-		p.name = h.ReverseNames[0]
+		p.named = x.inAZone(h.ReverseNames[0])
 	case len(h.Names) > 0:
-		p.name = h.Names[0]
+		p.named = x.inAZone(h.Names[0])
 	}
 	if len(h.Addrs) == 1 {
 		p.ip[0] = h.Addrs[0].IP
@@ -753,4 +766,37 @@ func (x *Index) fillAddr(s *addrState, a netip.Addr) {
 	s.hosts = append(s.hosts, hidden...)
 }
 
-func (p *placed) owner() Owner { return Owner{Source: p.src.Name, Name: p.name} }
+func (p *placed) owner() Owner { return Owner{Source: p.src.Name, Name: p.knownAs()} }
+
+// knownAs is the name the host is known by, relative as the source gave it:
+// its first qualified PTR name (else name) without the zone qualify added.
+func (p *placed) knownAs() string {
+	var q string
+	switch {
+	case len(p.reverse) > 0:
+		q = p.reverse[0]
+	case len(p.owners) > 0:
+		q = p.owners[0]
+	default:
+		return ""
+	}
+	if !p.named && p.src.zone != "." {
+		q = strings.TrimSuffix(q, p.src.zone)
+	}
+	return strings.TrimSuffix(q, ".")
+}
+
+// inAZone reports whether the source name lies in one of the zones, so
+// that qualify keeps it as written.
+func (x *Index) inAZone(name string) bool {
+	if len(x.zones) == 0 {
+		return true
+	}
+	fq := dns.Fqdn(strings.ToLower(name))
+	for _, z := range x.zones {
+		if inZone(z, fq) {
+			return true
+		}
+	}
+	return false
+}

@@ -326,3 +326,28 @@ func BenchmarkContainerEventAmongHostsFile(b *testing.B) {
 		})
 	}
 }
+
+func TestOwnerNamesAsTheSourceGaveThem(t *testing.T) {
+	for _, tc := range []struct {
+		zones []string
+		name  string
+	}{
+		{[]string{"docker."}, "web"},
+		{[]string{"docker."}, "web.docker"},
+		{[]string{"lab.docker.", "docker."}, "web.lab"},
+		{[]string{"."}, "web"},
+		{nil, "web.example"},
+	} {
+		x := New(tc.zones)
+		x.Upsert(docker, host("c1", []string{tc.name}, "10.0.0.1"))
+		x.Upsert(files, host("f1", []string{tc.name}, "10.0.0.1"))
+		want := []Owner{{Source: files.Name, Name: tc.name}, {Source: docker.Name, Name: tc.name}}
+		if got := x.Load().Owners(netip.MustParseAddr("10.0.0.1")); !slices.Equal(got, want) {
+			t.Errorf("zones %v, name %s: owners %v", tc.zones, tc.name, got)
+		}
+		x.Delete(files, "f1")
+		if got := x.Load().Owners(netip.MustParseAddr("10.0.0.1")); !slices.Equal(got, want[1:]) {
+			t.Errorf("zones %v, name %s: one owner %v", tc.zones, tc.name, got)
+		}
+	}
+}
