@@ -126,8 +126,8 @@ func (d *DockerHosts) networkOf(snap *index.Snapshot, o index.Owner, addr netip.
 			continue
 		}
 		for _, t := range append(slices.Clip(e.A), e.AAAA...) {
-			if t.IP == addr && t.Scope == engine && t.Network != "" {
-				return t.Network
+			if t.IP == addr && t.Net != nil && t.Net.Scope == engine && t.Net.Network != "" {
+				return t.Net.Network
 			}
 		}
 	}

@@ -48,13 +48,13 @@ func (d *DockerHosts) pickHost(ts []index.Target, c client) []index.Target {
 		return ts
 	}
 	for i, t := range ts {
-		if t.Subnet.IsValid() && t.Subnet.Contains(c.addr) && d.sameScope(t.Scope, c) {
+		if t.Net != nil && t.Net.Subnet.IsValid() && t.Net.Subnet.Contains(c.addr) && d.sameScope(t.Net.Scope, c) {
 			return ts[i : i+1]
 		}
 	}
 	for _, n := range d.Networks {
 		for i, t := range ts {
-			if t.Network == n {
+			if t.Net != nil && t.Net.Network == n {
 				return ts[i : i+1]
 			}
 		}

@@ -44,6 +44,9 @@ type config struct {
 	noReverse  bool
 	fallZones  []string
 	fall       bool
+	// Limits of each hosts file; zero for the default.
+	maxLineSize int
+	maxFileSize int64
 }
 
 // engineConfig is one Docker engine: a `docker` line and the per-engine
@@ -392,6 +395,19 @@ func parseProperty(c *caddy.Controller, cfg *config, prop string) error {
 	case "fallthrough":
 		cfg.fall = true
 		cfg.fallZones = args
+	case "max_line_size", "max_file_size":
+		if err := want(1, 1); err != nil {
+			return err
+		}
+		n, ok := byteSize(args[0])
+		if !ok || (prop == "max_line_size" && n > maxLineSize) {
+			return c.Errf("%s must be a size like 65536, 64K, 256M or 1G (a line at most 16M), not '%s'", prop, args[0])
+		}
+		if prop == "max_line_size" {
+			cfg.maxLineSize = int(n)
+		} else {
+			cfg.maxFileSize = n
+		}
 	default:
 		return c.Errf("unknown property '%s'", prop)
 	}
@@ -414,6 +430,29 @@ func (cfg *config) currentEngine(c *caddy.Controller, prop string) (*engineConfi
 	}
 	e.set[prop] = true
 	return e, nil
+}
+
+// maxLineSize bounds max_line_size: a hosts file is read with a buffer of a
+// line's size.
+const maxLineSize = 16 << 20
+
+// byteSize parses a positive size in bytes, with an optional K, M or G
+// (powers of 1024).
+func byteSize(s string) (int64, bool) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || n > (1<<62)/mult {
+		return 0, false
+	}
+	return n * mult, true
 }
 
 func duration(c *caddy.Controller, s string) (time.Duration, error) {

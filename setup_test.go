@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+
+	"github.com/dockerhosts/dockerhosts/internal/hostsfile"
 )
 
 func TestSetupParses(t *testing.T) {
@@ -43,6 +45,21 @@ func TestSetupParses(t *testing.T) {
 		{`dockerhosts {
 			fallthrough
 		}`, func(c *config) bool { return c.fall && len(c.fallZones) == 0 && len(c.engines) == 1 }},
+		{`dockerhosts {
+			hostsfile /etc/hosts
+			max_line_size 1M
+			max_file_size 2G
+		}`, func(c *config) bool {
+			l := c.hostsFileLimits()
+			return l.LineBytes == 1<<20 && l.FileBytes == 2<<30
+		}},
+		{`dockerhosts {
+			hostsfile /etc/hosts
+			max_file_size 1000
+		}`, func(c *config) bool {
+			l := c.hostsFileLimits()
+			return l.LineBytes == hostsfile.MaxLineBytes && l.FileBytes == 1000
+		}},
 		{`dockerhosts {
 			opt_in
 			networks front
@@ -136,6 +153,11 @@ func TestSetupRejectsMisconfiguration(t *testing.T) {
 		{"dockerhosts {\n docker\n networks\n}", "Testfile:3 - Error during parsing: Wrong argument count"},
 		{"dockerhosts {\n hostsfile /etc/hosts\n opt_in\n}", "needs the 'docker' property"},
 		{"dockerhosts\ndockerhosts", "this plugin"},
+		{"dockerhosts {\n max_file_size\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"dockerhosts {\n max_file_size 0\n}", "Testfile:2 - Error during parsing: max_file_size must be a size"},
+		{"dockerhosts {\n max_file_size 10T\n}", "Testfile:2 - Error during parsing: max_file_size must be a size"},
+		{"dockerhosts {\n max_line_size 17M\n}", "Testfile:2 - Error during parsing: max_line_size must be a size"},
+		{"dockerhosts {\n max_line_size 1K\n max_line_size 2K\n}", "Testfile:3 - Error during parsing: property 'max_line_size' given twice"},
 	}
 	for _, tc := range cases {
 		c := caddy.NewTestController("dns", tc.input)

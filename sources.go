@@ -38,6 +38,18 @@ type sources struct {
 	changes chan struct{}
 }
 
+// hostsFileLimits are the limits the Corefile gives hosts files.
+func (cfg *config) hostsFileLimits() hostsfile.Limits {
+	l := hostsfile.DefaultLimits
+	if cfg.maxLineSize > 0 {
+		l.LineBytes = cfg.maxLineSize
+	}
+	if cfg.maxFileSize > 0 {
+		l.FileBytes = cfg.maxFileSize
+	}
+	return l
+}
+
 // compose builds the sources of cfg over idx. It is the only place that
 // gives a source its identity and priority in the index.
 func compose(cfg *config, idx *index.Index) (*sources, error) {
@@ -45,7 +57,9 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 	for _, path := range cfg.hostsFiles {
 		name := "hostsfile:" + path
 		sink := meteredSink{idx, index.Source{Name: name, Priority: hostsFilePriority}, s.changes}
-		s.list = append(s.list, hostsfile.NewSource(path, name, cfg.reload, sink))
+		src := hostsfile.NewSource(path, name, cfg.reload, sink)
+		src.SetLimits(cfg.hostsFileLimits())
+		s.list = append(s.list, src)
 	}
 	for _, e := range cfg.engines {
 		// The engine's swarm, served while the engine is a swarm manager,
@@ -159,6 +173,13 @@ func (m meteredSink) Delete(id string) bool {
 		m.changed()
 	}
 	return changed
+}
+
+// Apply lets a hosts file change only the lines that changed, in one
+// snapshot (index.Applier).
+func (m meteredSink) Apply(remove []string, add []index.Host) {
+	m.idx.Apply(m.src, remove, add)
+	m.changed()
 }
 
 func (m meteredSink) changed() {

@@ -12,10 +12,16 @@
 #    by in-place rewrite; p50 and max per method.
 # 3. The Go benchmarks of every package.
 # 4. bench/docker-lag, when present.
-# 5. bench/xfer: AXFR of 10,000 containers, dnsperf beside transfers.
+# 5. scale: bench/scale on a SCALE_LINES-line file (two names a line): the
+#    hosts plugin and dockerhosts each from process start to every name
+#    answering, and VmRSS; dockerhosts under a steady SCALE_QPS load while the
+#    whole file is rewritten; SCALE_CHANGES single-line changes, VmRSS before
+#    and after. Then bench/lag against a LAG_LINES-line file.
+# 6. bench/xfer: AXFR of 10,000 containers, dnsperf beside transfers.
 #
-# Tunables (environment): BENCH_PARTS ("dnsperf lag go docker-lag xfer": which of
-# the above to run), BENCH_SECONDS (10) per dnsperf run, BENCH_ROUNDS (5) pairs, BENCH_PORT (15353; dockerhosts there, hosts one above), SERVER_CPU (0),
+# Tunables (environment): BENCH_PARTS ("dnsperf lag go docker-lag scale xfer":
+# which of the above to run), SCALE_LINES (500000), SCALE_QPS (10000),
+# SCALE_CHANGES (100), LAG_LINES (100000), BENCH_SECONDS (10) per dnsperf run, BENCH_ROUNDS (5) pairs, BENCH_PORT (15353; dockerhosts there, hosts one above), SERVER_CPU (0),
 # CLIENT_CPU (1), LAG_N (10) changes per method, BENCH_OUT (bench/out).
 # Only 127.0.0.1 ever receives traffic.
 set -euo pipefail
@@ -24,7 +30,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(realpath "${1:-$repo/coredns}")
 seconds=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-5}
-parts=" ${BENCH_PARTS:-dnsperf lag go docker-lag xfer} "
+parts=" ${BENCH_PARTS:-dnsperf lag go docker-lag scale xfer} "
 port_d=${BENCH_PORT:-15353}
 port_h=$((port_d + 1))
 server_cpu=${SERVER_CPU:-0}
@@ -147,6 +153,24 @@ pids=()
 if part go; then
 	say "Go benchmarks"
 	(cd "$repo" && go test -run='^$' -bench=. -benchmem ./...) | grep -v '^ok\|no test files' || true
+fi
+
+if part scale; then
+	say "scale: ${SCALE_LINES:-500000}-line hosts file, hosts vs dockerhosts (server on cpu $server_cpu, client on cpu $client_cpu)"
+	(cd "$repo" && go build -o "$out/scale" ./bench/scale && go build -o "$out/lag" ./bench/lag)
+	server_pin=()
+	((${#pin_server[@]})) && server_pin=(-server-cpu "$server_cpu")
+	"${pin_client[@]}" "$out/scale" -coredns "$bin" -dir "$out/scale.d" -port $((port_d + 10)) "${server_pin[@]}" \
+		-lines "${SCALE_LINES:-500000}" -qps "${SCALE_QPS:-10000}" -changes "${SCALE_CHANGES:-100}"
+
+	lag_lines=${LAG_LINES:-100000}
+	say "hosts-file update lag through dockerhosts, $lag_lines-line file (target p50 <= 10ms, max <= 50ms)"
+	awk -v n="$lag_lines" 'BEGIN { print "10.1.0.2 h0001.bench.test"; for (i = 0; i < n; i++) printf "10.%d.%d.%d h%d.bench.test a%d.svc.bench.test\n", int(i / 65536) % 256, int(i / 256) % 256, i % 256, i, i }' >"$out/hosts.large"
+	sed "s|$hosts|$out/hosts.large|" "$out/dockerhosts.Corefile" >"$out/large.Corefile"
+	start_server large "$port_d"
+	"${pin_client[@]}" "$out/lag" -server "127.0.0.1:$port_d" -file "$out/hosts.large" -name lag.bench.test -n "${LAG_N:-10}"
+	cleanup
+	pids=()
 fi
 
 if part docker-lag && [[ -d $repo/bench/docker-lag ]]; then

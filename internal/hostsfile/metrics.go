@@ -16,6 +16,13 @@ var (
 		Help:      "Invalid lines or names skipped in the hosts file as last read.",
 	}, []string{"source"})
 
+	droppedNames = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "dockerhosts",
+		Name:      "dropped_names",
+		Help:      "Names not served because the hosts file as last read exceeds a limit (max_line_size, max_file_size).",
+	}, []string{"source", "limit"})
+
 	readFailures = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "dockerhosts",

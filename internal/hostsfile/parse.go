@@ -17,17 +17,26 @@ import (
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
-// Limits that bound the memory and time one file can cost, whatever it holds.
-// A real hosts file is far below all of them; ad-block lists of a few hundred
-// thousand names still fit.
+// Limits bound the memory and time one file can cost, whatever it holds.
+// There is no cap on names: a million names cost about what the README's
+// Performance section says, and memory is the real limit. What a limit
+// keeps out is logged and counted (Stats.Dropped), never lost silently.
+type Limits struct {
+	// LineBytes is the longest line parsed; a longer one is skipped whole.
+	LineBytes int
+	// FileBytes caps the bytes read from one file; the rest is not served.
+	FileBytes int64
+}
+
+// Default limits: far above any real hosts file's lines, and room for
+// block lists of a few million names.
 const (
-	// MaxLineBytes is the longest line parsed; a longer one is skipped whole.
 	MaxLineBytes = 64 << 10
-	// MaxNames caps the names kept from one file; parsing stops there.
-	MaxNames = 1 << 18
-	// MaxFileBytes caps the bytes read from one file; parsing stops there.
 	MaxFileBytes = 64 << 20
 )
+
+// DefaultLimits are the limits unless the Corefile sets others.
+var DefaultLimits = Limits{LineBytes: MaxLineBytes, FileBytes: MaxFileBytes}
 
 // Stats describes one parse, for logs and metrics.
 type Stats struct {
@@ -35,11 +44,21 @@ type Stats struct {
 	Names   int // names in those hosts
 	Skipped int // invalid lines plus invalid names on otherwise valid lines
 	// FirstSkipped is the line number of the first skipped line or name (0 if
-	// none), so a log message can point at it.
+	// none, and in the updates of a watched file), so a log message can
+	// point at it.
 	FirstSkipped int
-	// Truncated is set when MaxNames or MaxFileBytes stopped the parse early.
+	// LongLines counts lines over Limits.LineBytes (skipped, and in Skipped).
+	LongLines int
+	// LongLineNames counts the names on those lines: not served.
+	LongLineNames int
+	// Truncated is set when Limits.FileBytes stopped the parse early;
+	// CutNames counts the names past it: not served.
 	Truncated bool
+	CutNames  int
 }
+
+// Dropped is how many names the limits kept out.
+func (s Stats) Dropped() int { return s.LongLineNames + s.CutNames }
 
 func (s *Stats) skip(lineno int) {
 	s.Skipped++
@@ -48,73 +67,160 @@ func (s *Stats) skip(lineno int) {
 	}
 }
 
+// add adds o's counts to s; sign -1 takes them away.
+func (s *Stats) add(o Stats, sign int) {
+	s.Hosts += sign * o.Hosts
+	s.Names += sign * o.Names
+	s.Skipped += sign * o.Skipped
+	s.LongLines += sign * o.LongLines
+	s.LongLineNames += sign * o.LongLineNames
+}
+
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-// Parse reads a hosts file. Each line with an address and at least one valid
-// name becomes one host with ID "path:line"; invalid lines and names are
-// skipped and counted in Stats. err is set only when reading r fails.
+// Parse reads a hosts file with the default limits. Each line with an
+// address and at least one valid name becomes one host with ID "path:line";
+// invalid lines and names are skipped and counted in Stats. err is set only
+// when reading r fails.
 func Parse(r io.Reader, path string) (hosts []index.Host, stats Stats, err error) {
-	return parse(r, path, limits{lineBytes: MaxLineBytes, names: MaxNames, fileBytes: MaxFileBytes})
+	return parse(r, path, DefaultLimits)
 }
 
-// limits lets tests reach the caps without megabytes of input.
-type limits struct {
-	lineBytes, names int
-	fileBytes        int64
-}
-
-func parse(r io.Reader, path string, lim limits) (hosts []index.Host, stats Stats, err error) {
-	limited := &io.LimitedReader{R: r, N: lim.fileBytes}
-	// ReadSlice with a buffer of lim.lineBytes rather than bufio.Scanner: the
+func parse(r io.Reader, path string, lim Limits) (hosts []index.Host, stats Stats, err error) {
+	limited := &io.LimitedReader{R: r, N: lim.FileBytes}
+	// ReadSlice with a buffer of lim.LineBytes rather than bufio.Scanner: the
 	// Scanner gives up on the first long line, we skip it and read on.
-	br := bufio.NewReaderSize(limited, lim.lineBytes)
-	p := parser{path: path, stats: &stats, maxNames: lim.names}
+	br := bufio.NewReaderSize(limited, lim.LineBytes)
+	p := parser{stats: &stats}
 	lineno := 0
 	for {
 		line, rerr := br.ReadSlice('\n')
 		if errors.Is(rerr, bufio.ErrBufferFull) {
 			lineno++
 			stats.skip(lineno)
+			stats.LongLines++
+			var names nameCounter
+			names.write(line)
 			for errors.Is(rerr, bufio.ErrBufferFull) {
-				_, rerr = br.ReadSlice('\n')
+				line, rerr = br.ReadSlice('\n')
+				names.write(line)
 			}
+			stats.LongLineNames += names.end()
 		} else if len(line) > 0 {
 			lineno++
 			if lineno == 1 {
 				line = bytes.TrimPrefix(line, utf8BOM)
 			}
 			if rerr == io.EOF && limited.N == 0 {
-				// Cut off by MaxFileBytes mid-line: its last name may be a
-				// fragment, so do not serve it.
+				// Cut off by FileBytes mid-line: its last name may be a
+				// fragment, so do not serve the line; its names count as
+				// dropped with the rest.
 				stats.skip(lineno)
+				stats.Truncated = true
+				var names nameCounter
+				names.write(line)
+				rest, cerr := countNames(r, &names)
+				if cerr != nil {
+					return nil, stats, fmt.Errorf("read %s: %w", path, cerr)
+				}
+				stats.CutNames += rest
 			} else if h, ok := p.parseLine(line, lineno); ok {
+				h.ID = path + ":" + strconv.Itoa(lineno)
 				hosts = append(hosts, h)
 			}
 		}
 		if rerr == io.EOF {
-			stats.Truncated = stats.Truncated || limited.N == 0
+			if limited.N == 0 && !stats.Truncated {
+				// The limit fell on a line end: see whether more follows.
+				var names nameCounter
+				rest, cerr := countNames(r, &names)
+				if cerr != nil {
+					return nil, stats, fmt.Errorf("read %s: %w", path, cerr)
+				}
+				stats.Truncated = names.seen
+				stats.CutNames += rest
+			}
 			return hosts, stats, nil
 		}
 		if rerr != nil {
 			return nil, stats, fmt.Errorf("read %s: %w", path, rerr)
 		}
-		if stats.Names >= lim.names {
-			stats.Truncated = true
-			return hosts, stats, nil
+	}
+}
+
+// nameCounter counts the names on lines fed to it in pieces, without keeping
+// them: what a limit drops is counted, not stored. A line's names are its
+// fields after the first (the address), up to a comment.
+type nameCounter struct {
+	fields  int  // on the current line
+	inField bool // the last byte seen was part of a field
+	comment bool // the current line is in its comment
+	seen    bool // some byte was fed
+	total   int  // names on finished lines
+}
+
+func (c *nameCounter) write(b []byte) {
+	if len(b) > 0 {
+		c.seen = true
+	}
+	for _, ch := range b {
+		switch {
+		case ch == '\n':
+			c.endLine()
+		case c.comment:
+		case ch == '#':
+			c.comment, c.inField = true, false
+		case isBlank(ch):
+			c.inField = false
+		case !c.inField:
+			c.inField = true
+			c.fields++
 		}
 	}
 }
 
+func (c *nameCounter) endLine() {
+	if c.fields > 1 {
+		c.total += c.fields - 1
+	}
+	c.fields, c.inField, c.comment = 0, false, false
+}
+
+// end finishes the last line and returns the names counted.
+func (c *nameCounter) end() int {
+	c.endLine()
+	return c.total
+}
+
+// countNames counts the names in what r still holds, continuing c. It reads
+// at most countBytes: a device that never ends (a hosts file pointed at
+// /dev/zero) must not hang the reader, so past that the count is a floor.
+func countNames(r io.Reader, c *nameCounter) (int, error) {
+	buf := make([]byte, 32<<10)
+	for left := countBytes; left > 0; left -= int64(len(buf)) {
+		n, err := r.Read(buf)
+		c.write(buf[:n])
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return c.end(), nil
+}
+
+// countBytes bounds how far past the file limit names are counted.
+var countBytes int64 = 1 << 30
+
 // parser holds scratch space reused from line to line, so a line costs a few
-// allocations: its ID, its names and one slice for them.
+// allocations: its names and one slice for them. The caller sets the ID.
 type parser struct {
-	path     string
-	stats    *Stats
-	maxNames int
-	names    []string
-	seen     map[string]bool // only for lines with many names, see addName
-	buf      []byte
-	addrs    []index.Addr // handed out one element at a time
+	stats *Stats
+	names []string
+	seen  map[string]bool // only for lines with many names, see addName
+	buf   []byte
+	addrs []index.Addr // handed out one element at a time
 }
 
 // parseLine turns one line into a host; ok is false for blank, comment-only
@@ -147,10 +253,6 @@ func (p *parser) parseLine(line []byte, lineno int) (index.Host, bool) {
 			stats.skip(lineno)
 			continue
 		}
-		if stats.Names+len(names) >= p.maxNames {
-			stats.Truncated = true
-			break
-		}
 		names = p.addName(names, name)
 	}
 	p.names = names
@@ -173,10 +275,7 @@ func (p *parser) parseLine(line []byte, lineno int) (index.Host, bool) {
 	addrs := p.addrs[:1:1]
 	p.addrs = p.addrs[1:]
 	addrs[0].IP = ip
-	p.buf = append(append(p.buf[:0], p.path...), ':')
-	p.buf = strconv.AppendInt(p.buf, int64(lineno), 10)
 	return index.Host{
-		ID:           string(p.buf),
 		Names:        both[:len(names):len(names)],
 		ReverseNames: both[len(names):],
 		Addrs:        addrs,

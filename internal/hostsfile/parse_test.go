@@ -98,50 +98,55 @@ func TestParseFirstSkipped(t *testing.T) {
 	}
 }
 
-// small keeps the caps reachable with little input.
-var small = limits{lineBytes: 64, names: 10, fileBytes: 1000}
+// small keeps the limits reachable with little input.
+var small = Limits{LineBytes: 64, FileBytes: 1000}
 
-func TestParseStopsAtMaxNames(t *testing.T) {
+func TestParseHasNoNameCap(t *testing.T) {
+	const lines = 1<<18 + 10 // past the cap there once was
 	var b strings.Builder
-	for i := range small.names + 10 {
-		fmt.Fprintf(&b, "10.0.0.1 n%d\n", i)
+	for i := range lines {
+		fmt.Fprintf(&b, "10.0.%d.%d n%d\n", i>>8&0xff, i&0xff, i)
 	}
-	b.WriteString("10.0.0.1 x y z\n")
-	hosts, stats, err := parse(strings.NewReader(b.String()), "/h", small)
+	hosts, stats, err := Parse(strings.NewReader(b.String()), "/h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hosts) != small.names || stats.Names != small.names || !stats.Truncated {
-		t.Errorf("got %d hosts, stats %+v; want %d names and Truncated", len(hosts), stats, small.names)
-	}
-	// Also mid-line.
-	hosts, stats, _ = parse(strings.NewReader("10.0.0.1 a b c d e f g h i j k l\n"), "/h", small)
-	if len(hosts) != 1 || len(hosts[0].Names) != small.names || !stats.Truncated {
-		t.Errorf("got %+v, stats %+v; want one host with %d names and Truncated", hosts, stats, small.names)
+	if len(hosts) != lines || stats.Names != lines || stats.Truncated || stats.Dropped() != 0 {
+		t.Errorf("got %d hosts, stats %+v; want %d names", len(hosts), stats, lines)
 	}
 }
 
-func TestParseStopsAtMaxFileBytes(t *testing.T) {
-	// Endless lines whose names are all invalid: only the byte cap stops it.
-	r := &repeatReader{line: []byte("10.0.0.1 -\x01\n")}
-	_, stats, err := parse(r, "/h", small)
-	if err != nil {
-		t.Fatal(err)
+func TestParseCountsNamesPastTheFileLimit(t *testing.T) {
+	// 100 lines of 19 bytes with two names each; the limit falls mid-line 51.
+	var b strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&b, "10.0.0.1 a%03d b%03d\n", i, i)
 	}
-	if !stats.Truncated || r.n > int(small.fileBytes)+small.lineBytes {
-		t.Errorf("read %d bytes, stats %+v; want Truncated after about %d bytes", r.n, stats, small.fileBytes)
-	}
-	// A valid file cut off mid-line does not serve the fragment.
 	lim := small
-	lim.names = 1000
-	hosts, stats, _ := parse(&repeatReader{line: []byte("10.0.0.1 abcdefg\n")}, "/h", lim)
+	lim.FileBytes = 19*50 + 10
+	hosts, stats, _ := parse(strings.NewReader(b.String()), "/h", lim)
+	if len(hosts) != 50 || !stats.Truncated || stats.CutNames != 100 || stats.Skipped != 1 {
+		t.Errorf("got %d hosts, stats %+v; want 50 hosts, Truncated, 100 names cut", len(hosts), stats)
+	}
 	for _, h := range hosts {
-		if h.Names[0] != "abcdefg" {
+		if len(h.Names) != 2 || len(h.Names[1]) != 4 {
 			t.Errorf("served a fragment: %+v", h)
 		}
 	}
-	if !stats.Truncated || stats.Skipped != 1 {
-		t.Errorf("stats %+v, want Truncated and the cut line skipped", stats)
+	// An endless reader is counted only so far.
+	defer func(n int64) { countBytes = n }(countBytes)
+	countBytes = 1 << 16
+	_, stats, err := parse(&repeatReader{line: []byte("10.0.0.1 abcdefg\n")}, "/h", small)
+	if err != nil || !stats.Truncated || stats.CutNames == 0 {
+		t.Errorf("stats %+v, err %v; want Truncated and a count", stats, err)
+	}
+}
+
+func TestParseCountsNamesOnLongLines(t *testing.T) {
+	in := "10.0.0.1 a\n10.0.0.2 " + strings.Repeat("bb ", 40) + "# c d\n10.0.0.3 c\n"
+	hosts, stats, _ := parse(strings.NewReader(in), "/h", small)
+	if len(hosts) != 2 || stats.LongLines != 1 || stats.LongLineNames != 40 || stats.Skipped != 1 {
+		t.Errorf("got %d hosts, stats %+v; want 2 hosts, 1 long line with 40 names", len(hosts), stats)
 	}
 }
 

@@ -2,6 +2,7 @@ package hostsfile
 
 import (
 	"context"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -14,19 +15,27 @@ type Source struct {
 	path   string
 	name   string // metrics label and log identity, given by the composer
 	poll   time.Duration
+	limits Limits
 	sink   index.Sink
 	loaded atomic.Bool
+	// The limits' figures last logged, so a limit hit is said once, not on
+	// every change of the file.
+	longLogged, cutLogged int
 }
 
 // NewSource serves the file at path (absolute) under the identity name.
 // poll is the stat-poll interval that backs up fsnotify; 0 turns it off.
 func NewSource(path, name string, poll time.Duration, sink index.Sink) *Source {
-	return &Source{path: path, name: name, poll: poll, sink: sink}
+	return &Source{path: path, name: name, poll: poll, limits: DefaultLimits, sink: sink}
 }
+
+// SetLimits replaces the default limits; call it before Run.
+func (s *Source) SetLimits(l Limits) { s.limits = l }
 
 // Run loads the file, then follows it until ctx is cancelled.
 func (s *Source) Run(ctx context.Context) {
 	w := NewWatcher([]string{s.path}, s.poll, s.apply)
+	w.limits = s.limits
 	w.Start()
 	s.loaded.Store(true) // Start has delivered the first read
 	<-ctx.Done()
@@ -36,8 +45,8 @@ func (s *Source) Run(ctx context.Context) {
 // Synced reports whether the file has been read (or found missing) once.
 func (s *Source) Synced() bool { return s.loaded.Load() }
 
-// apply turns a watcher update into the file's table in the index, keeping
-// the last good table when the file could not be read.
+// apply turns a watcher update into a change of the file's table in the
+// index, keeping the last good table when the file could not be read.
 func (s *Source) apply(u Update) {
 	switch {
 	case u.Err != nil:
@@ -46,10 +55,58 @@ func (s *Source) apply(u Update) {
 		return
 	case u.Missing:
 		log.Warningf("Hosts file %s does not exist; it is served as soon as it appears", u.Path)
+		s.sink.Replace(nil)
+	default:
+		applyChange(s.sink, u.Removed, u.Hosts)
+		if len(u.Removed)+len(u.Hosts) >= bigChange {
+			// A reload leaves as much garbage as the file holds names; the
+			// heap would otherwise stay at twice its need until it fills.
+			// Once the watcher has dropped the update, that is: later.
+			go debug.FreeOSMemory()
+		}
 	}
 	if u.Stats.Skipped > 0 {
 		log.Infof("Skipped %d invalid lines or names in %s", u.Stats.Skipped, u.Path)
 	}
 	skippedLines.WithLabelValues(s.name).Set(float64(u.Stats.Skipped))
-	s.sink.Replace(u.Hosts)
+	s.reportLimits(u)
+}
+
+// bigChange is the number of hosts changed at which the memory a change
+// freed is handed back to the system at once.
+const bigChange = 50_000
+
+// applyChange makes the change in one snapshot when the sink can; otherwise
+// additions go first, so that a changed line never leaves its names absent.
+func applyChange(sink index.Sink, removed []string, added []index.Host) {
+	if a, ok := sink.(index.Applier); ok {
+		a.Apply(removed, added)
+		return
+	}
+	for _, h := range added {
+		sink.Upsert(h)
+	}
+	for _, id := range removed {
+		sink.Delete(id)
+	}
+}
+
+// reportLimits logs a limit once when it starts (or stops) keeping names
+// out, and keeps the dropped-names gauge current.
+func (s *Source) reportLimits(u Update) {
+	st := u.Stats
+	droppedNames.WithLabelValues(s.name, "max_line_size").Set(float64(st.LongLineNames))
+	droppedNames.WithLabelValues(s.name, "max_file_size").Set(float64(st.CutNames))
+	if st.LongLines > 0 && st.LongLineNames != s.longLogged {
+		log.Warningf("%s: %d lines are longer than %d bytes (max_line_size): skipped, %d names on them are not served",
+			u.Path, st.LongLines, s.limits.LineBytes, st.LongLineNames)
+	}
+	if st.Truncated && st.CutNames != s.cutLogged {
+		log.Warningf("%s is larger than %d bytes (max_file_size): read up to the last line within it, %d names after it are not served",
+			u.Path, s.limits.FileBytes, st.CutNames)
+	}
+	s.longLogged, s.cutLogged = st.LongLineNames, st.CutNames
+	if !st.Truncated {
+		s.cutLogged = -1
+	}
 }

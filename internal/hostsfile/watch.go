@@ -1,7 +1,7 @@
 package hostsfile
 
 import (
-	"crypto/sha256"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -40,19 +40,23 @@ const (
 	fallbackPoll = time.Second
 )
 
-// Update is the state of one watched file, sent on every real change.
+// Update is the change of one watched file, sent on every real change.
 //
-// A consumer replaces the file's table with Hosts unless Err is set:
-//   - Err != nil: the file could not be read; Hosts is nil and the table the
-//     consumer already has stays in force.
+// A consumer keeps the file's table (hosts by ID) and changes it unless Err
+// is set:
+//   - Err != nil: the file could not be read; the table the consumer already
+//     has stays in force.
 //   - Missing: the file does not exist (at start, or deleted and still gone
-//     after a grace period of about a second); Hosts is nil, so the file
-//     contributes nothing until it appears again.
-//   - otherwise Hosts is the file's whole, current content (maybe empty).
+//     after a grace period of about a second); the table becomes empty, so
+//     the file contributes nothing until it appears again.
+//   - otherwise the hosts with the IDs in Removed go and Hosts come: the
+//     lines that changed since the last update (every line, the first time
+//     and after Missing). A host's ID stands for its line's content.
 type Update struct {
-	Path    string // as given to NewWatcher, made absolute; also the prefix of host IDs
+	Path    string // as given to NewWatcher, made absolute
 	Hosts   []index.Host
-	Stats   Stats
+	Removed []string
+	Stats   Stats // of the whole file as now read
 	Err     error
 	Missing bool
 }
@@ -70,6 +74,7 @@ type Watcher struct {
 	// shorten waits and exercise polling alone.
 	debounce, shrinkGrace, missingGrace time.Duration
 	useNotify                           bool
+	limits                              Limits
 
 	notify   *fsnotify.Watcher
 	watched  map[string]os.FileInfo // directories under watch, as they were when added
@@ -102,9 +107,11 @@ type file struct {
 
 	// What the consumer was last told.
 	sent    int // sentNothing, sentTable, sentMissing, sentErr
-	sum     [sha256.Size]byte
 	errText string
-	served  map[string]struct{} // names in the consumer's table for this file
+	tab     table // the table the consumer has
+	// spare is the buffer of the read before: rereads of a large file
+	// alternate between two buffers instead of allocating one each.
+	spare []byte
 
 	shrinkSince, missingSince time.Time
 }
@@ -129,6 +136,7 @@ func NewWatcher(paths []string, poll time.Duration, onUpdate func(Update)) *Watc
 		shrinkGrace:  shrinkGrace,
 		missingGrace: missingGrace,
 		useNotify:    true,
+		limits:       DefaultLimits,
 		watched:      map[string]os.FileInfo{},
 		done:         make(chan struct{}),
 	}
@@ -346,28 +354,69 @@ func (w *Watcher) read(f *file, now time.Time) {
 		w.failed(f, fmt.Errorf("stat %s: %w", f.path, err))
 		return
 	}
-	hash := sha256.New()
-	hosts, stats, err := Parse(io.TeeReader(fh, hash), f.path)
+	content, truncated, cut, err := readLimited(fh, fi.Size(), w.limits.FileBytes, f.spare)
 	if err != nil {
-		w.failed(f, err)
+		w.failed(f, fmt.Errorf("read %s: %w", f.path, err))
 		return
 	}
 	f.seen, f.missingSince = fi, time.Time{}
 
-	names := namesOf(hosts)
-	if !drops(f.served, names) {
+	c := f.tab.diff(content, w.limits, truncated, cut)
+	if !c.drops {
 		f.shrinkSince = time.Time{}
 	} else if !f.lasted(&f.shrinkSince, now, w.shrinkGrace) {
+		f.spare = content
 		return // maybe caught mid-rewrite: names go once the shorter table lasts
 	}
-
-	var sum [sha256.Size]byte
-	hash.Sum(sum[:0])
-	if f.sent == sentTable && sum == f.sum {
-		return // touched, or rewritten with the same bytes
+	unchanged := f.sent == sentTable && c.empty() && c.stats == f.tab.stats
+	f.spare = f.tab.content
+	f.tab.accept(c)
+	if unchanged {
+		return // touched, or rewritten with the same hosts
 	}
-	f.sent, f.sum, f.served = sentTable, sum, names
-	w.onUpdate(Update{Path: f.path, Hosts: hosts, Stats: stats})
+	f.sent = sentTable
+	w.onUpdate(Update{Path: f.path, Hosts: c.added, Removed: c.removed, Stats: c.stats})
+}
+
+// readLimited reads what r holds, up to limit bytes, into buf when it is
+// large enough. A file over the limit is cut at its last whole line within
+// it; cut counts the names of what was left out, read (not kept) to the end.
+func readLimited(r io.Reader, size, limit int64, buf []byte) (content []byte, truncated bool, cut int, err error) {
+	if want := min(size, limit) + 1; int64(cap(buf)) >= want {
+		content = buf[:0]
+	} else {
+		content = make([]byte, 0, want)
+	}
+	for int64(len(content)) < limit {
+		if len(content) == cap(content) {
+			content = append(content, 0)[:len(content)] // grown while read
+		}
+		room := content[len(content):min(int64(cap(content)), limit)]
+		n, rerr := r.Read(room)
+		content = content[:len(content)+n]
+		if errors.Is(rerr, io.EOF) {
+			return content, false, 0, nil
+		}
+		if rerr != nil {
+			return nil, false, 0, rerr
+		}
+	}
+	probe := make([]byte, 1)
+	if n, perr := io.ReadFull(r, probe); n == 0 {
+		if errors.Is(perr, io.EOF) {
+			return content, false, 0, nil // exactly limit bytes
+		}
+		return nil, false, 0, perr
+	}
+	var names nameCounter
+	rest := content[bytes.LastIndexByte(content, '\n')+1:]
+	names.write(rest)
+	names.write(probe)
+	n, err := countNames(r, &names)
+	if err != nil {
+		return nil, false, 0, err
+	}
+	return content[:len(content)-len(rest)], true, n, nil
 }
 
 func (w *Watcher) missing(f *file, now time.Time) {
@@ -375,11 +424,11 @@ func (w *Watcher) missing(f *file, now time.Time) {
 	if f.sent == sentMissing {
 		return
 	}
-	if len(f.served) > 0 && !f.lasted(&f.missingSince, now, w.missingGrace) {
+	if len(f.tab.refs) > 0 && !f.lasted(&f.missingSince, now, w.missingGrace) {
 		return // keep serving through a delete + re-create
 	}
 	f.missingSince = time.Time{}
-	f.sent, f.sum, f.served = sentMissing, [sha256.Size]byte{}, nil
+	f.sent, f.tab, f.spare = sentMissing, table{}, nil
 	w.onUpdate(Update{Path: f.path, Missing: true})
 }
 
@@ -496,24 +545,4 @@ func (w *Watcher) degradedPoll() time.Duration {
 		return w.poll
 	}
 	return fallbackPoll
-}
-
-func namesOf(hosts []index.Host) map[string]struct{} {
-	names := make(map[string]struct{}, len(hosts))
-	for _, h := range hosts {
-		for _, n := range h.Names {
-			names[n] = struct{}{}
-		}
-	}
-	return names
-}
-
-// drops reports whether some name of old is missing from new.
-func drops(old, new map[string]struct{}) bool {
-	for n := range old {
-		if _, ok := new[n]; !ok {
-			return true
-		}
-	}
-	return false
 }

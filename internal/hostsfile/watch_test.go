@@ -1,6 +1,7 @@
 package hostsfile
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -9,20 +10,57 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
-// recorder collects a watcher's updates for tests to wait on.
+// recorder collects a watcher's updates for tests to wait on. It applies
+// each change to the file's table as a consumer does, and records the update
+// with Hosts set to the whole table: what the consumer serves after it.
 type recorder struct {
 	mu      sync.Mutex
 	updates []Update
+	tables  map[string]map[string]index.Host
 	changed chan struct{} // closed and replaced on every update
 }
 
-func newRecorder() *recorder { return &recorder{changed: make(chan struct{})} }
+func newRecorder() *recorder {
+	return &recorder{changed: make(chan struct{}), tables: map[string]map[string]index.Host{}}
+}
 
 func (r *recorder) record(u Update) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	switch {
+	case u.Err != nil:
+		u.Hosts = nil
+	case u.Missing:
+		delete(r.tables, u.Path)
+		u.Hosts = nil
+	default:
+		tab := r.tables[u.Path]
+		if tab == nil {
+			tab = map[string]index.Host{}
+			r.tables[u.Path] = tab
+		}
+		for _, id := range u.Removed {
+			if _, ok := tab[id]; !ok {
+				panic(fmt.Sprintf("update removes host %q that the table does not have", id))
+			}
+			delete(tab, id)
+		}
+		for _, h := range u.Hosts {
+			if _, ok := tab[h.ID]; ok {
+				panic(fmt.Sprintf("update adds host %+v that the table has", h))
+			}
+			tab[h.ID] = h
+		}
+		u.Hosts = make([]index.Host, 0, len(tab))
+		for _, h := range tab {
+			u.Hosts = append(u.Hosts, h)
+		}
+		sort.Slice(u.Hosts, func(i, j int) bool { return u.Hosts[i].Names[0] < u.Hosts[j].Names[0] })
+	}
 	r.updates = append(r.updates, u)
 	close(r.changed)
 	r.changed = make(chan struct{})

@@ -15,40 +15,93 @@ import (
 // Index merges the hosts of every source into Snapshots. Writers (sources)
 // serialise on a mutex; readers only ever load the current Snapshot.
 // A change recomputes just the names it touches.
+//
+// The writer keeps no second copy of the names: which hosts own a name, and
+// how many names lie below it, live in the snapshot's own entries (unexported
+// fields that queries never read). A name owned by one host alone, the common
+// case, points at an Entry that host built once and shares among all its
+// names; only a name with several owners, names below it or SRV records gets
+// an Entry of its own.
 type Index struct {
 	zones        []string // forward zones, lowercase FQDN, most specific first
 	reverseZones []string // in-addr.arpa. and ip6.arpa. zones we are authoritative for
 
-	mu    sync.Mutex
-	gen   uint64
-	hosts map[hostKey]*placed
-	names map[string]*nameState               // owner name -> who puts it there
-	addrs map[netip.Addr]map[hostKey]struct{} // address -> hosts that have it
-	count map[string]int                      // hosts per source name
-	snap  atomic.Pointer[Snapshot]
+	mu        sync.Mutex
+	gen       uint64                        // of txns
+	published uint64                        // snapshots published
+	hosts     map[string]map[string]*placed // source name -> host ID -> host
+	sources   map[Source]*sourceRec
+	snap      atomic.Pointer[Snapshot]
 }
 
-type hostKey struct{ source, id string }
-
 // placed is a host with everything derived from it, kept so that removing it
-// touches exactly the names it added.
+// touches exactly the names it added. The source's Host itself is not kept:
+// its relative names, once qualified, are all the index needs. A host with
+// one address and no services (every hosts-file line) is one allocation
+// besides its names: its entry, target and address are inside it.
 type placed struct {
-	src      Source
-	host     Host
-	owners   map[string]struct{}    // qualified names it answers
+	src *sourceRec // interned: one per source
+	id  string
+	// named is set when the name the host is known by (its PTR name, else
+	// its first) was given inside a zone: Owner then needs only the dot
+	// dropped, not the zone. Keeping this bit rather than the name saves a
+	// string per hosts-file line.
+	named   bool
+	owners  []string     // qualified names it answers, without duplicates
+	reverse []string     // qualified PTR targets, without duplicates; often owners' own
+	ents    []string     // empty non-terminals above its names
+	ips     []netip.Addr // its addresses
+	nets    []Addr       // the same with their networks; nil when none has any (hosts files)
+	more    *placedMore  // what few hosts have
+	self    [1]*placed   // backs the owner list of a name only this host has
+	plain   Entry        // the entry of a name only this host has
+	target  [1]Target    // backs plain's one target
+	ip      [1]netip.Addr
+}
+
+type placedMore struct {
+	ownerSet map[string]struct{} // owners as a set, for hosts with many names
+	services []Service
 	srvNames map[string][]srvRecord // qualified SRV owner name -> its records
-	ents     []string               // empty non-terminals above its names
-	reverse  []string               // qualified PTR targets
+}
+
+// manyOwners is where a host's names get a set for membership tests rather
+// than a scan.
+const manyOwners = 16
+
+func (p *placed) owns(n string) bool {
+	if p.more != nil && p.more.ownerSet != nil {
+		_, ok := p.more.ownerSet[n]
+		return ok
+	}
+	return slices.Contains(p.owners, n)
+}
+
+func (p *placed) srvAt(n string) []srvRecord {
+	if p.more == nil {
+		return nil
+	}
+	return p.more.srvNames[n]
+}
+
+func (p *placed) extra() *placedMore {
+	if p.more == nil {
+		p.more = &placedMore{}
+	}
+	return p.more
+}
+
+// addr is the i-th address with its network, nil for none.
+func (p *placed) addr(i int) *Addr {
+	if p.nets == nil {
+		return nil
+	}
+	return &p.nets[i]
 }
 
 type srvRecord struct {
 	target string
 	port   uint16
-}
-
-type nameState struct {
-	hosts map[hostKey]struct{} // hosts that own the name or an SRV record at it
-	ents  int                  // names below it (it exists even without records)
 }
 
 var seed = maphash.MakeSeed()
@@ -59,12 +112,7 @@ func hashAddr(a netip.Addr) uint64 { return maphash.Comparable(seed, a) }
 // New returns an empty index for the given zones. Forward zones qualify the
 // relative names sources hand in; reverse zones create no forward names.
 func New(zones []string) *Index {
-	x := &Index{
-		hosts: map[hostKey]*placed{},
-		names: map[string]*nameState{},
-		addrs: map[netip.Addr]map[hostKey]struct{}{},
-		count: map[string]int{},
-	}
+	x := &Index{hosts: map[string]map[string]*placed{}, sources: map[Source]*sourceRec{}}
 	for _, z := range zones {
 		z = dns.CanonicalName(z)
 		if isReverseZone(z) {
@@ -95,7 +143,7 @@ func (x *Index) Load() *Snapshot { return x.snap.Load() }
 func (x *Index) Count(source string) int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.count[source]
+	return len(x.hosts[source])
 }
 
 // Replace makes hosts the complete view of src: hosts it no longer lists go.
@@ -103,17 +151,40 @@ func (x *Index) Replace(src Source, hosts []Host) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	t := x.begin()
-	keep := make(map[string]struct{}, len(hosts))
-	for _, h := range hosts {
-		keep[h.ID] = struct{}{}
-	}
-	for k := range x.hosts {
-		if _, ok := keep[k.id]; k.source == src.Name && !ok {
-			x.remove(t, k)
+	if old := x.hosts[src.Name]; len(old) > 0 {
+		keep := make(map[string]struct{}, len(hosts))
+		for _, h := range hosts {
+			keep[h.ID] = struct{}{}
+		}
+		for id := range old {
+			if _, ok := keep[id]; !ok {
+				x.remove(t, src.Name, id)
+				t.pace.Tick()
+			}
 		}
 	}
 	for _, h := range hosts {
 		x.put(t, src, h)
+		t.pace.Tick()
+	}
+	x.commit(t)
+}
+
+// Apply removes the hosts with the IDs in remove from src and adds (or
+// replaces) the hosts in add, publishing one snapshot: a reader sees all of
+// the change or none of it. It is how a source that knows what changed (a
+// reread hosts file diffed against the last one) touches only that.
+func (x *Index) Apply(src Source, remove []string, add []Host) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	t := x.begin()
+	for _, id := range remove {
+		x.remove(t, src.Name, id)
+		t.pace.Tick()
+	}
+	for _, h := range add {
+		x.put(t, src, h)
+		t.pace.Tick()
 	}
 	x.commit(t)
 }
@@ -134,112 +205,183 @@ func (x *Index) Delete(src Source, id string) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	t := x.begin()
-	changed := x.remove(t, hostKey{src.Name, id})
+	changed := x.remove(t, src.Name, id)
 	x.commit(t)
 	return changed
 }
 
-// txn collects the names and addresses a change touched; commit recomputes
-// only those.
+// txn is one change being made: the maps it edits (copies of the published
+// ones, sharing all they did not touch) and the names and addresses whose
+// records commit must recompute.
 type txn struct {
-	names map[string]struct{}
-	addrs map[netip.Addr]struct{}
+	gen        uint64
+	names      *ptxn[string, *Entry]
+	addrs      *ptxn[netip.Addr, addrEntry]
+	dirtyNames []string
+	dirtyAddrs []netip.Addr
+	changed    bool
+	pace       Pacer
 }
 
 func (x *Index) begin() *txn {
-	return &txn{names: map[string]struct{}{}, addrs: map[netip.Addr]struct{}{}}
+	x.gen++
+	old := x.snap.Load()
+	return &txn{gen: x.gen, names: old.names.edit(x.gen), addrs: old.addrs.edit(x.gen)}
 }
 
 func (x *Index) put(t *txn, src Source, h Host) bool {
-	k := hostKey{src.Name, h.ID}
-	if old, ok := x.hosts[k]; ok {
-		if old.src == src && old.host.Equal(h) {
+	if old := x.hosts[src.Name][h.ID]; old != nil {
+		if old.src.Source == src && x.same(old, h) {
 			return false
 		}
-		x.remove(t, k)
+		x.remove(t, src.Name, h.ID)
 	}
-	p := x.place(src, h)
-	x.hosts[k] = p
-	x.count[src.Name]++
-	for n := range p.owners {
-		x.nameState(n).hosts[k] = struct{}{}
-		t.names[n] = struct{}{}
+	p := x.place(x.source(src), h)
+	byID := x.hosts[src.Name]
+	if byID == nil {
+		byID = map[string]*placed{}
+		x.hosts[src.Name] = byID
 	}
-	for n := range p.srvNames {
-		x.nameState(n).hosts[k] = struct{}{}
-		t.names[n] = struct{}{}
+	byID[h.ID] = p
+	t.changed = true
+	for _, n := range p.owners {
+		x.addOwner(t, n, p)
 	}
-	for _, n := range p.ents {
-		x.nameState(n).ents++
-		t.names[n] = struct{}{}
-	}
-	for _, a := range h.Addrs {
-		s := x.addrs[a.IP]
-		if s == nil {
-			s = map[hostKey]struct{}{}
-			x.addrs[a.IP] = s
+	if p.more != nil {
+		for n := range p.more.srvNames {
+			if !p.owns(n) {
+				x.addOwner(t, n, p)
+			}
 		}
-		s[k] = struct{}{}
-		t.addrs[a.IP] = struct{}{}
-	}
-	return true
-}
-
-func (x *Index) remove(t *txn, k hostKey) bool {
-	p, ok := x.hosts[k]
-	if !ok {
-		return false
-	}
-	delete(x.hosts, k)
-	x.count[k.source]--
-	if x.count[k.source] == 0 {
-		delete(x.count, k.source)
-	}
-	drop := func(n string) {
-		s := x.names[n]
-		delete(s.hosts, k)
-		t.names[n] = struct{}{}
-	}
-	for n := range p.owners {
-		drop(n)
-	}
-	for n := range p.srvNames {
-		drop(n)
 	}
 	for _, n := range p.ents {
-		x.names[n].ents--
-		t.names[n] = struct{}{}
+		x.addEnt(t, n, +1)
 	}
-	for _, a := range p.host.Addrs {
-		if s := x.addrs[a.IP]; s != nil {
-			delete(s, k)
-			t.addrs[a.IP] = struct{}{}
+	for i, ip := range p.ips {
+		if !slices.Contains(p.ips[:i], ip) {
+			x.addAddrOwner(t, ip, p)
 		}
 	}
 	return true
 }
 
-func (x *Index) nameState(n string) *nameState {
-	s := x.names[n]
+// sourceRec is a source as its hosts point at it, with what they share.
+type sourceRec struct {
+	Source
+	zone string // the zone qualify adds to a relative name; "." for none
+}
+
+// source interns src: every host of a source points at one copy.
+func (x *Index) source(src Source) *sourceRec {
+	s := x.sources[src]
 	if s == nil {
-		s = &nameState{hosts: map[hostKey]struct{}{}}
-		x.names[n] = s
+		s = &sourceRec{Source: src, zone: "."}
+		if len(x.zones) > 0 {
+			s.zone = x.zones[0]
+		}
+		x.sources[src] = s
 	}
 	return s
 }
 
+func (x *Index) remove(t *txn, source, id string) bool {
+	p := x.hosts[source][id]
+	if p == nil {
+		return false
+	}
+	delete(x.hosts[source], id)
+	if len(x.hosts[source]) == 0 {
+		delete(x.hosts, source)
+	}
+	t.changed = true
+	for _, n := range p.owners {
+		x.dropOwner(t, n, p)
+	}
+	if p.more != nil {
+		for n := range p.more.srvNames {
+			if !p.owns(n) {
+				x.dropOwner(t, n, p)
+			}
+		}
+	}
+	for _, n := range p.ents {
+		x.addEnt(t, n, -1)
+	}
+	for i, ip := range p.ips {
+		if !slices.Contains(p.ips[:i], ip) {
+			x.dropAddrOwner(t, ip, p)
+		}
+	}
+	return true
+}
+
+// same reports whether p is what placing h would give.
+func (x *Index) same(p *placed, h Host) bool {
+	q := x.place(p.src, h)
+	var ps, qs []Service
+	if p.more != nil {
+		ps = p.more.services
+	}
+	if q.more != nil {
+		qs = q.more.services
+	}
+	return p.id == q.id && slices.Equal(p.owners, q.owners) && slices.Equal(p.reverse, q.reverse) &&
+		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(ps, qs)
+}
+
 // place derives the owner names, SRV names and reverse targets of h.
-func (x *Index) place(src Source, h Host) *placed {
-	p := &placed{src: src, host: h, owners: map[string]struct{}{}, srvNames: map[string][]srvRecord{}}
-	ents := map[string]struct{}{}
+func (x *Index) place(src *sourceRec, h Host) *placed {
+	p := &placed{src: src, id: h.ID}
+	p.self[0] = p
+	switch {
+	case len(h.ReverseNames) > 0:
+		p.named = x.inAZone(h.ReverseNames[0])
+	case len(h.Names) > 0:
+		p.named = x.inAZone(h.Names[0])
+	}
+	if len(h.Addrs) == 1 {
+		p.ip[0] = h.Addrs[0].IP
+		p.ips = p.ip[:]
+	} else if len(h.Addrs) > 1 {
+		p.ips = make([]netip.Addr, len(h.Addrs))
+		for i, a := range h.Addrs {
+			p.ips[i] = a.IP
+		}
+	}
+	for _, a := range h.Addrs {
+		if a.Network != "" || a.Subnet.IsValid() || a.Scope != "" {
+			p.nets = h.Addrs // sources never change a Host they handed in
+			break
+		}
+	}
+	if len(h.Services) > 0 {
+		p.extra().services = h.Services
+	}
+	var ents nameSet
 	for _, name := range h.Names {
 		for _, q := range x.qualify(name) {
-			p.owners[q] = struct{}{}
-			x.addEnts(ents, q)
+			if !p.owns(q) {
+				p.owners = append(p.owners, q)
+				if len(p.owners) == manyOwners {
+					set := make(map[string]struct{}, len(h.Names))
+					for _, o := range p.owners {
+						set[o] = struct{}{}
+					}
+					p.extra().ownerSet = set
+				} else if len(p.owners) > manyOwners {
+					p.more.ownerSet[q] = struct{}{}
+				}
+			}
+			x.addEnts(&ents, q)
 		}
 	}
 	for _, name := range h.ReverseNames {
-		p.reverse = append(p.reverse, x.qualify(name)[0])
+		if r := x.qualify(name)[0]; !slices.Contains(p.reverse, r) {
+			p.reverse = append(p.reverse, r)
+		}
+	}
+	if len(p.reverse) > 0 && len(p.reverse) <= len(p.owners) && slices.Equal(p.reverse, p.owners[:len(p.reverse)]) {
+		p.reverse = p.owners[:len(p.reverse):len(p.reverse)] // the usual case: share the strings and the slice
 	}
 	// SRV targets default to the host's own name in the same zone, so that
 	// each replica is its own target with its own address.
@@ -255,49 +397,82 @@ func (x *Index) place(src Source, h Host) *placed {
 		for _, name := range h.Names {
 			for i, q := range x.qualify(name) {
 				owner := "_" + s.Name + "._" + s.Proto + "." + q
-				p.srvNames[owner] = append(p.srvNames[owner], srvRecord{target: targets[min(i, len(targets)-1)], port: s.Port})
-				x.addEnts(ents, owner)
+				m := p.extra()
+				if m.srvNames == nil {
+					m.srvNames = map[string][]srvRecord{}
+				}
+				m.srvNames[owner] = append(m.srvNames[owner], srvRecord{target: targets[min(i, len(targets)-1)], port: s.Port})
+				x.addEnts(&ents, owner)
 			}
 		}
 	}
 	// In a reverse zone we serve, the names between an address's PTR name
 	// and the zone apex exist too (RFC 8020: NXDOMAIN there would deny the
 	// PTR below).
-	for _, a := range h.Addrs {
-		rev, err := dns.ReverseAddr(a.IP.String())
-		if err != nil {
-			continue
-		}
-		for _, z := range x.reverseZones {
-			if dns.IsSubDomain(z, rev) {
-				addParents(ents, rev, z)
+	if len(x.reverseZones) > 0 {
+		for _, a := range h.Addrs {
+			rev, err := dns.ReverseAddr(a.IP.String())
+			if err != nil {
+				continue
+			}
+			for _, z := range x.reverseZones {
+				if dns.IsSubDomain(z, rev) {
+					addParents(&ents, rev, z)
+				}
 			}
 		}
 	}
-	for n := range ents {
-		if _, own := p.owners[n]; !own {
+	for _, n := range ents.list {
+		if !p.owns(n) {
 			p.ents = append(p.ents, n)
 		}
 	}
+	p.plain.one = p
+	p.plain.addTargets(p, 0, nil)
 	return p
 }
 
 // addEnts records every name strictly between q and its zone apex.
-func (x *Index) addEnts(ents map[string]struct{}, q string) { addParents(ents, q, x.zoneOf(q)) }
+func (x *Index) addEnts(ents *nameSet, q string) { addParents(ents, q, x.zoneOf(q)) }
 
-func addParents(ents map[string]struct{}, q, zone string) {
+func addParents(ents *nameSet, q, zone string) {
 	for off, end := dns.NextLabel(q, 0); !end; off, end = dns.NextLabel(q, off) {
 		parent := q[off:]
 		if len(parent) <= len(zone) {
 			return
 		}
-		ents[parent] = struct{}{}
+		ents.add(parent)
 	}
+}
+
+// nameSet is a set of names in the order added: a slice while small (a
+// host has a few), with a map once large.
+type nameSet struct {
+	list []string
+	set  map[string]struct{}
+}
+
+func (s *nameSet) add(n string) {
+	if s.set != nil {
+		if _, ok := s.set[n]; ok {
+			return
+		}
+		s.set[n] = struct{}{}
+	} else if slices.Contains(s.list, n) {
+		return
+	} else if len(s.list) == manyOwners {
+		s.set = make(map[string]struct{}, 2*manyOwners)
+		for _, m := range s.list {
+			s.set[m] = struct{}{}
+		}
+		s.set[n] = struct{}{}
+	}
+	s.list = append(s.list, n)
 }
 
 func (x *Index) zoneOf(q string) string {
 	for _, z := range x.zones {
-		if dns.IsSubDomain(z, q) {
+		if inZone(z, q) {
 			return z
 		}
 	}
@@ -307,12 +482,19 @@ func (x *Index) zoneOf(q string) string {
 // qualify turns a source name into owner names: as written when it lies in
 // a zone, otherwise once under each zone (the root zone adds just a dot).
 func (x *Index) qualify(name string) []string {
+	if len(x.zones) == 1 && x.zones[0] != "." && isPlainLower(name) {
+		// The common case, one zone and a relative lowercase name (sources
+		// hand in lowercase names): one allocation.
+		if z := x.zones[0]; !inZone(z, name+".") {
+			return []string{name + "." + z}
+		}
+	}
 	fq := dns.Fqdn(strings.ToLower(name))
 	if len(x.zones) == 0 {
 		return []string{fq}
 	}
 	for _, z := range x.zones {
-		if dns.IsSubDomain(z, fq) {
+		if inZone(z, fq) {
 			return []string{fq}
 		}
 	}
@@ -327,46 +509,172 @@ func (x *Index) qualify(name string) []string {
 	return out
 }
 
+// nameState returns the entry at n as this txn may change it: the published
+// entry is copied once per txn (snapshots never change) and the name is
+// marked for commit to recompute.
+func (x *Index) nameState(t *txn, n string) *nameState {
+	e, _ := t.names.get(n)
+	switch {
+	case e != nil && e.st != nil && e.st.gen == t.gen:
+		return e.st
+	case e == nil:
+		e = &Entry{st: &nameState{}}
+	case e.st == nil: // the shared entry of a name one host owns
+		e = &Entry{st: &nameState{owners: []*placed{e.one}}}
+	default:
+		c := *e.st
+		c.owners = slices.Clone(c.owners)
+		c.index, c.done = nil, false
+		e = &Entry{st: &c}
+	}
+	e.st.gen = t.gen
+	t.names.set(n, e)
+	t.dirtyNames = append(t.dirtyNames, n)
+	return e.st
+}
+
+func (x *Index) addOwner(t *txn, n string, p *placed) {
+	if e, _ := t.names.get(n); e == nil && p.owns(n) && p.srvAt(n) == nil {
+		t.names.set(n, &p.plain) // the common case: nothing else is at n
+		return
+	}
+	s := x.nameState(t, n)
+	s.add(p)
+}
+
+func (x *Index) dropOwner(t *txn, n string, p *placed) {
+	if e, _ := t.names.get(n); e != nil && e.st == nil && e.one == p {
+		t.names.del(n)
+		return
+	}
+	x.nameState(t, n).drop(p)
+}
+
+func (x *Index) addEnt(t *txn, n string, delta int32) { x.nameState(t, n).ents += delta }
+
+func (x *Index) addAddrOwner(t *txn, a netip.Addr, p *placed) {
+	if v, ok := t.addrs.get(a); !ok && !p.hasScope(a) {
+		t.addrs.set(a, addrEntry{one: p})
+		return
+	} else if ok && v.st == nil && v.one == p {
+		return
+	}
+	x.addrState(t, a).add(p)
+}
+
+func (x *Index) dropAddrOwner(t *txn, a netip.Addr, p *placed) {
+	if v, ok := t.addrs.get(a); ok && v.st == nil && v.one == p {
+		t.addrs.del(a)
+		return
+	}
+	x.addrState(t, a).drop(p)
+}
+
+// hasScope reports whether p has ip within a scope.
+func (p *placed) hasScope(ip netip.Addr) bool {
+	for _, a := range p.nets {
+		if a.IP == ip && a.Scope != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (x *Index) addrState(t *txn, a netip.Addr) *nameState {
+	v, _ := t.addrs.get(a)
+	switch {
+	case v.st != nil && v.st.gen == t.gen:
+		return &v.st.nameState
+	case v.st == nil && v.one == nil:
+		v = addrEntry{st: &addrState{}}
+	case v.st == nil:
+		v = addrEntry{st: &addrState{nameState: nameState{owners: []*placed{v.one}}}}
+	default:
+		c := *v.st
+		c.owners = slices.Clone(c.owners)
+		c.index, c.done = nil, false
+		v = addrEntry{st: &c}
+	}
+	v.st.gen = t.gen
+	t.addrs.set(a, v)
+	t.dirtyAddrs = append(t.dirtyAddrs, a)
+	return &v.st.nameState
+}
+
+// inZone reports whether the lowercase FQDN q is zone z or below it, as
+// dns.IsSubDomain does for canonical names, without allocating.
+func inZone(z, q string) bool {
+	return z == "." || q == z || (len(q) > len(z) && q[len(q)-len(z)-1] == '.' && strings.HasSuffix(q, z))
+}
+
+// isPlainLower reports whether name is lowercase without a trailing dot.
+func isPlainLower(name string) bool {
+	if name == "" || name[len(name)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; 'A' <= c && c <= 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
 // commit recomputes the touched names and addresses and publishes a new
 // snapshot built on the old one.
 func (x *Index) commit(t *txn) {
-	if len(t.names) == 0 && len(t.addrs) == 0 {
+	if !t.changed {
 		return
 	}
-	x.gen++
+	for _, n := range t.dirtyNames {
+		t.pace.Tick()
+		e, _ := t.names.get(n)
+		if e == nil || e.st == nil || e.st.gen != t.gen || e.st.done {
+			continue
+		}
+		e.st.done = true
+		s := e.st
+		switch {
+		case len(s.owners) == 0 && s.ents == 0:
+			t.names.del(n)
+		case len(s.owners) == 1 && s.ents == 0 && s.owners[0].owns(n) && s.owners[0].srvAt(n) == nil:
+			t.names.set(n, &s.owners[0].plain)
+		default:
+			x.fill(e, n)
+		}
+	}
+	for _, a := range t.dirtyAddrs {
+		t.pace.Tick()
+		v, _ := t.addrs.get(a)
+		if v.st == nil || v.st.gen != t.gen || v.st.done {
+			continue
+		}
+		v.st.done = true
+		s := v.st
+		switch {
+		case len(s.owners) == 0:
+			t.addrs.del(a)
+		case len(s.owners) == 1 && !s.owners[0].hasScope(a):
+			t.addrs.set(a, addrEntry{one: s.owners[0]})
+		default:
+			x.fillAddr(s, a)
+		}
+	}
 	old := x.snap.Load()
-	names := old.names.edit(x.gen)
-	for n := range t.names {
-		if e := x.entry(n); e != nil {
-			names.set(n, e)
-		} else {
-			names.del(n)
-			delete(x.names, n)
-		}
-	}
-	addrs := old.addrs.edit(x.gen)
-	for a := range t.addrs {
-		if r := x.addrEntry(a); len(r.owners) > 0 {
-			addrs.set(a, r)
-		} else {
-			addrs.del(a)
-			delete(x.addrs, a)
-		}
-	}
 	serial := uint32(time.Now().Unix())
 	if serial <= old.serial {
 		serial = old.serial + 1
 	}
-	x.snap.Store(&Snapshot{names: names.done(), addrs: addrs.done(), serial: serial, gen: x.gen})
+	x.published++
+	x.snap.Store(&Snapshot{names: t.names.done(), addrs: t.addrs.done(), serial: serial, gen: x.published})
 }
 
-// winners returns the hosts of keys from the highest-priority source among
-// them, in a stable order.
-func (x *Index) winners(keys map[hostKey]struct{}) []*placed {
+// winners returns the hosts among owners from the highest-priority source,
+// in a stable order.
+func winners(owners []*placed) []*placed {
 	best := 0
 	var out []*placed
-	for k := range keys {
-		p := x.hosts[k]
+	for _, p := range owners {
 		switch {
 		case len(out) == 0 || p.src.Priority > best:
 			best, out = p.src.Priority, append(out[:0], p)
@@ -378,82 +686,117 @@ func (x *Index) winners(keys map[hostKey]struct{}) []*placed {
 		if c := strings.Compare(a.src.Name, b.src.Name); c != 0 {
 			return c
 		}
-		return strings.Compare(a.host.ID, b.host.ID)
+		return strings.Compare(a.id, b.id)
 	})
 	return out
 }
 
-func (x *Index) entry(n string) *Entry {
-	s := x.names[n]
-	if s == nil || (len(s.hosts) == 0 && s.ents == 0) {
-		return nil
-	}
-	e := &Entry{}
+// fill computes the records of e, the entry at n, from its owners.
+func (x *Index) fill(e *Entry, n string) {
+	e.A, e.AAAA, e.SRV, e.Networked = nil, nil, nil, false
 	seen := map[netip.Addr]struct{}{}
-	for group, p := range x.winners(s.hosts) {
-		if _, ok := p.owners[n]; ok {
-			for _, a := range p.host.Addrs {
-				if _, dup := seen[a.IP]; dup {
-					continue
-				}
-				seen[a.IP] = struct{}{}
-				t := Target{IP: a.IP, Raw: a.IP.AsSlice(), Group: group, Network: a.Network, Subnet: a.Subnet, Scope: a.Scope}
-				e.Networked = e.Networked || a.Subnet.IsValid()
-				if a.IP.Is4() {
-					e.A = append(e.A, t)
-				} else {
-					e.AAAA = append(e.AAAA, t)
-				}
-			}
+	for group, p := range winners(e.st.owners) {
+		if p.owns(n) {
+			e.addTargets(p, group, seen)
 		}
-		for _, r := range p.srvNames[n] {
+		for _, r := range p.srvAt(n) {
 			e.SRV = append(e.SRV, SRV{Target: r.target, Port: r.port})
 		}
 	}
-	return e
 }
 
-// ownerOf names a host: by the name its PTR gives, else its first name.
-func ownerOf(p *placed) Owner {
-	o := Owner{Source: p.src.Name}
-	switch {
-	case len(p.host.ReverseNames) > 0:
-		o.Name = p.host.ReverseNames[0]
-	case len(p.host.Names) > 0:
-		o.Name = p.host.Names[0]
+// addTargets adds p's addresses to e, each once (seen, when not nil, spans
+// several hosts). The first target of a host's own entry lives in the host.
+func (e *Entry) addTargets(p *placed, group int, seen map[netip.Addr]struct{}) {
+	for i, ip := range p.ips {
+		if seen != nil {
+			if _, dup := seen[ip]; dup {
+				continue
+			}
+			seen[ip] = struct{}{}
+		} else if slices.Contains(p.ips[:i], ip) {
+			continue
+		}
+		t := Target{IP: ip, Raw: ip.AsSlice(), Group: group, Net: p.addr(i)}
+		e.Networked = e.Networked || (t.Net != nil && t.Net.Subnet.IsValid())
+		list := &e.AAAA
+		if ip.Is4() {
+			list = &e.A
+		}
+		if *list == nil && e == &p.plain && !p.target[0].IP.IsValid() {
+			p.target[0] = t
+			*list = p.target[:1:1]
+		} else {
+			*list = append(*list, t)
+		}
 	}
-	return o
 }
 
-func (x *Index) addrEntry(a netip.Addr) addrEntry {
-	var out addrEntry
-	for _, p := range x.winners(x.addrs[a]) {
+func (x *Index) fillAddr(s *addrState, a netip.Addr) {
+	s.names, s.scopes = nil, nil
+	for _, p := range winners(s.owners) {
 		for _, r := range p.reverse {
-			if !slices.Contains(out.names, r) {
-				out.names = append(out.names, r)
+			if !slices.Contains(s.names, r) {
+				s.names = append(s.names, r)
 			}
 		}
 	}
-	for k := range x.addrs[a] {
-		for _, ha := range x.hosts[k].host.Addrs {
-			if ha.IP == a && ha.Scope != "" && !slices.Contains(out.scopes, ha.Scope) {
-				out.scopes = append(out.scopes, ha.Scope)
+	for _, p := range s.owners {
+		for _, ha := range p.nets {
+			if ha.IP == a && ha.Scope != "" && !slices.Contains(s.scopes, ha.Scope) {
+				s.scopes = append(s.scopes, ha.Scope)
 			}
 		}
 	}
-	slices.Sort(out.scopes)
-	// Winners first, then the hidden ones, each group in a stable order.
-	winners := x.winners(x.addrs[a])
-	for _, p := range winners {
-		out.owners = append(out.owners, ownerOf(p))
+	slices.Sort(s.scopes)
+	// Owners: the winners first, then the hidden ones, each group in a
+	// stable order.
+	s.hosts = s.hosts[:0]
+	won := winners(s.owners)
+	for _, p := range won {
+		s.hosts = append(s.hosts, p.owner())
 	}
 	var hidden []Owner
-	for k := range x.addrs[a] {
-		if p := x.hosts[k]; !slices.Contains(winners, p) {
-			hidden = append(hidden, ownerOf(p))
+	for _, p := range s.owners {
+		if !slices.Contains(won, p) {
+			hidden = append(hidden, p.owner())
 		}
 	}
 	slices.SortFunc(hidden, func(a, b Owner) int { return strings.Compare(a.Source+" "+a.Name, b.Source+" "+b.Name) })
-	out.owners = append(out.owners, hidden...)
-	return out
+	s.hosts = append(s.hosts, hidden...)
+}
+
+func (p *placed) owner() Owner { return Owner{Source: p.src.Name, Name: p.knownAs()} }
+
+// knownAs is the name the host is known by, relative as the source gave it:
+// its first qualified PTR name (else name) without the zone qualify added.
+func (p *placed) knownAs() string {
+	var q string
+	switch {
+	case len(p.reverse) > 0:
+		q = p.reverse[0]
+	case len(p.owners) > 0:
+		q = p.owners[0]
+	default:
+		return ""
+	}
+	if !p.named && p.src.zone != "." {
+		q = strings.TrimSuffix(q, p.src.zone)
+	}
+	return strings.TrimSuffix(q, ".")
+}
+
+// inAZone reports whether the source name lies in one of the zones, so
+// that qualify keeps it as written.
+func (x *Index) inAZone(name string) bool {
+	if len(x.zones) == 0 {
+		return true
+	}
+	fq := dns.Fqdn(strings.ToLower(name))
+	for _, z := range x.zones {
+		if inZone(z, fq) {
+			return true
+		}
+	}
+	return false
 }

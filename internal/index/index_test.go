@@ -93,8 +93,8 @@ func TestEmptyNonTerminalsExistUntilTheirChildrenGo(t *testing.T) {
 	if s.Lookup("lab.docker.") != nil || s.Lookup("web.lab.docker.") != nil {
 		t.Fatal("names must vanish with their host")
 	}
-	if len(x.names) != 0 || len(x.addrs) != 0 || len(x.hosts) != 0 {
-		t.Fatalf("writer state leaked: %d names %d addrs %d hosts", len(x.names), len(x.addrs), len(x.hosts))
+	if x.Load().names.count() != 0 || x.Load().addrs.count() != 0 || len(x.hosts) != 0 {
+		t.Fatalf("writer state leaked: %d names %d addrs %d hosts", x.Load().names.count(), x.Load().addrs.count(), len(x.hosts))
 	}
 }
 
@@ -213,7 +213,7 @@ func TestReverseNamesAboveAnAddressExistInOurReverseZones(t *testing.T) {
 		t.Fatal("no names outside the reverse zones we serve")
 	}
 	x.Delete(docker, "c1")
-	if x.Load().Lookup("5.17.172.in-addr.arpa.") != nil || len(x.names) != 0 {
+	if x.Load().Lookup("5.17.172.in-addr.arpa.") != nil || x.Load().names.count() != 0 {
 		t.Fatal("reverse names must go with their address")
 	}
 }
@@ -248,7 +248,7 @@ func TestScopesOfAnAddress(t *testing.T) {
 	if got := x.Load().Scopes(ip); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("after delete: scopes %v, want [b]", got)
 	}
-	if e := x.Load().Lookup("web.docker."); e == nil || len(e.A) != 1 || e.A[0].Scope != "b" {
+	if e := x.Load().Lookup("web.docker."); e == nil || len(e.A) != 1 || e.A[0].Net.Scope != "b" {
 		t.Fatalf("web: %+v", e)
 	}
 }
@@ -280,5 +280,74 @@ func TestOwnersAndWalks(t *testing.T) {
 	})
 	if n != 1 || s.Generation() != 2 {
 		t.Errorf("%d addresses, generation %d; want 1 and 2", n, s.Generation())
+	}
+}
+
+func TestOneHostWithBothFamilies(t *testing.T) {
+	x := New([]string{"docker."})
+	x.Upsert(docker, host("c1", []string{"a", "b"}, "10.0.0.1", "fd00::1", "10.0.0.2", "10.0.0.1"))
+	for _, n := range []string{"a.docker.", "b.docker."} {
+		e := x.Load().Lookup(n)
+		if e == nil || !slices.Equal(ips(e.A), []string{"10.0.0.1", "10.0.0.2"}) || !slices.Equal(ips(e.AAAA), []string{"fd00::1"}) {
+			t.Fatalf("%s: %+v", n, e)
+		}
+	}
+	if r := x.Load().Reverse(netip.MustParseAddr("fd00::1")); !slices.Equal(r, []string{"a.docker."}) {
+		t.Fatalf("PTR %v", r)
+	}
+}
+
+// BenchmarkContainerEventAmongHostsFile is one container event (an upsert
+// of a container at a new address) with 10,000 containers and a
+// 100,000-name hosts file in the index, against 100 containers alone. The
+// container's names are its own: a name that N replicas share costs O(N) to
+// recompute, whatever else the index holds.
+func BenchmarkContainerEventAmongHostsFile(b *testing.B) {
+	for _, tc := range []struct{ containers, fileLines int }{{100, 0}, {10_000, 50_000}} {
+		b.Run(fmt.Sprintf("containers=%d/names=%d", tc.containers, tc.containers*2+tc.fileLines*2), func(b *testing.B) {
+			x := New([]string{"docker."})
+			var lines []Host
+			for i := range tc.fileLines {
+				lines = append(lines, host(fmt.Sprint("l", i), []string{fmt.Sprint("host", i), fmt.Sprintf("alias%d.svc", i)},
+					netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()))
+			}
+			x.Replace(files, lines)
+			var ctrs []Host
+			for i := range tc.containers {
+				ctrs = append(ctrs, host(fmt.Sprint("c", i), []string{fmt.Sprint("app", i), fmt.Sprintf("svc%d.proj", i%50)},
+					netip.AddrFrom4([4]byte{172, 16 + byte(i>>16), byte(i >> 8), byte(i)}).String()))
+			}
+			x.Replace(docker, ctrs)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				x.Upsert(docker, host("c7", []string{"app7", "app7.proj"}, fmt.Sprintf("172.31.%d.%d", (i>>8)&0xff, i&0xff)))
+			}
+		})
+	}
+}
+
+func TestOwnerNamesAsTheSourceGaveThem(t *testing.T) {
+	for _, tc := range []struct {
+		zones []string
+		name  string
+	}{
+		{[]string{"docker."}, "web"},
+		{[]string{"docker."}, "web.docker"},
+		{[]string{"lab.docker.", "docker."}, "web.lab"},
+		{[]string{"."}, "web"},
+		{nil, "web.example"},
+	} {
+		x := New(tc.zones)
+		x.Upsert(docker, host("c1", []string{tc.name}, "10.0.0.1"))
+		x.Upsert(files, host("f1", []string{tc.name}, "10.0.0.1"))
+		want := []Owner{{Source: files.Name, Name: tc.name}, {Source: docker.Name, Name: tc.name}}
+		if got := x.Load().Owners(netip.MustParseAddr("10.0.0.1")); !slices.Equal(got, want) {
+			t.Errorf("zones %v, name %s: owners %v", tc.zones, tc.name, got)
+		}
+		x.Delete(files, "f1")
+		if got := x.Load().Owners(netip.MustParseAddr("10.0.0.1")); !slices.Equal(got, want[1:]) {
+			t.Errorf("zones %v, name %s: one owner %v", tc.zones, tc.name, got)
+		}
 	}
 }

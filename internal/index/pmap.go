@@ -5,16 +5,18 @@ package index
 // bucket (about 4 KiB), so applying one container event costs the same with
 // ten names or a million, and every published snapshot stays immutable.
 //
-// Writers batch changes in a txn: nodes copied within one txn are mutated in
-// place after their first copy, so a full reload does not copy per key.
+// Writers batch changes in a txn: nodes and buckets copied within one txn are
+// mutated in place after their first copy, so a full reload does not copy
+// per key.
 type pmap[K comparable, V any] struct {
 	root *[256]*pnode[K, V]
 	hash func(K) uint64
 }
 
 type pnode[K comparable, V any] struct {
-	gen  uint64 // txn that owns this node and may mutate it
-	kids [256][]pentry[K, V]
+	gen   uint64    // txn that owns this node and may mutate it
+	fresh [4]uint64 // buckets that txn allocated, so may mutate too
+	kids  [256][]pentry[K, V]
 }
 
 type pentry[K comparable, V any] struct {
@@ -76,7 +78,7 @@ func (t *ptxn[K, V]) node(h uint64) *pnode[K, V] {
 		n = &pnode[K, V]{gen: t.gen}
 	case n.gen != t.gen:
 		c := *n
-		c.gen = t.gen
+		c.gen, c.fresh = t.gen, [4]uint64{}
 		n = &c
 	default:
 		return n
@@ -85,22 +87,33 @@ func (t *ptxn[K, V]) node(h uint64) *pnode[K, V] {
 	return n
 }
 
-func (t *ptxn[K, V]) set(k K, v V) {
-	h := t.m.hash(k)
+// get reads the map as this txn has made it so far.
+func (t *ptxn[K, V]) get(k K) (V, bool) { return t.m.get(k) }
+
+// bucket returns the bucket of h for writing: the txn's own, copied from the
+// published one on first use.
+func (t *ptxn[K, V]) bucket(h uint64, extra int) *[]pentry[K, V] {
 	n := t.node(h)
-	old := n.kids[(h>>48)&0xff]
-	b := make([]pentry[K, V], 0, len(old)+1)
-	found := false
-	for _, e := range old {
-		if e.key == k {
-			e.val, found = v, true
+	i := (h >> 48) & 0xff
+	if n.fresh[i>>6]&(1<<(i&63)) == 0 {
+		old := n.kids[i]
+		b := make([]pentry[K, V], len(old), len(old)+extra)
+		copy(b, old)
+		n.kids[i] = b
+		n.fresh[i>>6] |= 1 << (i & 63)
+	}
+	return &n.kids[i]
+}
+
+func (t *ptxn[K, V]) set(k K, v V) {
+	b := t.bucket(t.m.hash(k), 1)
+	for i := range *b {
+		if (*b)[i].key == k {
+			(*b)[i].val = v
+			return
 		}
-		b = append(b, e)
 	}
-	if !found {
-		b = append(b, pentry[K, V]{k, v})
-	}
-	n.kids[(h>>48)&0xff] = b
+	*b = append(*b, pentry[K, V]{k, v})
 }
 
 func (t *ptxn[K, V]) del(k K) {
@@ -108,18 +121,35 @@ func (t *ptxn[K, V]) del(k K) {
 	if n := t.m.root[h>>56]; n == nil {
 		return
 	}
-	n := t.node(h)
-	old := n.kids[(h>>48)&0xff]
-	b := make([]pentry[K, V], 0, len(old))
-	for _, e := range old {
-		if e.key != k {
-			b = append(b, e)
+	if _, ok := t.m.get(k); !ok {
+		return
+	}
+	b := t.bucket(h, 0)
+	for i := range *b {
+		if (*b)[i].key == k {
+			last := len(*b) - 1
+			(*b)[i] = (*b)[last]
+			(*b)[last] = pentry[K, V]{}
+			*b = (*b)[:last]
+			break
 		}
 	}
-	if len(b) == 0 {
-		b = nil
+	if len(*b) == 0 {
+		*b = nil
 	}
-	n.kids[(h>>48)&0xff] = b
 }
 
 func (t *ptxn[K, V]) done() pmap[K, V] { return t.m }
+
+// count is the number of keys, for tests.
+func (m pmap[K, V]) count() int {
+	n := 0
+	for _, node := range m.root {
+		if node != nil {
+			for _, b := range node.kids {
+				n += len(b)
+			}
+		}
+	}
+	return n
+}

@@ -22,26 +22,51 @@ type Entry struct {
 	// Networked is set when some target carries a subnet, so the answer may
 	// depend on who asks.
 	Networked bool
+
+	// The writer's view, never read by queries: the one host that owns the
+	// name (an entry that host shares among all its names), or the state
+	// of a name with more to it.
+	one *placed
+	st  *nameState
 }
 
 // Target is one address at a name; Group tells which host it belongs to, so
 // that per-host network selection can pick among one host's addresses.
 type Target struct {
-	IP      netip.Addr
-	Raw     net.IP // IP as DNS records hold it, built once; never modify
-	Group   int
-	Network string
-	Subnet  netip.Prefix
-	Scope   string
+	IP    netip.Addr
+	Raw   net.IP // IP as DNS records hold it, built once; never modify
+	Group int
+	// Net is the address with its network (name, subnet, scope), as the
+	// source gave it; nil when it has none (hosts files).
+	Net *Addr
 }
 
 // addrEntry is what the index knows of one address: the names PTR returns,
-// the scopes in which some host has exactly that address, and the hosts
-// that have it.
+// and the scopes in which some host has exactly that address. An address
+// one host has outside any scope is just that host.
 type addrEntry struct {
-	names  []string
-	scopes []string
-	owners []Owner
+	one *placed
+	st  *addrState
+}
+
+func (a addrEntry) names() []string {
+	if a.st != nil {
+		return a.st.names
+	}
+	if a.one != nil {
+		return a.one.reverse
+	}
+	return nil
+}
+
+func (a addrEntry) owners() []Owner {
+	if a.st != nil {
+		return a.st.hosts
+	}
+	if a.one != nil {
+		return []Owner{a.one.owner()}
+	}
+	return nil
 }
 
 // Owner is a host that has an address: its source and the name it is known
@@ -49,6 +74,13 @@ type addrEntry struct {
 type Owner struct {
 	Source string // e.g. "docker:host", "hostsfile:/etc/hosts"
 	Name   string // relative, as the source gave it
+}
+
+func (a addrEntry) scopes() []string {
+	if a.st != nil {
+		return a.st.scopes
+	}
+	return nil
 }
 
 // SRV is one service record at a name.
@@ -66,21 +98,21 @@ func (s *Snapshot) Lookup(name string) *Entry {
 // Reverse returns the names of addr, for PTR.
 func (s *Snapshot) Reverse(addr netip.Addr) []string {
 	r, _ := s.addrs.get(addr)
-	return r.names
+	return r.names()
 }
 
 // Scopes returns the scopes in which a host has exactly addr: for a client
 // address, the engines it is a container of.
 func (s *Snapshot) Scopes(addr netip.Addr) []string {
 	r, _ := s.addrs.get(addr)
-	return r.scopes
+	return r.scopes()
 }
 
 // Owners returns the hosts that have addr, winners of the source priority
 // first: who an answer's address came from, or who a client is.
 func (s *Snapshot) Owners(addr netip.Addr) []Owner {
 	r, _ := s.addrs.get(addr)
-	return r.owners
+	return r.owners()
 }
 
 // Serial changes whenever the index does; it is the zones' SOA serial.
@@ -97,5 +129,5 @@ func (s *Snapshot) EachName(fn func(name string, e *Entry) bool) { s.names.each(
 // EachAddr calls fn for every address with PTR names, until fn returns
 // false.
 func (s *Snapshot) EachAddr(fn func(addr netip.Addr, names []string) bool) {
-	s.addrs.each(func(a netip.Addr, r addrEntry) bool { return len(r.names) == 0 || fn(a, r.names) })
+	s.addrs.each(func(a netip.Addr, r addrEntry) bool { return len(r.names()) == 0 || fn(a, r.names()) })
 }
