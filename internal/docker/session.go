@@ -209,26 +209,13 @@ func (s *Source) session(ctx context.Context, reason string) error {
 		return fmt.Errorf("ping: %w", err)
 	}
 
-	// Subscribe before listing, from a moment before now: whatever changes
-	// while the list is taken arrives as an event and is applied after it.
-	since := time.Now().Add(-sinceMargin)
-	stream := s.engine.Events(ctx, client.EventsListOptions{
-		Since:   fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond()),
-		Filters: eventFilters(),
-	})
 	var pending backlog
 	pending.init()
-	streamErr := make(chan error, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		streamErr <- follow(ctx, stream, &pending, s.metrics.events)
-	}()
-	defer func() {
-		cancel() // ends the subscription, and with it follow
-		wg.Wait()
-	}()
+	streamErr, unsubscribe := subscribe(ctx, s.engine.Events, eventFilters(),
+		func(ctx context.Context, stream client.EventsResult) error {
+			return follow(ctx, stream, &pending, s.metrics.events)
+		})
+	defer unsubscribe()
 
 	if err := s.fullSync(ctx, reason); err != nil {
 		return err
@@ -276,6 +263,32 @@ func (s *Source) session(ctx context.Context, reason string) error {
 				return err
 			}
 		}
+	}
+}
+
+// subscribe subscribes to the engine's events before the caller lists
+// anything, from a moment before now: whatever changes while the list is
+// taken arrives as an event and is applied after it. follow reads the
+// stream in a goroutine; its error arrives on the channel. unsubscribe ends
+// the subscription and waits for follow; defer it.
+func subscribe(ctx context.Context, events func(context.Context, client.EventsListOptions) client.EventsResult,
+	filters client.Filters, follow func(context.Context, client.EventsResult) error) (streamErr <-chan error, unsubscribe func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	since := time.Now().Add(-sinceMargin)
+	stream := events(ctx, client.EventsListOptions{
+		Since:   fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond()),
+		Filters: filters,
+	})
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs <- follow(ctx, stream)
+	}()
+	return errs, func() {
+		cancel()
+		wg.Wait()
 	}
 }
 

@@ -334,24 +334,11 @@ func (s *SwarmSource) session(ctx context.Context, i int, reason string) error {
 	}
 	delete(s.notManager, i)
 
-	since := time.Now().Add(-sinceMargin)
-	stream := e.Events(ctx, client.EventsListOptions{
-		Since:   fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond()),
-		Filters: swarmEventFilters(),
-	})
 	var work swarmWork
 	work.init()
-	streamErr := make(chan error, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		streamErr <- s.followSwarm(ctx, stream, &work)
-	}()
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
+	streamErr, unsubscribe := subscribe(ctx, e.Events, swarmEventFilters(),
+		func(ctx context.Context, stream client.EventsResult) error { return s.followSwarm(ctx, stream, &work) })
+	defer unsubscribe()
 
 	if err := s.fullSync(ctx, e, reason); err != nil {
 		if isNotManager(err) {
