@@ -28,12 +28,16 @@ type Host struct {
 	ReverseNames []string
 	Addrs        []Addr
 	Services     []Service
+	// CNAME, when set, makes every name of the host an alias of it (RFC
+	// 1034: no other data there): relative like Names, or absolute with a
+	// trailing dot. Addrs then serve no name; they still say who a client is.
+	CNAME string
 }
 
 // Equal reports whether h and o would put the same records in the index.
 func (h Host) Equal(o Host) bool {
 	return h.ID == o.ID && slices.Equal(h.Names, o.Names) && slices.Equal(h.ReverseNames, o.ReverseNames) &&
-		slices.Equal(h.Addrs, o.Addrs) && slices.Equal(h.Services, o.Services)
+		slices.Equal(h.Addrs, o.Addrs) && slices.Equal(h.Services, o.Services) && h.CNAME == o.CNAME
 }
 
 // Addr is one address of a host. Network, Subnet and Scope are set for

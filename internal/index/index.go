@@ -32,6 +32,21 @@ type Index struct {
 	hosts     map[string]map[string]*placed // source name -> host ID -> host
 	sources   map[Source]*sourceRec
 	snap      atomic.Pointer[Snapshot]
+	// brokenChain hears of each changed alias whose chain loops or is
+	// longer than MaxChain; nil ignores them.
+	brokenChain func(name string)
+}
+
+// MaxChain is the longest CNAME chain served: a longer one, or a loop, is
+// broken, and its names answer as if they had no CNAME data.
+const MaxChain = 8
+
+// OnBrokenChain sets fn to hear, at each change, of the changed names whose
+// CNAME chain loops or is longer than MaxChain (to log and count them).
+func (x *Index) OnBrokenChain(fn func(name string)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.brokenChain = fn
 }
 
 // placed is a host with everything derived from it, kept so that removing it
@@ -63,6 +78,7 @@ type placedMore struct {
 	ownerSet map[string]struct{} // owners as a set, for hosts with many names
 	services []Service
 	srvNames map[string][]srvRecord // qualified SRV owner name -> its records
+	cname    string                 // qualified alias target of all its names
 }
 
 // manyOwners is where a host's names get a set for membership tests rather
@@ -82,6 +98,13 @@ func (p *placed) srvAt(n string) []srvRecord {
 		return nil
 	}
 	return p.more.srvNames[n]
+}
+
+func (p *placed) cname() string {
+	if p.more == nil {
+		return ""
+	}
+	return p.more.cname
 }
 
 func (p *placed) extra() *placedMore {
@@ -219,6 +242,7 @@ type txn struct {
 	addrs      *ptxn[netip.Addr, addrEntry]
 	dirtyNames []string
 	dirtyAddrs []netip.Addr
+	aliases    []string // names of the aliases put, for checkChains
 	changed    bool
 	pace       Pacer
 }
@@ -246,6 +270,9 @@ func (x *Index) put(t *txn, src Source, h Host) bool {
 	t.changed = true
 	for _, n := range p.owners {
 		x.addOwner(t, n, p)
+	}
+	if p.cname() != "" {
+		t.aliases = append(t.aliases, p.owners...)
 	}
 	if p.more != nil {
 		for n := range p.more.srvNames {
@@ -326,7 +353,7 @@ func (x *Index) same(p *placed, h Host) bool {
 		qs = q.more.services
 	}
 	return p.id == q.id && slices.Equal(p.owners, q.owners) && slices.Equal(p.reverse, q.reverse) &&
-		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(ps, qs)
+		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(ps, qs) && p.cname() == q.cname()
 }
 
 // place derives the owner names, SRV names and reverse targets of h.
@@ -356,6 +383,15 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 	}
 	if len(h.Services) > 0 {
 		p.extra().services = h.Services
+	}
+	if h.CNAME != "" {
+		// An absolute target stays as written; a relative one lies in the
+		// first zone, as the host's own names do.
+		if strings.HasSuffix(h.CNAME, ".") {
+			p.extra().cname = strings.ToLower(h.CNAME)
+		} else {
+			p.extra().cname = x.qualify(h.CNAME)[0]
+		}
 	}
 	var ents nameSet
 	for _, name := range h.Names {
@@ -428,7 +464,9 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 		}
 	}
 	p.plain.one = p
-	p.plain.addTargets(p, 0, nil)
+	if p.plain.CNAME = p.cname(); p.plain.CNAME == "" {
+		p.plain.addTargets(p, 0, nil)
+	}
 	return p
 }
 
@@ -643,6 +681,7 @@ func (x *Index) commit(t *txn) {
 			x.fill(e, n)
 		}
 	}
+	x.checkChains(t)
 	for _, a := range t.dirtyAddrs {
 		t.pace.Tick()
 		v, _ := t.addrs.get(a)
@@ -692,10 +731,21 @@ func winners(owners []*placed) []*placed {
 }
 
 // fill computes the records of e, the entry at n, from its owners.
+//
+// An alias wins its name: when a winning host has a CNAME there, the first
+// such host (by source, then ID) gives the name its CNAME and nothing else,
+// whatever addresses other hosts of the same priority have.
 func (x *Index) fill(e *Entry, n string) {
-	e.A, e.AAAA, e.SRV, e.Networked = nil, nil, nil, false
+	e.A, e.AAAA, e.SRV, e.CNAME, e.Networked = nil, nil, nil, "", false
+	won := winners(e.st.owners)
+	for _, p := range won {
+		if p.cname() != "" && p.owns(n) {
+			e.CNAME = p.cname()
+			return
+		}
+	}
 	seen := map[netip.Addr]struct{}{}
-	for group, p := range winners(e.st.owners) {
+	for group, p := range won {
 		if p.owns(n) {
 			e.addTargets(p, group, seen)
 		}
@@ -703,6 +753,42 @@ func (x *Index) fill(e *Entry, n string) {
 			e.SRV = append(e.SRV, SRV{Target: r.target, Port: r.port})
 		}
 	}
+}
+
+// checkChains tells brokenChain of each changed alias whose chain, within
+// the names about to be published, loops or exceeds MaxChain. Only changed
+// names are walked: a change elsewhere that breaks an old alias's chain is
+// reported at the changed name of the loop, or not at all for a chain made
+// too long; queries refuse every broken chain regardless (they walk it).
+func (x *Index) checkChains(t *txn) {
+	if x.brokenChain == nil {
+		return
+	}
+	var reported []string
+	// A name an alias alone owns was set without being marked dirty.
+	for _, n := range slices.Concat(t.aliases, t.dirtyNames) {
+		e, _ := t.names.get(n)
+		if e == nil || e.CNAME == "" || slices.Contains(reported, n) {
+			continue
+		}
+		if _, ok := chainEnd(e, func(name string) *Entry { v, _ := t.names.get(name); return v }); !ok {
+			reported = append(reported, n)
+			x.brokenChain(n)
+		}
+	}
+}
+
+// chainEnd follows e's CNAME chain through lookup. It returns the last
+// name's entry (nil when the chain leaves the names lookup knows), and false
+// when the chain loops or is longer than MaxChain.
+func chainEnd(e *Entry, lookup func(string) *Entry) (*Entry, bool) {
+	for hops := 0; e != nil && e.CNAME != ""; hops++ {
+		if hops == MaxChain {
+			return nil, false
+		}
+		e = lookup(e.CNAME)
+	}
+	return e, true
 }
 
 // addTargets adds p's addresses to e, each once (seen, when not nil, spans

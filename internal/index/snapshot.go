@@ -19,6 +19,9 @@ type Snapshot struct {
 type Entry struct {
 	A, AAAA []Target
 	SRV     []SRV
+	// CNAME is the lowercase FQDN this name is an alias of; the name then
+	// has no other data (A, AAAA and SRV are nil).
+	CNAME string
 	// Networked is set when some target carries a subnet, so the answer may
 	// depend on who asks.
 	Networked bool
