@@ -34,6 +34,10 @@ func ptr(name string, ttl uint32, targets []string) []dns.RR {
 	return out
 }
 
+func cname(name string, ttl uint32, target string) dns.RR {
+	return &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, ttl), Target: target}
+}
+
 func srv(name string, ttl uint32, s index.SRV) dns.RR {
 	return &dns.SRV{Hdr: hdr(name, dns.TypeSRV, ttl), Priority: 10, Weight: 10, Port: s.Port, Target: s.Target}
 }

@@ -59,7 +59,7 @@ func (d *DockerHosts) consistentSnapshot() (*index.Snapshot, uint32) {
 }
 
 // zoneRecords hands emit, in batches, every record of zone in snap but the
-// SOA: NS and glue, A, AAAA and SRV, and PTR. Owner names are canonical
+// SOA: NS and glue, CNAME, A, AAAA and SRV, and PTR. Owner names are canonical
 // (lowercase).
 func (d *DockerHosts) zoneRecords(zone string, snap *index.Snapshot, emit func([]dns.RR)) {
 	ns := nsName(zone)
@@ -76,6 +76,9 @@ func (d *DockerHosts) zoneRecords(zone string, snap *index.Snapshot, emit func([
 	snap.EachName(func(name string, e *index.Entry) bool {
 		if dnsutil.IsReverse(name) > 0 || matchZone(d.Zones, name) != zone {
 			return true
+		}
+		if e.CNAME != "" && snap.Served(e) {
+			batch = append(batch, cname(name, d.TTL, e.CNAME))
 		}
 		batch = append(batch, a(name, d.TTL, e.A)...)
 		batch = append(batch, aaaa(name, d.TTL, e.AAAA)...)

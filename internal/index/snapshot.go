@@ -98,6 +98,13 @@ func (s *Snapshot) Lookup(name string) *Entry {
 	return e
 }
 
+// Served reports whether e's CNAME chain, if it has one, is served: it
+// neither loops nor is longer than MaxChain.
+func (s *Snapshot) Served(e *Entry) bool {
+	_, ok := chainEnd(e, s.Lookup)
+	return ok
+}
+
 // Reverse returns the names of addr, for PTR.
 func (s *Snapshot) Reverse(addr netip.Addr) []string {
 	r, _ := s.addrs.get(addr)
