@@ -173,6 +173,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 		// Reached on the engine host: no PTR (the host's addresses are
 		// everyone's), and label SRV ports are the container's, not the host's.
 		r.host.Addrs = hostModeAddrs(ports, m.hostAddrs)
+		r.host.CNAME = cl.cname
 		return r, true
 	}
 	for _, n := range networks {
@@ -183,6 +184,13 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 		if a, ok := addr(ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen, n, m.engine); ok {
 			r.host.Addrs = append(r.host.Addrs, a)
 		}
+	}
+	if cl.cname != "" {
+		// An alias has no PTR name (RFC 2181 10.2: PTR names a canonical
+		// name) and no label SRV (RFC 2782: no alias as target); its
+		// addresses stay, to know it as a client.
+		r.host.CNAME = cl.cname
+		return r, true
 	}
 	if len(r.claims) > 0 && r.claims[0].name == strings.ToLower(r.name) {
 		r.host.ReverseNames = r.host.Names[:1:1]

@@ -18,6 +18,7 @@ const (
 	labelEnable = "enable" // "false" opts out; "true" opts in (Config.OptIn)
 	labelName   = "name"   // extra names, comma-separated
 	labelSRV    = "srv"    // <service>:<port>/<proto>[,...]
+	labelCNAME  = "cname"  // every name of the container aliases this one
 
 	labelComposeProject = "com.docker.compose.project"
 	labelComposeService = "com.docker.compose.service"
@@ -34,6 +35,9 @@ type containerLabels struct {
 	// names are extra names, as written; recordFor validates them.
 	names    []string
 	services []index.Service
+	// cname is the alias target, lowercase: relative, or absolute with
+	// its trailing dot; "" for none.
+	cname string
 	// problems are malformed values, each worded for one log line.
 	problems []string
 }
@@ -53,6 +57,16 @@ func parseLabels(labels map[string]string, prefix string) containerLabels {
 	for _, n := range strings.Split(labels[key(labelName)], ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			cl.names = append(cl.names, n)
+		}
+	}
+	if v := strings.TrimSpace(labels[key(labelCNAME)]); v != "" {
+		if n, ok := dnsname.Normalize(v); ok {
+			cl.cname = n
+			if strings.HasSuffix(v, ".") {
+				cl.cname += "."
+			}
+		} else {
+			cl.problems = append(cl.problems, fmt.Sprintf("%s=%q is not a DNS name", key(labelCNAME), v))
 		}
 	}
 	var bad []string

@@ -95,11 +95,18 @@ func TestHostModeAnswersPublishedAddresses(t *testing.T) {
 // FuzzParseLabels: any label values, under any prefix, give no panic and
 // nothing that could become a malformed record.
 func FuzzParseLabels(f *testing.F) {
-	f.Add("dockerhosts", "true", "a,b", "http:80/tcp")
-	f.Add("x", "maybe", ",,", ":0/")
-	f.Add("", "", "\x00", "_a:65535/_UDP,b:1/sctp")
-	f.Fuzz(func(t *testing.T, prefix, enable, names, srv string) {
-		cl := parseLabels(map[string]string{prefix + ".enable": enable, prefix + ".name": names, prefix + ".srv": srv}, prefix)
+	f.Add("dockerhosts", "true", "a,b", "http:80/tcp", "web")
+	f.Add("x", "maybe", ",,", ":0/", "Example.COM.")
+	f.Add("", "", "\x00", "_a:65535/_UDP,b:1/sctp", "a..")
+	f.Fuzz(func(t *testing.T, prefix, enable, names, srv, cname string) {
+		cl := parseLabels(map[string]string{prefix + ".enable": enable, prefix + ".name": names, prefix + ".srv": srv,
+			prefix + ".cname": cname}, prefix)
+		if cl.cname != "" && !dnsname.Valid(strings.TrimSuffix(cl.cname, ".")) {
+			t.Fatalf("cname %q from %q", cl.cname, cname)
+		}
+		if cl.cname == "" && strings.TrimSpace(cname) != "" && !slices.ContainsFunc(cl.problems, func(p string) bool { return strings.Contains(p, ".cname=") }) {
+			t.Fatalf("cname=%q neither parsed nor reported", cname)
+		}
 		for _, s := range cl.services {
 			if s.Port == 0 || (s.Proto != "tcp" && s.Proto != "udp") || !dnsname.ValidLabel(s.Name) || s.Target != "" {
 				t.Fatalf("malformed service %+v from %q", s, srv)
@@ -115,4 +122,34 @@ func FuzzParseLabels(f *testing.F) {
 		}
 		_ = index.Host{Services: cl.services}
 	})
+}
+
+func TestCNAMELabel(t *testing.T) {
+	for _, c := range []struct {
+		value, want string
+		problem     bool
+	}{
+		{value: " Web ", want: "web"},
+		{value: "www.Example.com.", want: "www.example.com."},
+		{value: "a..b", problem: true},
+		{value: "bad name", problem: true},
+		{value: ".", problem: true},
+	} {
+		cl := parseLabels(map[string]string{"dockerhosts.cname": c.value}, DefaultLabelPrefix)
+		if cl.cname != c.want || (len(cl.problems) > 0) != c.problem {
+			t.Errorf("cname=%q: got %q, problems %q; want %q, a problem: %v", c.value, cl.cname, cl.problems, c.want, c.problem)
+		}
+	}
+}
+
+func TestAliasContainerHasNoPTROrLabelSRV(t *testing.T) {
+	c := ctr{id: "0123456789abcdef", name: "www", labels: map[string]string{
+		"dockerhosts.cname": "web", "dockerhosts.srv": "http:80/tcp"}, nets: map[string]ep{"front": {ip: "172.18.0.5"}}}
+	r, ok := recordFor(c.build(), mapping{noShortID: true})
+	if !ok || r.host.CNAME != "web" || !slices.Equal(r.host.Names, []string{"www"}) {
+		t.Fatalf("got %+v (served %v), want www as an alias of web", r.host, ok)
+	}
+	if r.host.ReverseNames != nil || r.host.Services != nil || len(r.host.Addrs) != 1 {
+		t.Fatalf("an alias keeps its address (to know it as a client) but no PTR name or label SRV: %+v", r.host)
+	}
 }
