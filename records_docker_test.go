@@ -1,0 +1,68 @@
+package dockerhosts
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/dockerhosts/dockerhosts/internal/await"
+)
+
+// answerText is r's answer section as "TYPE data" lines, owners left out
+// (they are the question's or the chain's), in order.
+func answerText(r *dns.Msg) string {
+	var out []string
+	for _, rr := range r.Answer {
+		out = append(out, dns.TypeToString[rr.Header().Rrtype]+" "+strings.TrimPrefix(rr.String(), rr.Header().String()))
+	}
+	return strings.Join(out, "; ")
+}
+
+// TestDockerCNAMELabel: an alias container answers a CNAME to its target,
+// with the target's address when the target is ours, over UDP and TCP; a
+// loop made of two aliases is never served.
+func TestDockerCNAMELabel(t *testing.T) {
+	l := newDockerLab(t)
+	s := startCoreDNS(t, dockerCorefile("", nil))
+	web := l.Name("web")
+	ip := l.ip(l.run("web"), l.net)
+	www, ext := l.Name("www"), l.Name("ext")
+	l.run("www", "--label", "dockerhosts.cname="+web)
+	l.run("ext", "--label", "dockerhosts.cname=example.com.")
+
+	want := fmt.Sprintf("CNAME %s; A %s", fqdn(web), ip)
+	await.True(t, dockerWithin, fqdn(www)+" answers "+want, func() bool {
+		return answerText(s.exchange(t, "udp", fqdn(www), dns.TypeA)) == want
+	})
+	for _, c := range []struct {
+		name  string
+		qtype uint16
+		want  string
+	}{
+		{fqdn(www), dns.TypeA, want},
+		{fqdn(www), dns.TypeCNAME, "CNAME " + fqdn(web)},
+		{fqdn(www), dns.TypeAAAA, "CNAME " + fqdn(web)},
+		{fqdn(ext), dns.TypeA, "CNAME example.com."},
+	} {
+		for _, proto := range []string{"udp", "tcp"} {
+			r := s.exchange(t, proto, c.name, c.qtype)
+			if got := answerText(r); r.Rcode != dns.RcodeSuccess || !r.Authoritative || got != c.want {
+				t.Errorf("%s %s %s: %s %q, want an authoritative NOERROR %q", proto, c.name, dns.TypeToString[c.qtype],
+					dns.RcodeToString[r.Rcode], got, c.want)
+			}
+		}
+	}
+
+	// A loop: once both halves run, neither is served (NODATA).
+	loop1, loop2 := l.Name("loop1"), l.Name("loop2")
+	l.run("loop1", "--label", "dockerhosts.cname="+loop2)
+	l.run("loop2", "--label", "dockerhosts.cname="+loop1)
+	for _, name := range []string{fqdn(loop1), fqdn(loop2)} {
+		await.True(t, dockerWithin, name+" is NODATA", func() bool {
+			r := s.exchange(t, "tcp", name, dns.TypeA)
+			return r.Rcode == dns.RcodeSuccess && len(r.Answer) == 0 && len(r.Ns) == 1
+		})
+	}
+}
