@@ -23,12 +23,13 @@ const shortIDLen = 12
 // names with whether the container claims them as its own (for conflict
 // accounting), and what was skipped and why.
 type record struct {
-	host     index.Host
-	name     string       // container name, for log lines
-	claims   []nameClaim  // one per entry of host.Names, same order
-	binds    []netip.Addr // specific host addresses its ports are published on
-	skipped  []string     // invalid names
-	problems []string     // malformed labels, failed name templates
+	host      index.Host
+	name      string       // container name, for log lines
+	claims    []nameClaim  // one per entry of host.Names, same order
+	binds     []netip.Addr // specific host addresses its ports are published on
+	skipped   []string     // invalid names
+	badLabels []string     // malformed label values, skipped
+	problems  []string     // failed name templates
 }
 
 // mapping is what decides a container's records besides the container.
@@ -83,10 +84,11 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	if !cl.enabled(m.optIn) || m.leaveTasks && labels[labelSwarmTask] != "" {
 		return r, false
 	}
-	r.problems = cl.problems
+	r.badLabels = cl.problems
 
 	r.name = strings.TrimPrefix(c.Name, "/")
 	r.host.ID = c.ID
+	r.host.TXT = cl.txt
 	seen := make(map[string]bool, 4)
 	add := func(name string, exclusive bool) {
 		raw := strings.TrimSpace(name)

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,7 @@ const (
 	labelName   = "name"   // extra names, comma-separated
 	labelSRV    = "srv"    // <service>:<port>/<proto>[,...]
 	labelCNAME  = "cname"  // every name of the container aliases this one
+	labelTXT    = "txt"    // a TXT record on every name; txt.<KEY> at <KEY>.<name>
 
 	labelComposeProject = "com.docker.compose.project"
 	labelComposeService = "com.docker.compose.service"
@@ -38,6 +40,8 @@ type containerLabels struct {
 	// cname is the alias target, lowercase: relative, or absolute with
 	// its trailing dot; "" for none.
 	cname string
+	// txt are the TXT records asked for, the keyed ones in label order.
+	txt []index.TXT
 	// problems are malformed values, each worded for one log line.
 	problems []string
 }
@@ -69,12 +73,49 @@ func parseLabels(labels map[string]string, prefix string) containerLabels {
 			cl.problems = append(cl.problems, fmt.Sprintf("%s=%q is not a DNS name", key(labelCNAME), v))
 		}
 	}
+	cl.txt, cl.problems = parseTXTLabels(labels, key(labelTXT), cl.problems)
 	var bad []string
 	cl.services, bad = parseSRV(labels[key(labelSRV)])
 	for _, b := range bad {
 		cl.problems = append(cl.problems, fmt.Sprintf("%s entry %s", key(labelSRV), b))
 	}
 	return cl
+}
+
+// parseTXTLabels reads the label txt (a record on the container's names)
+// and every txt.<KEY> (a record at <KEY>.<name>), adding a problem for each
+// value or key it cannot use.
+func parseTXTLabels(labels map[string]string, txt string, problems []string) ([]index.TXT, []string) {
+	var out []index.TXT
+	add := func(label, key, value string) {
+		strs, err := parseTXT(value)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s=%q: %v", label, value, err))
+			return
+		}
+		out = append(out, index.TXT{Key: key, Strings: strs})
+	}
+	if v, ok := labels[txt]; ok && v != "" {
+		add(txt, "", v)
+	}
+	var keyed []string
+	for l := range labels {
+		if strings.HasPrefix(l, txt+".") {
+			keyed = append(keyed, l)
+		}
+	}
+	slices.Sort(keyed) // one order for one set of labels
+	for _, l := range keyed {
+		key := strings.ToLower(strings.TrimPrefix(l, txt+"."))
+		if !dnsname.ValidLabel(key) {
+			problems = append(problems, fmt.Sprintf("%s: %q is not a DNS label", l, key))
+			continue
+		}
+		if v := labels[l]; v != "" {
+			add(l, key, v)
+		}
+	}
+	return out, problems
 }
 
 // enabled applies the opt-out label, or in opt-in mode the opt-in label.

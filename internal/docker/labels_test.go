@@ -7,6 +7,8 @@ import (
 	"testing"
 	"text/template"
 
+	"github.com/miekg/dns"
+
 	"github.com/dockerhosts/dockerhosts/internal/dnsname"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
@@ -95,12 +97,31 @@ func TestHostModeAnswersPublishedAddresses(t *testing.T) {
 // FuzzParseLabels: any label values, under any prefix, give no panic and
 // nothing that could become a malformed record.
 func FuzzParseLabels(f *testing.F) {
-	f.Add("dockerhosts", "true", "a,b", "http:80/tcp", "web")
-	f.Add("x", "maybe", ",,", ":0/", "Example.COM.")
-	f.Add("", "", "\x00", "_a:65535/_UDP,b:1/sctp", "a..")
-	f.Fuzz(func(t *testing.T, prefix, enable, names, srv, cname string) {
+	f.Add("dockerhosts", "true", "a,b", "http:80/tcp", "web", "v=1", "_acme")
+	f.Add("x", "maybe", ",,", ":0/", "Example.COM.", `"a b" "c\"d\065"`, "Bad Key")
+	f.Add("", "", "\x00", "_a:65535/_UDP,b:1/sctp", "a..", `"open`, "")
+	f.Fuzz(func(t *testing.T, prefix, enable, names, srv, cname, txt, txtKey string) {
 		cl := parseLabels(map[string]string{prefix + ".enable": enable, prefix + ".name": names, prefix + ".srv": srv,
-			prefix + ".cname": cname}, prefix)
+			prefix + ".cname": cname, prefix + ".txt": txt, prefix + ".txt." + txtKey: txt}, prefix)
+		for _, r := range cl.txt {
+			if r.Key != "" && !dnsname.ValidLabel(r.Key) {
+				t.Fatalf("txt key %q from %q", r.Key, txtKey)
+			}
+			var whole strings.Builder
+			for _, s := range r.Strings {
+				if raw := unescapeTXT(s); len(raw) > 255 || escapeTXT(raw) != s {
+					t.Fatalf("character-string %q (%d bytes) from %q", s, len(raw), txt)
+				}
+				whole.WriteString(unescapeTXT(s))
+			}
+			rr := &dns.TXT{Hdr: dns.RR_Header{Name: "a.", Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: r.Strings}
+			if _, err := dns.PackRR(rr, make([]byte, dns.MaxMsgSize), 0, nil, false); err != nil {
+				t.Fatalf("TXT %q from %q does not pack: %v", r.Strings, txt, err)
+			}
+			if !strings.HasPrefix(strings.TrimSpace(txt), `"`) && whole.String() != txt {
+				t.Fatalf("unquoted %q came back as %q", txt, whole.String())
+			}
+		}
 		if cl.cname != "" && !dnsname.Valid(strings.TrimSuffix(cl.cname, ".")) {
 			t.Fatalf("cname %q from %q", cl.cname, cname)
 		}
@@ -151,5 +172,51 @@ func TestAliasContainerHasNoPTROrLabelSRV(t *testing.T) {
 	}
 	if r.host.ReverseNames != nil || r.host.Services != nil || len(r.host.Addrs) != 1 {
 		t.Fatalf("an alias keeps its address (to know it as a client) but no PTR name or label SRV: %+v", r.host)
+	}
+}
+
+// unescapeTXT undoes escapeTXT: the bytes a TXT string holds on the wire.
+func unescapeTXT(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func TestTXTLabels(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	cl := parseLabels(map[string]string{
+		"dockerhosts.txt":          `"a b" "c\"d" "\065\\"`,
+		"dockerhosts.txt._acme":    long,
+		"dockerhosts.txt.Plain":    `v=spf1 -all`,
+		"dockerhosts.txt.bad key":  "x",
+		"dockerhosts.txt.unclosed": `"open`,
+	}, DefaultLabelPrefix)
+	want := []index.TXT{
+		{Strings: []string{"a b", `c\"d`, `A\\`}},
+		{Key: "plain", Strings: []string{"v=spf1 -all"}}, // labels in byte order: "Plain" < "_acme"
+		{Key: "_acme", Strings: []string{long[:255], long[255:]}},
+	}
+	if !slices.EqualFunc(cl.txt, want, func(a, b index.TXT) bool { return a.Key == b.Key && slices.Equal(a.Strings, b.Strings) }) {
+		t.Errorf("txt = %q\nwant %q", cl.txt, want)
+	}
+	if len(cl.problems) != 2 {
+		t.Errorf("problems %q, want the bad key and the unbalanced quote", cl.problems)
+	}
+}
+
+func TestBadLabelsCountedOncePerContainer(t *testing.T) {
+	fe := newFakeEngine()
+	fe.set(ctr{id: "aaa", name: "web", labels: map[string]string{"dockerhosts.txt": `"open`, "dockerhosts.cname": "a b"}}.build())
+	before := metricValue(t, skippedLabelsTotal.WithLabelValues(""))
+	_, sink := running(t, Config{}, fe)
+	fe.containerEvent(t, "start", "aaa")
+	flush(t, fe, sink)
+	if got := metricValue(t, skippedLabelsTotal.WithLabelValues("")) - before; got != 2 {
+		t.Errorf("bad labels counted %v times, want 2 (each once)", got)
 	}
 }

@@ -2,6 +2,7 @@ package index
 
 import (
 	"hash/maphash"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -79,6 +80,8 @@ type placedMore struct {
 	services []Service
 	srvNames map[string][]srvRecord // qualified SRV owner name -> its records
 	cname    string                 // qualified alias target of all its names
+	txt      [][]string             // TXT records at its own names
+	txtNames map[string][][]string  // qualified <key>.<name> -> its TXT records
 }
 
 // manyOwners is where a host's names get a set for membership tests rather
@@ -98,6 +101,35 @@ func (p *placed) srvAt(n string) []srvRecord {
 		return nil
 	}
 	return p.more.srvNames[n]
+}
+
+func (p *placed) txtAt(n string) [][]string {
+	if p.more == nil {
+		return nil
+	}
+	return p.more.txtNames[n]
+}
+
+// hasRecordsAt reports whether p puts records of its own at n besides
+// its addresses: then n needs an entry of its own.
+func (p *placed) hasRecordsAt(n string) bool { return p.srvAt(n) != nil || p.txtAt(n) != nil }
+
+// eachNameBelow calls fn once for every name p puts records at without
+// owning it: SRV and keyed TXT names.
+func (p *placed) eachNameBelow(fn func(n string)) {
+	if p.more == nil {
+		return
+	}
+	for n := range p.more.srvNames {
+		if !p.owns(n) {
+			fn(n)
+		}
+	}
+	for n := range p.more.txtNames {
+		if _, srv := p.more.srvNames[n]; !srv && !p.owns(n) {
+			fn(n)
+		}
+	}
 }
 
 func (p *placed) cname() string {
@@ -274,13 +306,7 @@ func (x *Index) put(t *txn, src Source, h Host) bool {
 	if p.cname() != "" {
 		t.aliases = append(t.aliases, p.owners...)
 	}
-	if p.more != nil {
-		for n := range p.more.srvNames {
-			if !p.owns(n) {
-				x.addOwner(t, n, p)
-			}
-		}
-	}
+	p.eachNameBelow(func(n string) { x.addOwner(t, n, p) })
 	for _, n := range p.ents {
 		x.addEnt(t, n, +1)
 	}
@@ -324,13 +350,7 @@ func (x *Index) remove(t *txn, source, id string) bool {
 	for _, n := range p.owners {
 		x.dropOwner(t, n, p)
 	}
-	if p.more != nil {
-		for n := range p.more.srvNames {
-			if !p.owns(n) {
-				x.dropOwner(t, n, p)
-			}
-		}
-	}
+	p.eachNameBelow(func(n string) { x.dropOwner(t, n, p) })
 	for _, n := range p.ents {
 		x.addEnt(t, n, -1)
 	}
@@ -345,15 +365,17 @@ func (x *Index) remove(t *txn, source, id string) bool {
 // same reports whether p is what placing h would give.
 func (x *Index) same(p *placed, h Host) bool {
 	q := x.place(p.src, h)
-	var ps, qs []Service
+	var pm, qm placedMore
 	if p.more != nil {
-		ps = p.more.services
+		pm = *p.more
 	}
 	if q.more != nil {
-		qs = q.more.services
+		qm = *q.more
 	}
 	return p.id == q.id && slices.Equal(p.owners, q.owners) && slices.Equal(p.reverse, q.reverse) &&
-		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(ps, qs) && p.cname() == q.cname()
+		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(pm.services, qm.services) &&
+		pm.cname == qm.cname && slices.EqualFunc(pm.txt, qm.txt, slices.Equal) &&
+		maps.EqualFunc(pm.txtNames, qm.txtNames, func(a, b [][]string) bool { return slices.EqualFunc(a, b, slices.Equal) })
 }
 
 // place derives the owner names, SRV names and reverse targets of h.
@@ -394,6 +416,11 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 		}
 	}
 	var ents nameSet
+	for _, r := range h.TXT {
+		if r.Key == "" {
+			p.extra().txt = append(p.extra().txt, r.Strings)
+		}
+	}
 	for _, name := range h.Names {
 		for _, q := range x.qualify(name) {
 			if !p.owns(q) {
@@ -442,6 +469,22 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 			}
 		}
 	}
+	for _, r := range h.TXT {
+		if r.Key == "" {
+			continue
+		}
+		for _, name := range h.Names {
+			for _, q := range x.qualify(name) {
+				owner := r.Key + "." + q
+				m := p.extra()
+				if m.txtNames == nil {
+					m.txtNames = map[string][][]string{}
+				}
+				m.txtNames[owner] = append(m.txtNames[owner], r.Strings)
+				x.addEnts(&ents, owner)
+			}
+		}
+	}
 	// In a reverse zone we serve, the names between an address's PTR name
 	// and the zone apex exist too (RFC 8020: NXDOMAIN there would deny the
 	// PTR below).
@@ -466,6 +509,9 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 	p.plain.one = p
 	if p.plain.CNAME = p.cname(); p.plain.CNAME == "" {
 		p.plain.addTargets(p, 0, nil)
+		if p.more != nil {
+			p.plain.TXT = p.more.txt
+		}
 	}
 	return p
 }
@@ -572,7 +618,7 @@ func (x *Index) nameState(t *txn, n string) *nameState {
 }
 
 func (x *Index) addOwner(t *txn, n string, p *placed) {
-	if e, _ := t.names.get(n); e == nil && p.owns(n) && p.srvAt(n) == nil {
+	if e, _ := t.names.get(n); e == nil && p.owns(n) && !p.hasRecordsAt(n) {
 		t.names.set(n, &p.plain) // the common case: nothing else is at n
 		return
 	}
@@ -675,7 +721,7 @@ func (x *Index) commit(t *txn) {
 		switch {
 		case len(s.owners) == 0 && s.ents == 0:
 			t.names.del(n)
-		case len(s.owners) == 1 && s.ents == 0 && s.owners[0].owns(n) && s.owners[0].srvAt(n) == nil:
+		case len(s.owners) == 1 && s.ents == 0 && s.owners[0].owns(n) && !s.owners[0].hasRecordsAt(n):
 			t.names.set(n, &s.owners[0].plain)
 		default:
 			x.fill(e, n)
@@ -736,7 +782,7 @@ func winners(owners []*placed) []*placed {
 // such host (by source, then ID) gives the name its CNAME and nothing else,
 // whatever addresses other hosts of the same priority have.
 func (x *Index) fill(e *Entry, n string) {
-	e.A, e.AAAA, e.SRV, e.CNAME, e.Networked = nil, nil, nil, "", false
+	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked = nil, nil, nil, nil, "", false
 	won := winners(e.st.owners)
 	for _, p := range won {
 		if p.cname() != "" && p.owns(n) {
@@ -748,10 +794,14 @@ func (x *Index) fill(e *Entry, n string) {
 	for group, p := range won {
 		if p.owns(n) {
 			e.addTargets(p, group, seen)
+			if p.more != nil {
+				e.TXT = append(e.TXT, p.more.txt...)
+			}
 		}
 		for _, r := range p.srvAt(n) {
 			e.SRV = append(e.SRV, SRV{Target: r.target, Port: r.port})
 		}
+		e.TXT = append(e.TXT, p.txtAt(n)...)
 	}
 }
 

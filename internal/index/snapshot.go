@@ -19,8 +19,11 @@ type Snapshot struct {
 type Entry struct {
 	A, AAAA []Target
 	SRV     []SRV
+	// TXT are TXT records, each its character-strings as miekg/dns packs
+	// them (escaped).
+	TXT [][]string
 	// CNAME is the lowercase FQDN this name is an alias of; the name then
-	// has no other data (A, AAAA and SRV are nil).
+	// has no other data (A, AAAA, SRV and TXT are nil).
 	CNAME string
 	// Networked is set when some target carries a subnet, so the answer may
 	// depend on who asks.
