@@ -132,6 +132,8 @@ func (d *DockerHosts) records(owner string, qtype uint16, client dns.ResponseWri
 			}
 		}
 		return answer, extra
+	case dns.TypeTXT:
+		return txt(owner, d.TTL, e.TXT), nil
 	case dns.TypeANY:
 		// RFC 8482: one RRset rather than everything.
 		switch {
@@ -139,6 +141,8 @@ func (d *DockerHosts) records(owner string, qtype uint16, client dns.ResponseWri
 			return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
 		case len(e.AAAA) > 0:
 			return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
+		case len(e.TXT) > 0:
+			return txt(owner, d.TTL, e.TXT), nil
 		}
 		return []dns.RR{&dns.HINFO{Hdr: hdr(owner, dns.TypeHINFO, d.TTL), Cpu: "RFC8482"}}, nil
 	}
