@@ -66,3 +66,43 @@ func TestDockerCNAMELabel(t *testing.T) {
 		})
 	}
 }
+
+// TestDockerTXTLabels: long, quoted and keyed TXT labels answer through real
+// DNS over UDP and TCP, split into character-strings of at most 255 bytes.
+func TestDockerTXTLabels(t *testing.T) {
+	l := newDockerLab(t)
+	s := startCoreDNS(t, dockerCorefile("", nil))
+	app := l.Name("app")
+	long := strings.Repeat("0123456789", 30)
+	l.run("app", "--label", "dockerhosts.txt="+long, "--label", `dockerhosts.txt.info="a b" "c\"d"`,
+		"--label", "dockerhosts.txt.bad.key=x")
+
+	txts := func(r *dns.Msg) [][]string {
+		var out [][]string
+		for _, rr := range r.Answer {
+			if v, ok := rr.(*dns.TXT); ok {
+				out = append(out, v.Txt)
+			}
+		}
+		return out
+	}
+	await.True(t, dockerWithin, fqdn(app)+" has its TXT", func() bool {
+		return len(txts(s.exchange(t, "udp", fqdn(app), dns.TypeTXT))) == 1
+	})
+	for _, proto := range []string{"udp", "tcp"} {
+		if got := txts(s.exchange(t, proto, fqdn(app), dns.TypeTXT)); len(got) != 1 || len(got[0]) != 2 ||
+			got[0][0] != long[:255] || got[0][1] != long[255:] {
+			t.Errorf("%s TXT %s: %q, want the 300 bytes as 255 + 45", proto, fqdn(app), got)
+		}
+		info := "info." + fqdn(app)
+		if got := txts(s.exchange(t, proto, info, dns.TypeTXT)); len(got) != 1 || strings.Join(got[0], "|") != `a b|c\"d` {
+			t.Errorf("%s TXT %s: %q, want \"a b\" \"c\\\"d\"", proto, info, got)
+		}
+		if r := s.exchange(t, proto, info, dns.TypeA); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 {
+			t.Errorf("%s A %s: %s %v, want NODATA", proto, info, dns.RcodeToString[r.Rcode], r.Answer)
+		}
+	}
+	if r := s.exchange(t, "udp", "bad.key."+fqdn(app), dns.TypeTXT); r.Rcode != dns.RcodeNameError {
+		t.Errorf("the bad key made a name: %s", dns.RcodeToString[r.Rcode])
+	}
+}

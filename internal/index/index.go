@@ -274,7 +274,7 @@ type txn struct {
 	addrs      *ptxn[netip.Addr, addrEntry]
 	dirtyNames []string
 	dirtyAddrs []netip.Addr
-	aliases    []string // names of the aliases put, for checkChains
+	aliases    []string // a name of each alias put, for checkChains
 	changed    bool
 	pace       Pacer
 }
@@ -303,8 +303,9 @@ func (x *Index) put(t *txn, src Source, h Host) bool {
 	for _, n := range p.owners {
 		x.addOwner(t, n, p)
 	}
-	if p.cname() != "" {
-		t.aliases = append(t.aliases, p.owners...)
+	if p.cname() != "" && len(p.owners) > 0 {
+		// Its names share one target: one chain to check, one log line.
+		t.aliases = append(t.aliases, p.owners[0])
 	}
 	p.eachNameBelow(func(n string) { x.addOwner(t, n, p) })
 	for _, n := range p.ents {
