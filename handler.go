@@ -88,6 +88,11 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 	} else if qname == nsName(zone) {
 		exists = true
 		answer = d.selfAddress(w, owner, state.QType())
+	} else if e := snap.Wildcard(qname, zone); e != nil {
+		// Only a name that does not exist gets here: the plain path never
+		// looks for a wildcard. The answer's owner is the question's name.
+		exists = true
+		answer, extra = d.records(owner, state.QType(), w, e, snap)
 	}
 
 	if qname == zone {
@@ -163,8 +168,10 @@ func (d *DockerHosts) alias(owner string, qtype uint16, client dns.ResponseWrite
 		chain = append(chain, cname(owner, d.TTL, e.CNAME))
 		owner = e.CNAME
 		e = nil
-		if matchZone(d.Zones, owner) != "" {
-			e = snap.Lookup(owner)
+		if zone := matchZone(d.Zones, owner); zone != "" {
+			if e = snap.Lookup(owner); e == nil {
+				e = snap.Wildcard(owner, zone)
+			}
 		}
 	}
 	switch {

@@ -89,6 +89,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	r.name = strings.TrimPrefix(c.Name, "/")
 	r.host.ID = c.ID
 	r.host.TXT = cl.txt
+	r.host.Wildcard = cl.wildcard
 	seen := make(map[string]bool, 4)
 	add := func(name string, exclusive bool) {
 		raw := strings.TrimSpace(name)

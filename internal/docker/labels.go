@@ -16,11 +16,12 @@ const DefaultLabelPrefix = "dockerhosts"
 
 // Labels under the prefix, and those of other tools that name containers.
 const (
-	labelEnable = "enable" // "false" opts out; "true" opts in (Config.OptIn)
-	labelName   = "name"   // extra names, comma-separated
-	labelSRV    = "srv"    // <service>:<port>/<proto>[,...]
-	labelCNAME  = "cname"  // every name of the container aliases this one
-	labelTXT    = "txt"    // a TXT record on every name; txt.<KEY> at <KEY>.<name>
+	labelEnable = "enable"   // "false" opts out; "true" opts in (Config.OptIn)
+	labelName   = "name"     // extra names, comma-separated
+	labelSRV    = "srv"      // <service>:<port>/<proto>[,...]
+	labelCNAME  = "cname"    // every name of the container aliases this one
+	labelTXT    = "txt"      // a TXT record on every name; txt.<KEY> at <KEY>.<name>
+	labelWild   = "wildcard" // "true": *.<name> for every name
 
 	labelComposeProject = "com.docker.compose.project"
 	labelComposeService = "com.docker.compose.service"
@@ -41,7 +42,8 @@ type containerLabels struct {
 	// its trailing dot; "" for none.
 	cname string
 	// txt are the TXT records asked for, the keyed ones in label order.
-	txt []index.TXT
+	txt      []index.TXT
+	wildcard bool
 	// problems are malformed values, each worded for one log line.
 	problems []string
 }
@@ -51,13 +53,21 @@ type containerLabels struct {
 func parseLabels(labels map[string]string, prefix string) containerLabels {
 	var cl containerLabels
 	key := func(name string) string { return prefix + "." + name }
-	if v, ok := labels[key(labelEnable)]; ok {
-		if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
-			cl.enable = &b
-		} else {
-			cl.problems = append(cl.problems, fmt.Sprintf("%s=%q is not true or false", key(labelEnable), v))
+	boolean := func(label string) (b, ok bool) {
+		v, set := labels[key(label)]
+		if !set {
+			return false, false
 		}
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			cl.problems = append(cl.problems, fmt.Sprintf("%s=%q is not true or false", key(label), v))
+		}
+		return b, err == nil
 	}
+	if b, ok := boolean(labelEnable); ok {
+		cl.enable = &b
+	}
+	cl.wildcard, _ = boolean(labelWild)
 	for _, n := range strings.Split(labels[key(labelName)], ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			cl.names = append(cl.names, n)

@@ -3,6 +3,7 @@ package docker
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"text/template"
@@ -97,12 +98,15 @@ func TestHostModeAnswersPublishedAddresses(t *testing.T) {
 // FuzzParseLabels: any label values, under any prefix, give no panic and
 // nothing that could become a malformed record.
 func FuzzParseLabels(f *testing.F) {
-	f.Add("dockerhosts", "true", "a,b", "http:80/tcp", "web", "v=1", "_acme")
-	f.Add("x", "maybe", ",,", ":0/", "Example.COM.", `"a b" "c\"d\065"`, "Bad Key")
-	f.Add("", "", "\x00", "_a:65535/_UDP,b:1/sctp", "a..", `"open`, "")
-	f.Fuzz(func(t *testing.T, prefix, enable, names, srv, cname, txt, txtKey string) {
+	f.Add("dockerhosts", "true", "a,b", "http:80/tcp", "web", "v=1", "_acme", "true")
+	f.Add("x", "maybe", ",,", ":0/", "Example.COM.", `"a b" "c\"d\065"`, "Bad Key", "yes")
+	f.Add("", "", "\x00", "_a:65535/_UDP,b:1/sctp", "a..", `"open`, "", "")
+	f.Fuzz(func(t *testing.T, prefix, enable, names, srv, cname, txt, txtKey, wildcard string) {
 		cl := parseLabels(map[string]string{prefix + ".enable": enable, prefix + ".name": names, prefix + ".srv": srv,
-			prefix + ".cname": cname, prefix + ".txt": txt, prefix + ".txt." + txtKey: txt}, prefix)
+			prefix + ".cname": cname, prefix + ".txt": txt, prefix + ".txt." + txtKey: txt, prefix + ".wildcard": wildcard}, prefix)
+		if b, err := strconv.ParseBool(strings.TrimSpace(wildcard)); cl.wildcard != (err == nil && b) {
+			t.Fatalf("wildcard=%q gave %v", wildcard, cl.wildcard)
+		}
 		for _, r := range cl.txt {
 			if r.Key != "" && !dnsname.ValidLabel(r.Key) {
 				t.Fatalf("txt key %q from %q", r.Key, txtKey)

@@ -34,6 +34,9 @@ type Host struct {
 	CNAME string
 	// TXT records at the host's names, or at <Key>.<name>.
 	TXT []TXT
+	// Wildcard adds *.<name> for each of the host's names, with its
+	// records (RFC 4592).
+	Wildcard bool
 }
 
 // TXT is one TXT record a host asks for.
@@ -52,7 +55,7 @@ func (t TXT) equal(o TXT) bool { return t.Key == o.Key && slices.Equal(t.Strings
 func (h Host) Equal(o Host) bool {
 	return h.ID == o.ID && slices.Equal(h.Names, o.Names) && slices.Equal(h.ReverseNames, o.ReverseNames) &&
 		slices.Equal(h.Addrs, o.Addrs) && slices.Equal(h.Services, o.Services) && h.CNAME == o.CNAME &&
-		slices.EqualFunc(h.TXT, o.TXT, TXT.equal)
+		slices.EqualFunc(h.TXT, o.TXT, TXT.equal) && h.Wildcard == o.Wildcard
 }
 
 // Addr is one address of a host. Network, Subnet and Scope are set for

@@ -422,21 +422,32 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 			p.extra().txt = append(p.extra().txt, r.Strings)
 		}
 	}
+	own := func(q string) {
+		if p.owns(q) {
+			return
+		}
+		p.owners = append(p.owners, q)
+		if len(p.owners) == manyOwners {
+			set := make(map[string]struct{}, 2*len(p.owners))
+			for _, o := range p.owners {
+				set[o] = struct{}{}
+			}
+			p.extra().ownerSet = set
+		} else if len(p.owners) > manyOwners {
+			p.more.ownerSet[q] = struct{}{}
+		}
+	}
 	for _, name := range h.Names {
 		for _, q := range x.qualify(name) {
-			if !p.owns(q) {
-				p.owners = append(p.owners, q)
-				if len(p.owners) == manyOwners {
-					set := make(map[string]struct{}, len(h.Names))
-					for _, o := range p.owners {
-						set[o] = struct{}{}
-					}
-					p.extra().ownerSet = set
-				} else if len(p.owners) > manyOwners {
-					p.more.ownerSet[q] = struct{}{}
-				}
-			}
+			own(q)
 			x.addEnts(&ents, q)
+		}
+	}
+	if h.Wildcard {
+		// *.<name> is one more name of the host, answered as it is;
+		// queries reach it only for names that do not exist (RFC 4592).
+		for _, q := range p.owners[:len(p.owners):len(p.owners)] {
+			own("*." + q)
 		}
 	}
 	for _, name := range h.ReverseNames {
