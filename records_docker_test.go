@@ -106,3 +106,33 @@ func TestDockerTXTLabels(t *testing.T) {
 		t.Errorf("the bad key made a name: %s", dns.RcodeToString[r.Rcode])
 	}
 }
+
+// TestDockerWildcardLabel: *.<name> answers every tenant name below a
+// container over UDP and TCP, with the question's name as owner, except
+// where a name exists; other types are NODATA.
+func TestDockerWildcardLabel(t *testing.T) {
+	l := newDockerLab(t)
+	s := startCoreDNS(t, dockerCorefile("", nil))
+	app := l.Name("app")
+	ip := l.ip(l.run("app", "--label", "dockerhosts.wildcard=true"), l.net)
+	otherIP := l.ip(l.run("other", "--label", "dockerhosts.name=shop."+app), l.net)
+
+	tenant := "tenant1." + fqdn(app)
+	s.waitA(t, tenant, ip)
+	s.waitA(t, "shop."+fqdn(app), otherIP)
+	for _, proto := range []string{"udp", "tcp"} {
+		r := s.exchange(t, proto, "A.B."+strings.ToUpper(fqdn(app)), dns.TypeA)
+		if len(r.Answer) != 1 || r.Answer[0].Header().Name != "A.B."+strings.ToUpper(fqdn(app)) || answerA(r)[0] != ip {
+			t.Errorf("%s: a two-label tenant: %v, want %s owned by the question's name", proto, r.Answer, ip)
+		}
+		if !s.answersA(t, proto, "shop."+fqdn(app), otherIP) {
+			t.Errorf("%s: the existing shop name must answer its own address", proto)
+		}
+		if r := s.exchange(t, proto, "x.shop."+fqdn(app), dns.TypeA); r.Rcode != dns.RcodeNameError {
+			t.Errorf("%s: below an existing name the wildcard must not answer: %s %v", proto, dns.RcodeToString[r.Rcode], r.Answer)
+		}
+		if r := s.exchange(t, proto, tenant, dns.TypeTXT); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 {
+			t.Errorf("%s: TXT at a tenant name: %s %v, want NODATA", proto, dns.RcodeToString[r.Rcode], r.Answer)
+		}
+	}
+}
