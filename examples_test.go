@@ -164,6 +164,8 @@ func render(r *dns.Msg) string {
 			out = append(out, v.AAAA.String())
 		case *dns.SRV:
 			out = append(out, fmt.Sprintf("%d %d %d %s", v.Priority, v.Weight, v.Port, v.Target))
+		case *dns.CNAME:
+			out = append(out, "CNAME "+v.Target)
 		default:
 			out = append(out, strings.TrimPrefix(rr.String(), rr.Header().String()))
 		}

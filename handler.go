@@ -84,10 +84,15 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 		}
 	} else if e := snap.Lookup(qname); e != nil {
 		exists = true
-		answer, extra = d.records(state, e, snap)
+		answer, extra = d.records(owner, state.QType(), w, e, snap)
 	} else if qname == nsName(zone) {
 		exists = true
 		answer = d.selfAddress(w, owner, state.QType())
+	} else if e := snap.Wildcard(qname, zone); e != nil {
+		// Only a name that does not exist gets here: the plain path never
+		// looks for a wildcard. The answer's owner is the question's name.
+		exists = true
+		answer, extra = d.records(owner, state.QType(), w, e, snap)
 	}
 
 	if qname == zone {
@@ -114,10 +119,11 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 }
 
 // records answers the question from an entry that exists.
-func (d *DockerHosts) records(state request.Request, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
-	owner := state.QName()
-	client := state.W
-	switch state.QType() {
+func (d *DockerHosts) records(owner string, qtype uint16, client dns.ResponseWriter, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
+	if e.CNAME != "" {
+		return d.alias(owner, qtype, client, e, snap)
+	}
+	switch qtype {
 	case dns.TypeA:
 		return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
 	case dns.TypeAAAA:
@@ -131,6 +137,8 @@ func (d *DockerHosts) records(state request.Request, e *index.Entry, snap *index
 			}
 		}
 		return answer, extra
+	case dns.TypeTXT:
+		return txt(owner, d.TTL, e.TXT), nil
 	case dns.TypeANY:
 		// RFC 8482: one RRset rather than everything.
 		switch {
@@ -138,10 +146,42 @@ func (d *DockerHosts) records(state request.Request, e *index.Entry, snap *index
 			return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
 		case len(e.AAAA) > 0:
 			return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
+		case len(e.TXT) > 0:
+			return txt(owner, d.TTL, e.TXT), nil
 		}
 		return []dns.RR{&dns.HINFO{Hdr: hdr(owner, dns.TypeHINFO, d.TTL), Cpu: "RFC8482"}}, nil
 	}
 	return nil, nil
+}
+
+// alias answers at a CNAME: the chain, followed through our own names
+// (RFC 1034 4.3.2) and ended at the first name outside them, then what the
+// question asks of the last name. A chain that loops or is longer than
+// index.MaxChain is not served: the name answers as if it had no CNAME data,
+// that is NODATA (the index logged it when it was made).
+func (d *DockerHosts) alias(owner string, qtype uint16, client dns.ResponseWriter, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
+	var chain []dns.RR
+	for e != nil && e.CNAME != "" {
+		if len(chain) == index.MaxChain {
+			return nil, nil
+		}
+		chain = append(chain, cname(owner, d.TTL, e.CNAME))
+		owner = e.CNAME
+		e = nil
+		if zone := matchZone(d.Zones, owner); zone != "" {
+			if e = snap.Lookup(owner); e == nil {
+				e = snap.Wildcard(owner, zone)
+			}
+		}
+	}
+	switch {
+	case qtype == dns.TypeCNAME:
+		return chain[:1], nil // the one record at the name asked
+	case e == nil:
+		return chain, nil
+	}
+	answer, extra = d.records(owner, qtype, client, e, snap)
+	return append(chain, answer...), extra
 }
 
 // selfAddress answers name, the synthesized name server, with the address

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/dockerhosts/dockerhosts/internal/await"
 )
 
@@ -157,4 +159,66 @@ func TestHAProxyFollowsPublishedPortSRV(t *testing.T) {
 	follow("after a container was added", want("a1", "a2", "a3"))
 	d.Docker("rm", "--force", l.Name("a1"))
 	follow("after a container was removed", want("a2", "a3"))
+}
+
+// TestHAProxyResolvesACNAME: HAProxy's own resolver asks A for an alias
+// (dockerhosts.cname) and follows the CNAME in the answer to the target's
+// address; when the alias is made again to point elsewhere, it follows
+// without a reload.
+func TestHAProxyResolvesACNAME(t *testing.T) {
+	l := newDockerLab(t)
+	s := startCoreDNS(t, dockerCorefile("", nil))
+	image := l.HostnameImage()
+	for _, v := range []string{"v1", "v2"} {
+		l.Run(v, "--network", l.net, "--hostname", l.Name(v), image)
+	}
+	www := l.Name("www")
+	alias := func(target string) {
+		l.run("www", "--label", "dockerhosts.cname="+l.Name(target))
+		want := "CNAME " + fqdn(l.Name(target)) + "; A " + l.ip(l.Name(target), l.net)
+		await.True(t, dockerWithin, fqdn(www)+" answers "+want, func() bool {
+			return answerText(s.exchange(t, "udp", fqdn(www), dns.TypeA)) == want
+		})
+	}
+	alias("v1")
+
+	_, port, _ := net.SplitHostPort(s.udp)
+	h := startHAProxy(t, fmt.Sprintf(`
+defaults
+    mode http
+    # A new server connection per request, so that one made before the
+    # address changed is not reused after.
+    option http-server-close
+    http-reuse never
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+resolvers dh
+    nameserver dh 127.0.0.1:%s
+    resolve_retries 2
+    timeout resolve 200ms
+    timeout retry 200ms
+    hold valid 1s
+    hold obsolete 1s
+    hold nx 1s
+
+frontend web
+    bind FRONT
+    default_backend app
+
+backend app
+    server www %s:8080 resolvers dh init-addr none resolve-prefer ipv4
+`, port, strings.TrimSuffix(fqdn(www), ".")))
+
+	follow := func(what, want string) {
+		t.Helper()
+		await.True(t, dockerWithin, fmt.Sprintf("haproxy %s: serves %s", what, want), func() bool {
+			return slices.Equal(h.backends(5), []string{want})
+		})
+	}
+	follow("at start", l.Name("v1"))
+	l.Docker("rm", "--force", www)
+	alias("v2")
+	follow("after the alias was pointed at v2", l.Name("v2"))
 }

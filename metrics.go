@@ -45,6 +45,13 @@ var (
 		Help:      "Changes applied to the index, by source.",
 	}, []string{"source"})
 
+	brokenChains = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "broken_chains_total",
+		Help:      "Changes that left a name's CNAME chain looping or longer than 8; such names are not served.",
+	})
+
 	lastUpdate = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,

@@ -34,6 +34,18 @@ func ptr(name string, ttl uint32, targets []string) []dns.RR {
 	return out
 }
 
+func cname(name string, ttl uint32, target string) dns.RR {
+	return &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, ttl), Target: target}
+}
+
+func txt(name string, ttl uint32, records [][]string) []dns.RR {
+	out := make([]dns.RR, 0, len(records))
+	for _, strs := range records {
+		out = append(out, &dns.TXT{Hdr: hdr(name, dns.TypeTXT, ttl), Txt: strs})
+	}
+	return out
+}
+
 func srv(name string, ttl uint32, s index.SRV) dns.RR {
 	return &dns.SRV{Hdr: hdr(name, dns.TypeSRV, ttl), Priority: 10, Weight: 10, Port: s.Port, Target: s.Target}
 }

@@ -93,6 +93,10 @@ func setup(c *caddy.Controller) error {
 	if cfg.fall {
 		d.Fall.SetZonesFromArgs(cfg.fallZones)
 	}
+	d.index.OnBrokenChain(func(name string) {
+		brokenChains.Inc()
+		log.Warningf("%s: its CNAME chain loops or is longer than %d: not served", name, index.MaxChain)
+	})
 	d.sources, err = compose(cfg, d.index)
 	if err != nil {
 		return plugin.Error(pluginName, err)

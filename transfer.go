@@ -59,7 +59,7 @@ func (d *DockerHosts) consistentSnapshot() (*index.Snapshot, uint32) {
 }
 
 // zoneRecords hands emit, in batches, every record of zone in snap but the
-// SOA: NS and glue, A, AAAA and SRV, and PTR. Owner names are canonical
+// SOA: NS and glue, CNAME, A, AAAA, SRV and TXT, and PTR. Owner names are canonical
 // (lowercase).
 func (d *DockerHosts) zoneRecords(zone string, snap *index.Snapshot, emit func([]dns.RR)) {
 	ns := nsName(zone)
@@ -77,11 +77,15 @@ func (d *DockerHosts) zoneRecords(zone string, snap *index.Snapshot, emit func([
 		if dnsutil.IsReverse(name) > 0 || matchZone(d.Zones, name) != zone {
 			return true
 		}
+		if e.CNAME != "" && snap.Served(e) {
+			batch = append(batch, cname(name, d.TTL, e.CNAME))
+		}
 		batch = append(batch, a(name, d.TTL, e.A)...)
 		batch = append(batch, aaaa(name, d.TTL, e.AAAA)...)
 		for _, s := range e.SRV {
 			batch = append(batch, srv(name, d.TTL, s))
 		}
+		batch = append(batch, txt(name, d.TTL, e.TXT)...)
 		flush(false)
 		return true
 	})

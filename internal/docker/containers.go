@@ -23,12 +23,13 @@ const shortIDLen = 12
 // names with whether the container claims them as its own (for conflict
 // accounting), and what was skipped and why.
 type record struct {
-	host     index.Host
-	name     string       // container name, for log lines
-	claims   []nameClaim  // one per entry of host.Names, same order
-	binds    []netip.Addr // specific host addresses its ports are published on
-	skipped  []string     // invalid names
-	problems []string     // malformed labels, failed name templates
+	host      index.Host
+	name      string       // container name, for log lines
+	claims    []nameClaim  // one per entry of host.Names, same order
+	binds     []netip.Addr // specific host addresses its ports are published on
+	skipped   []string     // invalid names
+	badLabels []string     // malformed label values, skipped
+	problems  []string     // failed name templates
 }
 
 // mapping is what decides a container's records besides the container.
@@ -83,10 +84,12 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	if !cl.enabled(m.optIn) || m.leaveTasks && labels[labelSwarmTask] != "" {
 		return r, false
 	}
-	r.problems = cl.problems
+	r.badLabels = cl.problems
 
 	r.name = strings.TrimPrefix(c.Name, "/")
 	r.host.ID = c.ID
+	r.host.TXT = cl.txt
+	r.host.Wildcard = cl.wildcard
 	seen := make(map[string]bool, 4)
 	add := func(name string, exclusive bool) {
 		raw := strings.TrimSpace(name)
@@ -173,6 +176,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 		// Reached on the engine host: no PTR (the host's addresses are
 		// everyone's), and label SRV ports are the container's, not the host's.
 		r.host.Addrs = hostModeAddrs(ports, m.hostAddrs)
+		r.host.CNAME = cl.cname
 		return r, true
 	}
 	for _, n := range networks {
@@ -183,6 +187,13 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 		if a, ok := addr(ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen, n, m.engine); ok {
 			r.host.Addrs = append(r.host.Addrs, a)
 		}
+	}
+	if cl.cname != "" {
+		// An alias has no PTR name (RFC 2181 10.2: PTR names a canonical
+		// name) and no label SRV (RFC 2782: no alias as target); its
+		// addresses stay, to know it as a client.
+		r.host.CNAME = cl.cname
+		return r, true
 	}
 	if len(r.claims) > 0 && r.claims[0].name == strings.ToLower(r.name) {
 		r.host.ReverseNames = r.host.Names[:1:1]

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,9 +16,12 @@ const DefaultLabelPrefix = "dockerhosts"
 
 // Labels under the prefix, and those of other tools that name containers.
 const (
-	labelEnable = "enable" // "false" opts out; "true" opts in (Config.OptIn)
-	labelName   = "name"   // extra names, comma-separated
-	labelSRV    = "srv"    // <service>:<port>/<proto>[,...]
+	labelEnable = "enable"   // "false" opts out; "true" opts in (Config.OptIn)
+	labelName   = "name"     // extra names, comma-separated
+	labelSRV    = "srv"      // <service>:<port>/<proto>[,...]
+	labelCNAME  = "cname"    // every name of the container aliases this one
+	labelTXT    = "txt"      // a TXT record on every name; txt.<KEY> at <KEY>.<name>
+	labelWild   = "wildcard" // "true": *.<name> for every name
 
 	labelComposeProject = "com.docker.compose.project"
 	labelComposeService = "com.docker.compose.service"
@@ -34,6 +38,12 @@ type containerLabels struct {
 	// names are extra names, as written; recordFor validates them.
 	names    []string
 	services []index.Service
+	// cname is the alias target, lowercase: relative, or absolute with
+	// its trailing dot; "" for none.
+	cname string
+	// txt are the TXT records asked for, the keyed ones in label order.
+	txt      []index.TXT
+	wildcard bool
 	// problems are malformed values, each worded for one log line.
 	problems []string
 }
@@ -43,24 +53,79 @@ type containerLabels struct {
 func parseLabels(labels map[string]string, prefix string) containerLabels {
 	var cl containerLabels
 	key := func(name string) string { return prefix + "." + name }
-	if v, ok := labels[key(labelEnable)]; ok {
-		if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
-			cl.enable = &b
-		} else {
-			cl.problems = append(cl.problems, fmt.Sprintf("%s=%q is not true or false", key(labelEnable), v))
+	boolean := func(label string) (b, ok bool) {
+		v, set := labels[key(label)]
+		if !set {
+			return false, false
 		}
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			cl.problems = append(cl.problems, fmt.Sprintf("%s=%q is not true or false", key(label), v))
+		}
+		return b, err == nil
 	}
+	if b, ok := boolean(labelEnable); ok {
+		cl.enable = &b
+	}
+	cl.wildcard, _ = boolean(labelWild)
 	for _, n := range strings.Split(labels[key(labelName)], ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			cl.names = append(cl.names, n)
 		}
 	}
+	if v := strings.TrimSpace(labels[key(labelCNAME)]); v != "" {
+		if n, ok := dnsname.Normalize(v); ok {
+			cl.cname = n
+			if strings.HasSuffix(v, ".") {
+				cl.cname += "."
+			}
+		} else {
+			cl.problems = append(cl.problems, fmt.Sprintf("%s=%q is not a DNS name", key(labelCNAME), v))
+		}
+	}
+	cl.txt, cl.problems = parseTXTLabels(labels, key(labelTXT), cl.problems)
 	var bad []string
 	cl.services, bad = parseSRV(labels[key(labelSRV)])
 	for _, b := range bad {
 		cl.problems = append(cl.problems, fmt.Sprintf("%s entry %s", key(labelSRV), b))
 	}
 	return cl
+}
+
+// parseTXTLabels reads the label txt (a record on the container's names)
+// and every txt.<KEY> (a record at <KEY>.<name>), adding a problem for each
+// value or key it cannot use.
+func parseTXTLabels(labels map[string]string, txt string, problems []string) ([]index.TXT, []string) {
+	var out []index.TXT
+	add := func(label, key, value string) {
+		strs, err := parseTXT(value)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s=%q: %v", label, value, err))
+			return
+		}
+		out = append(out, index.TXT{Key: key, Strings: strs})
+	}
+	if v, ok := labels[txt]; ok && v != "" {
+		add(txt, "", v)
+	}
+	var keyed []string
+	for l := range labels {
+		if strings.HasPrefix(l, txt+".") {
+			keyed = append(keyed, l)
+		}
+	}
+	slices.Sort(keyed) // one order for one set of labels
+	for _, l := range keyed {
+		key := strings.ToLower(strings.TrimPrefix(l, txt+"."))
+		if !dnsname.ValidLabel(key) {
+			problems = append(problems, fmt.Sprintf("%s: %q is not a DNS label", l, key))
+			continue
+		}
+		if v := labels[l]; v != "" {
+			add(l, key, v)
+		}
+	}
+	return out, problems
 }
 
 // enabled applies the opt-out label, or in opt-in mode the opt-in label.

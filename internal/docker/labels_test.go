@@ -3,9 +3,12 @@ package docker
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"text/template"
+
+	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/dnsname"
 	"github.com/dockerhosts/dockerhosts/internal/index"
@@ -95,11 +98,40 @@ func TestHostModeAnswersPublishedAddresses(t *testing.T) {
 // FuzzParseLabels: any label values, under any prefix, give no panic and
 // nothing that could become a malformed record.
 func FuzzParseLabels(f *testing.F) {
-	f.Add("dockerhosts", "true", "a,b", "http:80/tcp")
-	f.Add("x", "maybe", ",,", ":0/")
-	f.Add("", "", "\x00", "_a:65535/_UDP,b:1/sctp")
-	f.Fuzz(func(t *testing.T, prefix, enable, names, srv string) {
-		cl := parseLabels(map[string]string{prefix + ".enable": enable, prefix + ".name": names, prefix + ".srv": srv}, prefix)
+	f.Add("dockerhosts", "true", "a,b", "http:80/tcp", "web", "v=1", "_acme", "true")
+	f.Add("x", "maybe", ",,", ":0/", "Example.COM.", `"a b" "c\"d\065"`, "Bad Key", "yes")
+	f.Add("", "", "\x00", "_a:65535/_UDP,b:1/sctp", "a..", `"open`, "", "")
+	f.Fuzz(func(t *testing.T, prefix, enable, names, srv, cname, txt, txtKey, wildcard string) {
+		cl := parseLabels(map[string]string{prefix + ".enable": enable, prefix + ".name": names, prefix + ".srv": srv,
+			prefix + ".cname": cname, prefix + ".txt": txt, prefix + ".txt." + txtKey: txt, prefix + ".wildcard": wildcard}, prefix)
+		if b, err := strconv.ParseBool(strings.TrimSpace(wildcard)); cl.wildcard != (err == nil && b) {
+			t.Fatalf("wildcard=%q gave %v", wildcard, cl.wildcard)
+		}
+		for _, r := range cl.txt {
+			if r.Key != "" && !dnsname.ValidLabel(r.Key) {
+				t.Fatalf("txt key %q from %q", r.Key, txtKey)
+			}
+			var whole strings.Builder
+			for _, s := range r.Strings {
+				if raw := unescapeTXT(s); len(raw) > 255 || escapeTXT(raw) != s {
+					t.Fatalf("character-string %q (%d bytes) from %q", s, len(raw), txt)
+				}
+				whole.WriteString(unescapeTXT(s))
+			}
+			rr := &dns.TXT{Hdr: dns.RR_Header{Name: "a.", Rrtype: dns.TypeTXT, Class: dns.ClassINET}, Txt: r.Strings}
+			if _, err := dns.PackRR(rr, make([]byte, dns.MaxMsgSize), 0, nil, false); err != nil {
+				t.Fatalf("TXT %q from %q does not pack: %v", r.Strings, txt, err)
+			}
+			if !strings.HasPrefix(strings.TrimSpace(txt), `"`) && whole.String() != txt {
+				t.Fatalf("unquoted %q came back as %q", txt, whole.String())
+			}
+		}
+		if cl.cname != "" && !dnsname.Valid(strings.TrimSuffix(cl.cname, ".")) {
+			t.Fatalf("cname %q from %q", cl.cname, cname)
+		}
+		if cl.cname == "" && strings.TrimSpace(cname) != "" && !slices.ContainsFunc(cl.problems, func(p string) bool { return strings.Contains(p, ".cname=") }) {
+			t.Fatalf("cname=%q neither parsed nor reported", cname)
+		}
 		for _, s := range cl.services {
 			if s.Port == 0 || (s.Proto != "tcp" && s.Proto != "udp") || !dnsname.ValidLabel(s.Name) || s.Target != "" {
 				t.Fatalf("malformed service %+v from %q", s, srv)
@@ -115,4 +147,80 @@ func FuzzParseLabels(f *testing.F) {
 		}
 		_ = index.Host{Services: cl.services}
 	})
+}
+
+func TestCNAMELabel(t *testing.T) {
+	for _, c := range []struct {
+		value, want string
+		problem     bool
+	}{
+		{value: " Web ", want: "web"},
+		{value: "www.Example.com.", want: "www.example.com."},
+		{value: "a..b", problem: true},
+		{value: "bad name", problem: true},
+		{value: ".", problem: true},
+	} {
+		cl := parseLabels(map[string]string{"dockerhosts.cname": c.value}, DefaultLabelPrefix)
+		if cl.cname != c.want || (len(cl.problems) > 0) != c.problem {
+			t.Errorf("cname=%q: got %q, problems %q; want %q, a problem: %v", c.value, cl.cname, cl.problems, c.want, c.problem)
+		}
+	}
+}
+
+func TestAliasContainerHasNoPTROrLabelSRV(t *testing.T) {
+	c := ctr{id: "0123456789abcdef", name: "www", labels: map[string]string{
+		"dockerhosts.cname": "web", "dockerhosts.srv": "http:80/tcp"}, nets: map[string]ep{"front": {ip: "172.18.0.5"}}}
+	r, ok := recordFor(c.build(), mapping{noShortID: true})
+	if !ok || r.host.CNAME != "web" || !slices.Equal(r.host.Names, []string{"www"}) {
+		t.Fatalf("got %+v (served %v), want www as an alias of web", r.host, ok)
+	}
+	if r.host.ReverseNames != nil || r.host.Services != nil || len(r.host.Addrs) != 1 {
+		t.Fatalf("an alias keeps its address (to know it as a client) but no PTR name or label SRV: %+v", r.host)
+	}
+}
+
+// unescapeTXT undoes escapeTXT: the bytes a TXT string holds on the wire.
+func unescapeTXT(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func TestTXTLabels(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	cl := parseLabels(map[string]string{
+		"dockerhosts.txt":          `"a b" "c\"d" "\065\\"`,
+		"dockerhosts.txt._acme":    long,
+		"dockerhosts.txt.Plain":    `v=spf1 -all`,
+		"dockerhosts.txt.bad key":  "x",
+		"dockerhosts.txt.unclosed": `"open`,
+	}, DefaultLabelPrefix)
+	want := []index.TXT{
+		{Strings: []string{"a b", `c\"d`, `A\\`}},
+		{Key: "plain", Strings: []string{"v=spf1 -all"}}, // labels in byte order: "Plain" < "_acme"
+		{Key: "_acme", Strings: []string{long[:255], long[255:]}},
+	}
+	if !slices.EqualFunc(cl.txt, want, func(a, b index.TXT) bool { return a.Key == b.Key && slices.Equal(a.Strings, b.Strings) }) {
+		t.Errorf("txt = %q\nwant %q", cl.txt, want)
+	}
+	if len(cl.problems) != 2 {
+		t.Errorf("problems %q, want the bad key and the unbalanced quote", cl.problems)
+	}
+}
+
+func TestBadLabelsCountedOncePerContainer(t *testing.T) {
+	fe := newFakeEngine()
+	fe.set(ctr{id: "aaa", name: "web", labels: map[string]string{"dockerhosts.txt": `"open`, "dockerhosts.cname": "a b"}}.build())
+	before := metricValue(t, skippedLabelsTotal.WithLabelValues(""))
+	_, sink := running(t, Config{}, fe)
+	fe.containerEvent(t, "start", "aaa")
+	flush(t, fe, sink)
+	if got := metricValue(t, skippedLabelsTotal.WithLabelValues("")) - before; got != 2 {
+		t.Errorf("bad labels counted %v times, want 2 (each once)", got)
+	}
 }

@@ -68,6 +68,12 @@ var (
 		Name:      "skipped_names_total",
 		Help:      "Counter of container names not served because they are not valid DNS names, by engine.",
 	}, []string{"engine"})
+	skippedLabelsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "skipped_labels_total",
+		Help:      "Counter of container label values not used because they are malformed, by engine.",
+	}, []string{"engine"})
 )
 
 // engineMetrics are one engine's series, looked up once.
@@ -75,21 +81,23 @@ type engineMetrics struct {
 	containers, names, up          prometheus.Gauge
 	events, resyncs                *prometheus.CounterVec
 	reconnects, conflicts, skipped prometheus.Counter
+	skippedLabels                  prometheus.Counter
 	lag                            prometheus.Observer
 }
 
 func metricsFor(engine string) engineMetrics {
 	l := prometheus.Labels{"engine": engine}
 	return engineMetrics{
-		containers: containersServed.With(l),
-		names:      namesServed.With(l),
-		up:         dockerUp.With(l),
-		events:     eventsTotal.MustCurryWith(l),
-		resyncs:    resyncsTotal.MustCurryWith(l),
-		reconnects: reconnectsTotal.With(l),
-		conflicts:  nameConflictsTotal.With(l),
-		skipped:    skippedNamesTotal.With(l),
-		lag:        eventLag.With(l),
+		containers:    containersServed.With(l),
+		names:         namesServed.With(l),
+		up:            dockerUp.With(l),
+		events:        eventsTotal.MustCurryWith(l),
+		resyncs:       resyncsTotal.MustCurryWith(l),
+		reconnects:    reconnectsTotal.With(l),
+		conflicts:     nameConflictsTotal.With(l),
+		skipped:       skippedNamesTotal.With(l),
+		skippedLabels: skippedLabelsTotal.With(l),
+		lag:           eventLag.With(l),
 	}
 }
 

@@ -404,16 +404,23 @@ func (s *Source) release(nc nameClaim, id string) {
 // report logs the problems of r not already logged for the container, and
 // returns the problems now known.
 func (s *Source) report(r record, reported []string) []string {
-	if len(r.skipped) == 0 && len(r.problems) == 0 {
+	if len(r.skipped) == 0 && len(r.badLabels) == 0 && len(r.problems) == 0 {
 		return nil
 	}
-	now := make([]string, 0, len(r.skipped)+len(r.problems))
+	now := make([]string, 0, len(r.skipped)+len(r.badLabels)+len(r.problems))
 	for _, name := range r.skipped {
 		key := "name " + name
 		now = append(now, key)
 		if !slices.Contains(reported, key) {
 			s.metrics.skipped.Inc()
 			log.Warningf("Container %q (%.12s): skipping name %q: not a valid DNS name", r.name, r.host.ID, name)
+		}
+	}
+	for _, p := range r.badLabels {
+		now = append(now, p)
+		if !slices.Contains(reported, p) {
+			s.metrics.skippedLabels.Inc()
+			log.Warningf("Container %q (%.12s): skipping label %s", r.name, r.host.ID, p)
 		}
 	}
 	for _, p := range r.problems {

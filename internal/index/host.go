@@ -28,12 +28,34 @@ type Host struct {
 	ReverseNames []string
 	Addrs        []Addr
 	Services     []Service
+	// CNAME, when set, makes every name of the host an alias of it (RFC
+	// 1034: no other data there): relative like Names, or absolute with a
+	// trailing dot. Addrs then serve no name; they still say who a client is.
+	CNAME string
+	// TXT records at the host's names, or at <Key>.<name>.
+	TXT []TXT
+	// Wildcard adds *.<name> for each of the host's names, with its
+	// records (RFC 4592).
+	Wildcard bool
 }
+
+// TXT is one TXT record a host asks for.
+type TXT struct {
+	// Key, when set, puts the record at <Key>.<each name> rather than at
+	// each name; it is one lowercase DNS label.
+	Key string
+	// Strings are the record's character-strings, each at most 255 bytes
+	// once unescaped, escaped as miekg/dns packs them (\ and ").
+	Strings []string
+}
+
+func (t TXT) equal(o TXT) bool { return t.Key == o.Key && slices.Equal(t.Strings, o.Strings) }
 
 // Equal reports whether h and o would put the same records in the index.
 func (h Host) Equal(o Host) bool {
 	return h.ID == o.ID && slices.Equal(h.Names, o.Names) && slices.Equal(h.ReverseNames, o.ReverseNames) &&
-		slices.Equal(h.Addrs, o.Addrs) && slices.Equal(h.Services, o.Services)
+		slices.Equal(h.Addrs, o.Addrs) && slices.Equal(h.Services, o.Services) && h.CNAME == o.CNAME &&
+		slices.EqualFunc(h.TXT, o.TXT, TXT.equal) && h.Wildcard == o.Wildcard
 }
 
 // Addr is one address of a host. Network, Subnet and Scope are set for

@@ -2,6 +2,7 @@ package index
 
 import (
 	"hash/maphash"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -32,6 +33,21 @@ type Index struct {
 	hosts     map[string]map[string]*placed // source name -> host ID -> host
 	sources   map[Source]*sourceRec
 	snap      atomic.Pointer[Snapshot]
+	// brokenChain hears of each changed alias whose chain loops or is
+	// longer than MaxChain; nil ignores them.
+	brokenChain func(name string)
+}
+
+// MaxChain is the longest CNAME chain served: a longer one, or a loop, is
+// broken, and its names answer as if they had no CNAME data.
+const MaxChain = 8
+
+// OnBrokenChain sets fn to hear, at each change, of the changed names whose
+// CNAME chain loops or is longer than MaxChain (to log and count them).
+func (x *Index) OnBrokenChain(fn func(name string)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.brokenChain = fn
 }
 
 // placed is a host with everything derived from it, kept so that removing it
@@ -63,6 +79,9 @@ type placedMore struct {
 	ownerSet map[string]struct{} // owners as a set, for hosts with many names
 	services []Service
 	srvNames map[string][]srvRecord // qualified SRV owner name -> its records
+	cname    string                 // qualified alias target of all its names
+	txt      [][]string             // TXT records at its own names
+	txtNames map[string][][]string  // qualified <key>.<name> -> its TXT records
 }
 
 // manyOwners is where a host's names get a set for membership tests rather
@@ -82,6 +101,42 @@ func (p *placed) srvAt(n string) []srvRecord {
 		return nil
 	}
 	return p.more.srvNames[n]
+}
+
+func (p *placed) txtAt(n string) [][]string {
+	if p.more == nil {
+		return nil
+	}
+	return p.more.txtNames[n]
+}
+
+// hasRecordsAt reports whether p puts records of its own at n besides
+// its addresses: then n needs an entry of its own.
+func (p *placed) hasRecordsAt(n string) bool { return p.srvAt(n) != nil || p.txtAt(n) != nil }
+
+// eachNameBelow calls fn once for every name p puts records at without
+// owning it: SRV and keyed TXT names.
+func (p *placed) eachNameBelow(fn func(n string)) {
+	if p.more == nil {
+		return
+	}
+	for n := range p.more.srvNames {
+		if !p.owns(n) {
+			fn(n)
+		}
+	}
+	for n := range p.more.txtNames {
+		if _, srv := p.more.srvNames[n]; !srv && !p.owns(n) {
+			fn(n)
+		}
+	}
+}
+
+func (p *placed) cname() string {
+	if p.more == nil {
+		return ""
+	}
+	return p.more.cname
 }
 
 func (p *placed) extra() *placedMore {
@@ -219,6 +274,7 @@ type txn struct {
 	addrs      *ptxn[netip.Addr, addrEntry]
 	dirtyNames []string
 	dirtyAddrs []netip.Addr
+	aliases    []string // a name of each alias put, for checkChains
 	changed    bool
 	pace       Pacer
 }
@@ -247,13 +303,11 @@ func (x *Index) put(t *txn, src Source, h Host) bool {
 	for _, n := range p.owners {
 		x.addOwner(t, n, p)
 	}
-	if p.more != nil {
-		for n := range p.more.srvNames {
-			if !p.owns(n) {
-				x.addOwner(t, n, p)
-			}
-		}
+	if p.cname() != "" && len(p.owners) > 0 {
+		// Its names share one target: one chain to check, one log line.
+		t.aliases = append(t.aliases, p.owners[0])
 	}
+	p.eachNameBelow(func(n string) { x.addOwner(t, n, p) })
 	for _, n := range p.ents {
 		x.addEnt(t, n, +1)
 	}
@@ -297,13 +351,7 @@ func (x *Index) remove(t *txn, source, id string) bool {
 	for _, n := range p.owners {
 		x.dropOwner(t, n, p)
 	}
-	if p.more != nil {
-		for n := range p.more.srvNames {
-			if !p.owns(n) {
-				x.dropOwner(t, n, p)
-			}
-		}
-	}
+	p.eachNameBelow(func(n string) { x.dropOwner(t, n, p) })
 	for _, n := range p.ents {
 		x.addEnt(t, n, -1)
 	}
@@ -318,15 +366,17 @@ func (x *Index) remove(t *txn, source, id string) bool {
 // same reports whether p is what placing h would give.
 func (x *Index) same(p *placed, h Host) bool {
 	q := x.place(p.src, h)
-	var ps, qs []Service
+	var pm, qm placedMore
 	if p.more != nil {
-		ps = p.more.services
+		pm = *p.more
 	}
 	if q.more != nil {
-		qs = q.more.services
+		qm = *q.more
 	}
 	return p.id == q.id && slices.Equal(p.owners, q.owners) && slices.Equal(p.reverse, q.reverse) &&
-		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(ps, qs)
+		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(pm.services, qm.services) &&
+		pm.cname == qm.cname && slices.EqualFunc(pm.txt, qm.txt, slices.Equal) &&
+		maps.EqualFunc(pm.txtNames, qm.txtNames, func(a, b [][]string) bool { return slices.EqualFunc(a, b, slices.Equal) })
 }
 
 // place derives the owner names, SRV names and reverse targets of h.
@@ -357,22 +407,47 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 	if len(h.Services) > 0 {
 		p.extra().services = h.Services
 	}
+	if h.CNAME != "" {
+		// An absolute target stays as written; a relative one lies in the
+		// first zone, as the host's own names do.
+		if strings.HasSuffix(h.CNAME, ".") {
+			p.extra().cname = strings.ToLower(h.CNAME)
+		} else {
+			p.extra().cname = x.qualify(h.CNAME)[0]
+		}
+	}
 	var ents nameSet
+	for _, r := range h.TXT {
+		if r.Key == "" {
+			p.extra().txt = append(p.extra().txt, r.Strings)
+		}
+	}
+	own := func(q string) {
+		if p.owns(q) {
+			return
+		}
+		p.owners = append(p.owners, q)
+		if len(p.owners) == manyOwners {
+			set := make(map[string]struct{}, 2*len(p.owners))
+			for _, o := range p.owners {
+				set[o] = struct{}{}
+			}
+			p.extra().ownerSet = set
+		} else if len(p.owners) > manyOwners {
+			p.more.ownerSet[q] = struct{}{}
+		}
+	}
 	for _, name := range h.Names {
 		for _, q := range x.qualify(name) {
-			if !p.owns(q) {
-				p.owners = append(p.owners, q)
-				if len(p.owners) == manyOwners {
-					set := make(map[string]struct{}, len(h.Names))
-					for _, o := range p.owners {
-						set[o] = struct{}{}
-					}
-					p.extra().ownerSet = set
-				} else if len(p.owners) > manyOwners {
-					p.more.ownerSet[q] = struct{}{}
-				}
-			}
+			own(q)
 			x.addEnts(&ents, q)
+		}
+	}
+	if h.Wildcard {
+		// *.<name> is one more name of the host, answered as it is;
+		// queries reach it only for names that do not exist (RFC 4592).
+		for _, q := range p.owners[:len(p.owners):len(p.owners)] {
+			own("*." + q)
 		}
 	}
 	for _, name := range h.ReverseNames {
@@ -406,6 +481,22 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 			}
 		}
 	}
+	for _, r := range h.TXT {
+		if r.Key == "" {
+			continue
+		}
+		for _, name := range h.Names {
+			for _, q := range x.qualify(name) {
+				owner := r.Key + "." + q
+				m := p.extra()
+				if m.txtNames == nil {
+					m.txtNames = map[string][][]string{}
+				}
+				m.txtNames[owner] = append(m.txtNames[owner], r.Strings)
+				x.addEnts(&ents, owner)
+			}
+		}
+	}
 	// In a reverse zone we serve, the names between an address's PTR name
 	// and the zone apex exist too (RFC 8020: NXDOMAIN there would deny the
 	// PTR below).
@@ -428,7 +519,12 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 		}
 	}
 	p.plain.one = p
-	p.plain.addTargets(p, 0, nil)
+	if p.plain.CNAME = p.cname(); p.plain.CNAME == "" {
+		p.plain.addTargets(p, 0, nil)
+		if p.more != nil {
+			p.plain.TXT = p.more.txt
+		}
+	}
 	return p
 }
 
@@ -534,7 +630,7 @@ func (x *Index) nameState(t *txn, n string) *nameState {
 }
 
 func (x *Index) addOwner(t *txn, n string, p *placed) {
-	if e, _ := t.names.get(n); e == nil && p.owns(n) && p.srvAt(n) == nil {
+	if e, _ := t.names.get(n); e == nil && p.owns(n) && !p.hasRecordsAt(n) {
 		t.names.set(n, &p.plain) // the common case: nothing else is at n
 		return
 	}
@@ -637,12 +733,13 @@ func (x *Index) commit(t *txn) {
 		switch {
 		case len(s.owners) == 0 && s.ents == 0:
 			t.names.del(n)
-		case len(s.owners) == 1 && s.ents == 0 && s.owners[0].owns(n) && s.owners[0].srvAt(n) == nil:
+		case len(s.owners) == 1 && s.ents == 0 && s.owners[0].owns(n) && !s.owners[0].hasRecordsAt(n):
 			t.names.set(n, &s.owners[0].plain)
 		default:
 			x.fill(e, n)
 		}
 	}
+	x.checkChains(t)
 	for _, a := range t.dirtyAddrs {
 		t.pace.Tick()
 		v, _ := t.addrs.get(a)
@@ -692,17 +789,68 @@ func winners(owners []*placed) []*placed {
 }
 
 // fill computes the records of e, the entry at n, from its owners.
+//
+// An alias wins its name: when a winning host has a CNAME there, the first
+// such host (by source, then ID) gives the name its CNAME and nothing else,
+// whatever addresses other hosts of the same priority have.
 func (x *Index) fill(e *Entry, n string) {
-	e.A, e.AAAA, e.SRV, e.Networked = nil, nil, nil, false
+	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked = nil, nil, nil, nil, "", false
+	won := winners(e.st.owners)
+	for _, p := range won {
+		if p.cname() != "" && p.owns(n) {
+			e.CNAME = p.cname()
+			return
+		}
+	}
 	seen := map[netip.Addr]struct{}{}
-	for group, p := range winners(e.st.owners) {
+	for group, p := range won {
 		if p.owns(n) {
 			e.addTargets(p, group, seen)
+			if p.more != nil {
+				e.TXT = append(e.TXT, p.more.txt...)
+			}
 		}
 		for _, r := range p.srvAt(n) {
 			e.SRV = append(e.SRV, SRV{Target: r.target, Port: r.port})
 		}
+		e.TXT = append(e.TXT, p.txtAt(n)...)
 	}
+}
+
+// checkChains tells brokenChain of each changed alias whose chain, within
+// the names about to be published, loops or exceeds MaxChain. Only changed
+// names are walked: a change elsewhere that breaks an old alias's chain is
+// reported at the changed name of the loop, or not at all for a chain made
+// too long; queries refuse every broken chain regardless (they walk it).
+func (x *Index) checkChains(t *txn) {
+	if x.brokenChain == nil {
+		return
+	}
+	var reported []string
+	// A name an alias alone owns was set without being marked dirty.
+	for _, n := range slices.Concat(t.aliases, t.dirtyNames) {
+		e, _ := t.names.get(n)
+		if e == nil || e.CNAME == "" || slices.Contains(reported, n) {
+			continue
+		}
+		if _, ok := chainEnd(e, func(name string) *Entry { v, _ := t.names.get(name); return v }); !ok {
+			reported = append(reported, n)
+			x.brokenChain(n)
+		}
+	}
+}
+
+// chainEnd follows e's CNAME chain through lookup. It returns the last
+// name's entry (nil when the chain leaves the names lookup knows), and false
+// when the chain loops or is longer than MaxChain.
+func chainEnd(e *Entry, lookup func(string) *Entry) (*Entry, bool) {
+	for hops := 0; e != nil && e.CNAME != ""; hops++ {
+		if hops == MaxChain {
+			return nil, false
+		}
+		e = lookup(e.CNAME)
+	}
+	return e, true
 }
 
 // addTargets adds p's addresses to e, each once (seen, when not nil, spans

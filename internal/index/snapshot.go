@@ -3,6 +3,8 @@ package index
 import (
 	"net"
 	"net/netip"
+
+	"github.com/miekg/dns"
 )
 
 // Snapshot is one immutable state of the index. Queries hold on to it for
@@ -19,6 +21,12 @@ type Snapshot struct {
 type Entry struct {
 	A, AAAA []Target
 	SRV     []SRV
+	// TXT are TXT records, each its character-strings as miekg/dns packs
+	// them (escaped).
+	TXT [][]string
+	// CNAME is the lowercase FQDN this name is an alias of; the name then
+	// has no other data (A, AAAA, SRV and TXT are nil).
+	CNAME string
 	// Networked is set when some target carries a subnet, so the answer may
 	// depend on who asks.
 	Networked bool
@@ -93,6 +101,31 @@ type SRV struct {
 func (s *Snapshot) Lookup(name string) *Entry {
 	e, _ := s.names.get(name)
 	return e
+}
+
+// Wildcard returns the entry that synthesizes the answer for qname, a
+// lowercase name in zone with no entry of its own (RFC 4592 3.3.1): the
+// wildcard "*." right below qname's closest encloser, the nearest existing
+// ancestor (the apex at the latest), or nil. A name that exists between
+// qname and a wildcard further up blocks it.
+func (s *Snapshot) Wildcard(qname, zone string) *Entry {
+	for off, end := dns.NextLabel(qname, 0); !end; off, end = dns.NextLabel(qname, off) {
+		encloser := qname[off:]
+		if len(encloser) < len(zone) {
+			return nil
+		}
+		if encloser == zone || s.Lookup(encloser) != nil {
+			return s.Lookup("*." + encloser)
+		}
+	}
+	return nil
+}
+
+// Served reports whether e's CNAME chain, if it has one, is served: it
+// neither loops nor is longer than MaxChain.
+func (s *Snapshot) Served(e *Entry) bool {
+	_, ok := chainEnd(e, s.Lookup)
+	return ok
 }
 
 // Reverse returns the names of addr, for PTR.
