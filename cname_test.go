@@ -79,39 +79,50 @@ func TestCNAME(t *testing.T) {
 		{"a chain too long is not served", test.Case{Qname: "long0.docker.", Qtype: dns.TypeA, Ns: []dns.RR{soa("docker.")}}},
 		{"a chain of the bound is", test.Case{Qname: "long1.docker.", Qtype: dns.TypeA, Answer: long1()}},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			rec := dnstest.NewRecorder(&test.ResponseWriter{})
-			if _, err := aliasHandler().ServeDNS(context.Background(), rec, c.tc.Msg()); err != nil {
-				t.Fatal(err)
-			}
-			if err := test.CNAMEOrder(rec.Msg); err != nil {
-				t.Error(err)
-			}
-			// In order: a chain reads from the question's name down.
-			if err := test.Header(c.tc, rec.Msg); err != nil {
-				t.Fatal(err)
-			}
-			if err := test.Section(c.tc, test.Answer, rec.Msg.Answer); err != nil {
-				t.Fatal(err)
-			}
-			if err := test.Section(c.tc, test.Ns, rec.Msg.Ns); err != nil {
-				t.Fatal(err)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { checkInOrder(t, aliasHandler(), c.tc) })
 	}
 }
 
-func TestTransferHasTheServedCNAMEs(t *testing.T) {
-	d := aliasHandler()
+// checkInOrder asks d the question of tc and checks the answer section in
+// the order sent (a chain reads from the question's name down) and the
+// authority section.
+func checkInOrder(t *testing.T, d *DockerHosts, tc test.Case) {
+	t.Helper()
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if _, err := d.ServeDNS(context.Background(), rec, tc.Msg()); err != nil {
+		t.Fatal(err)
+	}
+	if err := test.CNAMEOrder(rec.Msg); err != nil {
+		t.Error(err)
+	}
+	if err := test.Header(tc, rec.Msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := test.Section(tc, test.Answer, rec.Msg.Answer); err != nil {
+		t.Fatal(err)
+	}
+	if err := test.Section(tc, test.Ns, rec.Msg.Ns); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// transferred is the records of rrtype in an AXFR of docker. from d, as
+// sorted text.
+func transferred(d *DockerHosts, rrtype uint16) []string {
 	var got []string
 	d.zoneRecords("docker.", d.index.Load(), func(rrs []dns.RR) {
 		for _, rr := range rrs {
-			if rr.Header().Rrtype == dns.TypeCNAME {
+			if rr.Header().Rrtype == rrtype {
 				got = append(got, rr.String())
 			}
 		}
 	})
 	slices.Sort(got)
+	return got
+}
+
+func TestTransferHasTheServedCNAMEs(t *testing.T) {
+	got := transferred(aliasHandler(), dns.TypeCNAME)
 	want := []string{
 		"d.docker.\t5\tIN\tCNAME\tdual.docker.",
 		"dangling.docker.\t5\tIN\tCNAME\tnope.docker.",

@@ -66,12 +66,22 @@ func startHAProxy(t *testing.T, cfg string) *haproxy {
 // records of srvName at the resolver dnsAddr (a CoreDNS on loopback), with
 // no reload: up to 5 servers, each record's target and port.
 func followSRV(dnsAddr, srvName string) string {
+	return resolvingHAProxy(dnsAddr, "balance roundrobin\n    server-template app 5 "+srvName+" resolvers dh init-addr none")
+}
+
+// resolvingHAProxy is an HAProxy configuration whose backend app, given by
+// its lines, resolves its servers at dnsAddr (the resolvers section dh).
+func resolvingHAProxy(dnsAddr, backend string) string {
 	_, port, _ := net.SplitHostPort(dnsAddr)
 	return fmt.Sprintf(`
 defaults
     mode http
     option redispatch
     retries 3
+    # A new server connection per request, so that one made before an
+    # address changed is not reused after.
+    option http-server-close
+    http-reuse never
     timeout connect 1s
     timeout client 5s
     timeout server 5s
@@ -91,9 +101,8 @@ frontend web
     default_backend app
 
 backend app
-    balance roundrobin
-    server-template app 5 %s resolvers dh init-addr none
-`, port, srvName)
+    %s
+`, port, backend)
 }
 
 // backends asks the frontend n times and returns the distinct answers (the
@@ -182,34 +191,8 @@ func TestHAProxyResolvesACNAME(t *testing.T) {
 	}
 	alias("v1")
 
-	_, port, _ := net.SplitHostPort(s.udp)
-	h := startHAProxy(t, fmt.Sprintf(`
-defaults
-    mode http
-    # A new server connection per request, so that one made before the
-    # address changed is not reused after.
-    option http-server-close
-    http-reuse never
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-
-resolvers dh
-    nameserver dh 127.0.0.1:%s
-    resolve_retries 2
-    timeout resolve 200ms
-    timeout retry 200ms
-    hold valid 1s
-    hold obsolete 1s
-    hold nx 1s
-
-frontend web
-    bind FRONT
-    default_backend app
-
-backend app
-    server www %s:8080 resolvers dh init-addr none resolve-prefer ipv4
-`, port, strings.TrimSuffix(fqdn(www), ".")))
+	h := startHAProxy(t, resolvingHAProxy(s.udp,
+		"server www "+strings.TrimSuffix(fqdn(www), ".")+":8080 resolvers dh init-addr none resolve-prefer ipv4"))
 
 	follow := func(what, want string) {
 		t.Helper()
