@@ -53,7 +53,7 @@ func TestExamples(t *testing.T) {
 			}
 			s := startCoreDNS(t, strings.Replace(string(corefile), ":1053", ":0", 1))
 			for _, q := range readQueries(t, filepath.Join(dir, "README.md")) {
-				name := strings.ReplaceAll(q.name, "example", project)
+				name := fill(t, l, project, strings.ReplaceAll(q.name, "example", project))
 				want := expand(t, l, project, q.want)
 				await.True(t, dockerWithin, fmt.Sprintf("%s %s answers %q", name, q.qtype, want), func() bool {
 					got := render(s.exchange(t, "tcp", name, dns.StringToType[q.qtype]))
@@ -114,17 +114,28 @@ func readQueries(t *testing.T, readme string) []exampleQuery {
 	return out
 }
 
-var placeholder = regexp.MustCompile(`<(ip|port):([a-z0-9-]+)_(\d+)(?::(\d+))?>`)
+var placeholder = regexp.MustCompile(`<(ip|port|id):([a-z0-9-]+)_(\d+)(?::(\d+))?>`)
 
-// expand fills in <ip:SERVICE_N> and <port:SERVICE_N:PORT> from the
-// project's containers, and sorts the answers as render does.
+// expand fills in the placeholders of an answer and sorts the answers as
+// render does.
 func expand(t *testing.T, l *dockerLab, project, want string) string {
-	want = placeholder.ReplaceAllStringFunc(want, func(p string) string {
+	answers := strings.Split(fill(t, l, project, want), " | ")
+	slices.Sort(answers)
+	return strings.Join(answers, " | ")
+}
+
+// fill replaces <ip:SERVICE_N>, <port:SERVICE_N:PORT> and <id:SERVICE_N>
+// (the 12-hex short ID) with what the project's containers have.
+func fill(t *testing.T, l *dockerLab, project, s string) string {
+	return placeholder.ReplaceAllStringFunc(s, func(p string) string {
 		m := placeholder.FindStringSubmatch(p)
 		id := l.Docker("ps", "--quiet", "--filter", "label=com.docker.compose.project="+project,
 			"--filter", "label=com.docker.compose.service="+m[2], "--filter", "label=com.docker.compose.container-number="+m[3])
 		if id == "" {
 			t.Fatalf("no container %s_%s in project %s", m[2], m[3], project)
+		}
+		if m[1] == "id" {
+			return id
 		}
 		if m[1] == "ip" {
 			return l.Docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", id)
@@ -140,9 +151,6 @@ func expand(t *testing.T, l *dockerLab, project, want string) string {
 		_, port, _ := strings.Cut(strings.Split(out, "\n")[0], ":")
 		return port
 	})
-	answers := strings.Split(want, " | ")
-	slices.Sort(answers)
-	return strings.Join(answers, " | ")
 }
 
 // render writes an answer as the queries block does.
