@@ -81,7 +81,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 		hostname = c.Config.Hostname
 	}
 	cl := parseLabels(labels, m.prefix())
-	if !cl.enabled(m.optIn) || m.leaveTasks && labels[labelSwarmTask] != "" {
+	if !cl.enabled(m.optIn) || m.leaveTasks && labels[labelSwarmTaskID] != "" {
 		return r, false
 	}
 	r.badLabels = cl.problems

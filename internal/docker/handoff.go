@@ -36,6 +36,3 @@ func (t *SwarmTasks) set(v bool) {
 	default:
 	}
 }
-
-// labelSwarmTask marks a container that runs a swarm task.
-const labelSwarmTask = "com.docker.swarm.task.id"

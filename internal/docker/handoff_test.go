@@ -11,7 +11,7 @@ import (
 // when the swarm source stops serving.
 func TestTaskContainersAreLeftToTheSwarmSource(t *testing.T) {
 	fe := newFakeEngine()
-	fe.set(ctr{id: "task1", name: "web.1.abcdef", labels: map[string]string{labelSwarmTask: "abcdef"}}.build())
+	fe.set(ctr{id: "task1", name: "web.1.abcdef", labels: map[string]string{labelSwarmTaskID: "abcdef"}}.build())
 	fe.set(ctr{id: "plain", name: "plain"}.build())
 	tasks := NewSwarmTasks()
 	_, sink := running(t, Config{SwarmTasks: tasks}, fe)

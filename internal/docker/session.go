@@ -212,9 +212,7 @@ func (s *Source) session(ctx context.Context, reason string) error {
 	var pending backlog
 	pending.init()
 	streamErr, unsubscribe := subscribe(ctx, s.engine.Events, eventFilters(),
-		func(ctx context.Context, stream client.EventsResult) error {
-			return follow(ctx, stream, &pending, s.metrics.events)
-		})
+		func(ev events.Message) { queue(ev, &pending, s.metrics.events) })
 	defer unsubscribe()
 
 	if err := s.fullSync(ctx, reason); err != nil {
@@ -268,11 +266,13 @@ func (s *Source) session(ctx context.Context, reason string) error {
 
 // subscribe subscribes to the engine's events before the caller lists
 // anything, from a moment before now: whatever changes while the list is
-// taken arrives as an event and is applied after it. follow reads the
-// stream in a goroutine; its error arrives on the channel. unsubscribe ends
-// the subscription and waits for follow; defer it.
+// taken arrives as an event and is applied after it. A goroutine hands each
+// event to handle as fast as they come, so that the engine never waits on a
+// slow sync (it drops events for subscribers that lag); handle must not
+// block. The stream's error arrives on the channel. unsubscribe ends the
+// subscription and waits for the goroutine; defer it.
 func subscribe(ctx context.Context, events func(context.Context, client.EventsListOptions) client.EventsResult,
-	filters client.Filters, follow func(context.Context, client.EventsResult) error) (streamErr <-chan error, unsubscribe func()) {
+	filters client.Filters, handle func(events.Message)) (streamErr <-chan error, unsubscribe func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	since := time.Now().Add(-sinceMargin)
 	stream := events(ctx, client.EventsListOptions{
@@ -284,11 +284,29 @@ func subscribe(ctx context.Context, events func(context.Context, client.EventsLi
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		errs <- follow(ctx, stream)
+		errs <- readStream(ctx, stream, handle)
 	}()
 	return errs, func() {
 		cancel()
 		wg.Wait()
+	}
+}
+
+// readStream hands every event to handle until the stream ends, and says
+// why it ended.
+func readStream(ctx context.Context, stream client.EventsResult, handle func(events.Message)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err, ok := <-stream.Err:
+			if !ok || err == nil {
+				err = errors.New("closed by the engine")
+			}
+			return fmt.Errorf("event stream: %w", err)
+		case ev := <-stream.Messages:
+			handle(ev)
+		}
 	}
 }
 
@@ -301,26 +319,12 @@ func eventFilters() client.Filters {
 			"pause", "unpause", "health_status", "connect", "disconnect")
 }
 
-// follow moves events from the stream into the backlog as fast as they come,
-// so that the engine never waits on a slow sync (it drops events for
-// subscribers that lag). It returns the stream's error.
-func follow(ctx context.Context, stream client.EventsResult, pending *backlog, counted *prometheus.CounterVec) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err, ok := <-stream.Err:
-			if !ok || err == nil {
-				err = errors.New("closed by the engine")
-			}
-			return fmt.Errorf("event stream: %w", err)
-		case ev := <-stream.Messages:
-			action, id := containerOf(ev)
-			counted.WithLabelValues(action).Inc()
-			if id != "" {
-				pending.push(id, ev.TimeNano)
-			}
-		}
+// queue moves a container event into the backlog, counted by action.
+func queue(ev events.Message, pending *backlog, counted *prometheus.CounterVec) {
+	action, id := containerOf(ev)
+	counted.WithLabelValues(action).Inc()
+	if id != "" {
+		pending.push(id, ev.TimeNano)
 	}
 }
 

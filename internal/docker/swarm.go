@@ -337,7 +337,7 @@ func (s *SwarmSource) session(ctx context.Context, i int, reason string) error {
 	var work swarmWork
 	work.init()
 	streamErr, unsubscribe := subscribe(ctx, e.Events, swarmEventFilters(),
-		func(ctx context.Context, stream client.EventsResult) error { return s.followSwarm(ctx, stream, &work) })
+		func(ev events.Message) { s.note(ev, &work) })
 	defer unsubscribe()
 
 	if err := s.fullSync(ctx, e, reason); err != nil {
@@ -457,36 +457,24 @@ func (w *swarmWork) take() (services map[string]struct{}, tasks map[string]strin
 	return services, tasks, nodes
 }
 
-// followSwarm turns events into work until the stream ends.
-func (s *SwarmSource) followSwarm(ctx context.Context, stream client.EventsResult, work *swarmWork) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err, ok := <-stream.Err:
-			if !ok || err == nil {
-				err = errors.New("closed by the engine")
-			}
-			return fmt.Errorf("event stream: %w", err)
-		case ev := <-stream.Messages:
-			switch ev.Type {
-			case events.ServiceEventType:
-				s.metrics.event("service")
-				if ev.Actor.ID != "" {
-					work.add(func(w *swarmWork) { w.services[ev.Actor.ID] = struct{}{} })
-				}
-			case events.NodeEventType:
-				s.metrics.event("node")
-				work.add(func(w *swarmWork) { w.nodes = true })
-			case events.ContainerEventType:
-				task := ev.Actor.Attributes[labelSwarmTaskID]
-				if task == "" || ev.Action == events.ActionCreate {
-					continue
-				}
-				s.metrics.event("container")
-				work.add(func(w *swarmWork) { w.tasks[task] = ev.Actor.Attributes[labelSwarmServiceID] })
-			}
+// note turns one event into work.
+func (s *SwarmSource) note(ev events.Message, work *swarmWork) {
+	switch ev.Type {
+	case events.ServiceEventType:
+		s.metrics.event("service")
+		if ev.Actor.ID != "" {
+			work.add(func(w *swarmWork) { w.services[ev.Actor.ID] = struct{}{} })
 		}
+	case events.NodeEventType:
+		s.metrics.event("node")
+		work.add(func(w *swarmWork) { w.nodes = true })
+	case events.ContainerEventType:
+		task := ev.Actor.Attributes[labelSwarmTaskID]
+		if task == "" || ev.Action == events.ActionCreate {
+			return
+		}
+		s.metrics.event("container")
+		work.add(func(w *swarmWork) { w.tasks[task] = ev.Actor.Attributes[labelSwarmServiceID] })
 	}
 }
 
