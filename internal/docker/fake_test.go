@@ -100,15 +100,25 @@ func (f *fakeEngine) ContainerInspect(ctx context.Context, id string, _ client.C
 func (f *fakeEngine) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := &fakeStream{ctx: ctx, msgs: make(chan events.Message), errs: make(chan error, 1)}
 	f.sinces = append(f.sinces, opts.Since)
-	if f.down != nil {
-		st.errs <- f.down
-	} else {
+	st, res := openStream(ctx, f.down)
+	if st != nil {
 		f.stream = st
 	}
 	f.subscribed <- struct{}{}
-	return client.EventsResult{Messages: st.msgs, Err: st.errs}
+	return res
+}
+
+// openStream is a subscription of a fake: failed at once with down, or
+// open (st) for emit to deliver to.
+func openStream(ctx context.Context, down error) (st *fakeStream, res client.EventsResult) {
+	st = &fakeStream{ctx: ctx, msgs: make(chan events.Message), errs: make(chan error, 1)}
+	res = client.EventsResult{Messages: st.msgs, Err: st.errs}
+	if down != nil {
+		st.errs <- down
+		return nil, res
+	}
+	return st, res
 }
 
 func (f *fakeEngine) Close() error { return nil }

@@ -262,14 +262,12 @@ func (m *fakeManager) Events(ctx context.Context, opts client.EventsListOptions)
 	_ = m.enter("events", false)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := &fakeStream{ctx: ctx, msgs: make(chan events.Message), errs: make(chan error, 1)}
-	if m.down != nil {
-		st.errs <- m.down
-	} else {
+	st, res := openStream(ctx, m.down)
+	if st != nil {
 		m.stream = st
 	}
 	m.subscribed <- struct{}{}
-	return client.EventsResult{Messages: st.msgs, Err: st.errs}
+	return res
 }
 
 func (m *fakeManager) Close() error { return nil }
