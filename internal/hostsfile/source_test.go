@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
@@ -53,13 +54,7 @@ func runSource(t *testing.T, path, name string, lim Limits) *index.Index {
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(5 * time.Second)
-	for !s.Synced() {
-		if time.Now().After(deadline) {
-			t.Fatal("source never synced")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	await.True(t, 5*time.Second, "the source synced", s.Synced)
 	return x
 }
 
@@ -91,13 +86,7 @@ func TestLimitsAreLoggedCountedAndKeepTheRest(t *testing.T) {
 		}
 		// Said once: another change to the file does not repeat it.
 		writeFile(t, path, b.String()+"10.0.1.3 later\n")
-		deadline := time.Now().Add(5 * time.Second)
-		for x.Load().Lookup("later.test.") == nil {
-			if time.Now().After(deadline) {
-				t.Fatal("the added line does not answer")
-			}
-			time.Sleep(time.Millisecond)
-		}
+		await.True(t, 5*time.Second, "the added line answers", func() bool { return x.Load().Lookup("later.test.") != nil })
 		want := fmt.Sprintf("%s: 1 lines are longer than 64 bytes (max_line_size): skipped, 100 names on them are not served", path)
 		if strings.Count(logs.String(), want) != 1 {
 			t.Errorf("log %q, want one line %q", logs.String(), want)
