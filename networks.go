@@ -23,8 +23,7 @@ func (d *DockerHosts) pick(ts []index.Target, networked bool, w dns.ResponseWrit
 	if !networked || len(ts) < 2 {
 		return ts
 	}
-	c := client{addr: clientAddr(w)}
-	c.scopes = snap.Scopes(c.addr)
+	c := &client{addr: clientAddr(w), snap: snap}
 	out := make([]index.Target, 0, len(ts))
 	for start := 0; start < len(ts); {
 		end := start + 1
@@ -37,13 +36,23 @@ func (d *DockerHosts) pick(ts []index.Target, networked bool, w dns.ResponseWrit
 	return out
 }
 
-// client is who asks: its address and the engines it is a container of.
+// client is who asks: its address, and the engines it is a container of,
+// looked up only when one of its subnets holds the client.
 type client struct {
 	addr   netip.Addr
+	snap   *index.Snapshot
 	scopes []string
+	scoped bool // scopes looked up
 }
 
-func (d *DockerHosts) pickHost(ts []index.Target, c client) []index.Target {
+func (c *client) engines() []string {
+	if !c.scoped {
+		c.scopes, c.scoped = c.snap.Scopes(c.addr), true
+	}
+	return c.scopes
+}
+
+func (d *DockerHosts) pickHost(ts []index.Target, c *client) []index.Target {
 	if len(ts) == 1 {
 		return ts
 	}
@@ -63,12 +72,12 @@ func (d *DockerHosts) pickHost(ts []index.Target, c client) []index.Target {
 }
 
 // sameScope reports whether a subnet of scope can hold the client.
-func (d *DockerHosts) sameScope(scope string, c client) bool {
-	switch {
-	case scope == "":
+func (d *DockerHosts) sameScope(scope string, c *client) bool {
+	if scope == "" {
 		return true
-	case len(c.scopes) > 0:
-		return slices.Contains(c.scopes, scope)
+	}
+	if engines := c.engines(); len(engines) > 0 {
+		return slices.Contains(engines, scope)
 	}
 	return slices.Contains(d.LocalScopes, scope)
 }
