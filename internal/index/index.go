@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/miekg/dns"
 )
@@ -180,9 +179,8 @@ func New(zones []string) *Index {
 	// seen as lying in lab.docker.
 	slices.SortStableFunc(x.zones, func(a, b string) int { return dns.CountLabel(b) - dns.CountLabel(a) })
 	x.snap.Store(&Snapshot{
-		names:  newPmap[string, *Entry](hashName),
-		addrs:  newPmap[netip.Addr, addrEntry](hashAddr),
-		serial: uint32(time.Now().Unix()),
+		names: newPmap[string, *Entry](hashName),
+		addrs: newPmap[netip.Addr, addrEntry](hashAddr),
 	})
 	return x
 }
@@ -757,13 +755,8 @@ func (x *Index) commit(t *txn) {
 			x.fillAddr(s, a)
 		}
 	}
-	old := x.snap.Load()
-	serial := uint32(time.Now().Unix())
-	if serial <= old.serial {
-		serial = old.serial + 1
-	}
 	x.published++
-	x.snap.Store(&Snapshot{names: t.names.done(), addrs: t.addrs.done(), serial: serial, gen: x.published})
+	x.snap.Store(&Snapshot{names: t.names.done(), addrs: t.addrs.done(), gen: x.published})
 }
 
 // winners returns the hosts among owners from the highest-priority source,

@@ -143,8 +143,8 @@ func TestOldSnapshotIsUntouchedByLaterChanges(t *testing.T) {
 	if got := ips(before.Lookup("a.docker.").A); !slices.Equal(got, []string{"10.0.0.1"}) || before.Lookup("b.docker.") != nil {
 		t.Fatalf("old snapshot changed: %v", got)
 	}
-	if x.Load().Serial() <= before.Serial() {
-		t.Fatal("serial must grow")
+	if x.Load().Generation() <= before.Generation() {
+		t.Fatal("generation must grow")
 	}
 }
 

@@ -10,10 +10,9 @@ import (
 // Snapshot is one immutable state of the index. Queries hold on to it for
 // their whole answer, so an answer never mixes two states.
 type Snapshot struct {
-	names  pmap[string, *Entry]
-	addrs  pmap[netip.Addr, addrEntry]
-	serial uint32
-	gen    uint64
+	names pmap[string, *Entry]
+	addrs pmap[netip.Addr, addrEntry]
+	gen   uint64
 }
 
 // Entry is what exists at one owner name. An Entry with no records is a name
@@ -147,9 +146,6 @@ func (s *Snapshot) Owners(addr netip.Addr) []Owner {
 	r, _ := s.addrs.get(addr)
 	return r.owners()
 }
-
-// Serial changes whenever the index does; it is the zones' SOA serial.
-func (s *Snapshot) Serial() uint32 { return s.serial }
 
 // Generation increases by one with every published snapshot of an index.
 func (s *Snapshot) Generation() uint64 { return s.gen }
