@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,37 +12,18 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/metricstest"
 )
 
 func TestMetricNamesPassPromlint(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	for _, c := range []prometheus.Collector{queries, entries, updates, lastUpdate} {
-		reg.MustRegister(c)
-	}
 	(&DockerHosts{}).count(context.Background(), outcomeAnswer)
 	for _, v := range []*prometheus.GaugeVec{entries, lastUpdate} {
 		v.WithLabelValues("lint")
 	}
 	updates.WithLabelValues("lint")
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	problems, err := promlint.NewWithMetricFamilies(families).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
-	}
-	for _, f := range families {
-		if !strings.HasPrefix(f.GetName(), "coredns_dockerhosts_") {
-			t.Errorf("metric %s is not under coredns_dockerhosts_", f.GetName())
-		}
-	}
+	metricstest.Lint(t, queries, entries, updates, lastUpdate, brokenChains)
 }
 
 func TestQueriesAreCountedByOutcome(t *testing.T) {

@@ -3,8 +3,8 @@ package docker
 import (
 	"testing"
 
+	"github.com/dockerhosts/dockerhosts/internal/metricstest"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -29,25 +29,6 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	// Touch the vectors so that they have a child to lint.
 	metricsFor("lint").events.WithLabelValues("start")
 	metricsFor("lint").resyncs.WithLabelValues("startup")
-	reg := prometheus.NewPedanticRegistry()
-	for _, c := range []prometheus.Collector{containersServed, namesServed, eventsTotal, resyncsTotal,
-		reconnectsTotal, dockerUp, eventLag, nameConflictsTotal, skippedNamesTotal} {
-		reg.MustRegister(c)
-	}
-	problems, err := promlint.NewWithMetricFamilies(mustGather(t, reg)).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
-	}
-}
-
-func mustGather(t *testing.T, g prometheus.Gatherer) []*dto.MetricFamily {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mfs
+	skippedLabelsTotal.WithLabelValues("lint")
+	metricstest.Lint(t, skippedLabelsTotal, containersServed, namesServed, eventsTotal, resyncsTotal, reconnectsTotal, dockerUp, eventLag, nameConflictsTotal, skippedNamesTotal)
 }

@@ -6,10 +6,9 @@ import (
 	"testing"
 
 	"github.com/dockerhosts/dockerhosts/internal/dnsname"
+	"github.com/dockerhosts/dockerhosts/internal/metricstest"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
 var testNetworks = map[string]swarmNetwork{
@@ -170,16 +169,5 @@ func TestServiceHostSkipsUnusableTargets(t *testing.T) {
 func TestSwarmMetricNamesPassPromlint(t *testing.T) {
 	newSwarmMetrics("lint").resync("startup")
 	newSwarmMetrics("lint").event("service")
-	reg := prometheus.NewPedanticRegistry()
-	for _, c := range []prometheus.Collector{swarmServices, swarmTasks, swarmNodes, swarmUp, swarmPollsTotal,
-		swarmResyncsTotal, swarmEventsTotal, swarmTaskLag, swarmSkippedNamesTotal} {
-		reg.MustRegister(c)
-	}
-	problems, err := promlint.NewWithMetricFamilies(mustGather(t, reg)).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
-	}
+	metricstest.Lint(t, swarmServices, swarmTasks, swarmNodes, swarmUp, swarmPollsTotal, swarmResyncsTotal, swarmEventsTotal, swarmTaskLag, swarmSkippedNamesTotal)
 }
