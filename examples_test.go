@@ -2,6 +2,7 @@ package dockerhosts
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/dockertest"
 
 	// The examples' Corefiles listen on loopback only.
 	_ "github.com/coredns/coredns/plugin/bind"
@@ -75,10 +77,7 @@ func composeCommand(t *testing.T) []string {
 	if exec.Command("docker", "compose", "version").Run() == nil {
 		return []string{"docker", "compose"}
 	}
-	if os.Getenv("DOCKERHOSTS_REQUIRE_DOCKER") == "1" {
-		t.Fatal("neither docker-compose nor docker compose is installed")
-	}
-	t.Skip("no compose")
+	dockertest.Need(t, "compose", errors.New("neither docker-compose nor docker compose is installed"))
 	return nil
 }
 

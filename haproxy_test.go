@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/dockertest"
 )
 
 // haproxy is a real HAProxy (Debian's) run by a test on loopback.
@@ -30,13 +30,7 @@ type haproxy struct {
 // haproxy, but fails under DOCKERHOSTS_REQUIRE_DOCKER=1 (CI installs it).
 func startHAProxy(t *testing.T, cfg string) *haproxy {
 	t.Helper()
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("DOCKERHOSTS_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("haproxy is required (Debian: haproxy): %v", err)
-		}
-		t.Skipf("no haproxy: %v", err)
-	}
+	bin := dockertest.NeedProgram(t, "haproxy", "haproxy")
 	h := &haproxy{front: freeLoopbackAddr(t), log: new(bytes.Buffer)}
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
 	writeFile(t, path, strings.ReplaceAll(cfg, "FRONT", h.front))

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/dockertest"
 )
 
 // TestNginxFollowsAWildcardSubdomain: nginx proxies each tenant to
@@ -21,13 +21,7 @@ import (
 // proxy_pass with a resolver): every tenant subdomain reaches the container,
 // with no configuration per tenant and no reload.
 func TestNginxFollowsAWildcardSubdomain(t *testing.T) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if os.Getenv("DOCKERHOSTS_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("nginx is required (Debian: nginx): %v", err)
-		}
-		t.Skipf("no nginx: %v", err)
-	}
+	bin := dockertest.NeedProgram(t, "nginx", "nginx")
 	l := newDockerLab(t)
 	image := l.HostnameImage()
 	s := startCoreDNS(t, dockerCorefile("", nil))

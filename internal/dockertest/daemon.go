@@ -111,11 +111,11 @@ func (e *Engine) StartDaemon(opts DaemonOptions) *Daemon {
 	e.t.Helper()
 	t := e.t
 	if os.Geteuid() != 0 {
-		unusable(t, errors.New("a second dockerd needs root"))
+		Need(t, "a second dockerd", errors.New("a second dockerd needs root"))
 	}
 	for _, prog := range []string{"dockerd", "ip"} {
 		if _, err := exec.LookPath(prog); err != nil {
-			unusable(t, fmt.Errorf("a second dockerd needs %s: %w", prog, err))
+			Need(t, "a second dockerd", fmt.Errorf("it needs %s: %w", prog, err))
 		}
 	}
 	var b [4]byte

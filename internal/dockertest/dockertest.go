@@ -46,9 +46,7 @@ type Engine struct {
 // reachable; with DOCKERHOSTS_REQUIRE_DOCKER=1 it fails t instead.
 func Require(t testing.TB) *Engine {
 	t.Helper()
-	if err := reachable(); err != nil {
-		unusable(t, err)
-	}
+	Need(t, "a usable Docker Engine", reachable())
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	e := &Engine{t: t, Prefix: "dhtest-" + hex.EncodeToString(b[:])}
@@ -82,14 +80,28 @@ func (e *Engine) sweep() {
 	}
 }
 
-// unusable skips t, or fails it with DOCKERHOSTS_REQUIRE_DOCKER=1, because
-// of err.
-func unusable(t testing.TB, err error) {
+// Need skips t because what is missing (err says why), or fails it under
+// DOCKERHOSTS_REQUIRE_DOCKER=1, where CI has installed everything: a test
+// that needs Docker, root or a program never passes by skipping there.
+// It does nothing when err is nil.
+func Need(t testing.TB, what string, err error) {
 	t.Helper()
-	if os.Getenv(RequireEnv) == "1" {
-		t.Fatalf("Docker Engine required (%s=1) but not usable: %v", RequireEnv, err)
+	if err == nil {
+		return
 	}
-	t.Skipf("no usable Docker Engine (set %s=1 to fail instead): %v", RequireEnv, err)
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatalf("%s required (%s=1): %v", what, RequireEnv, err)
+	}
+	t.Skipf("%s: %v (set %s=1 to fail instead)", what, err, RequireEnv)
+}
+
+// NeedProgram returns the path of program, or skips (fails in CI) without
+// it; debianPackage tells where it comes from.
+func NeedProgram(t testing.TB, program, debianPackage string) string {
+	t.Helper()
+	path, err := exec.LookPath(program)
+	Need(t, program+" (Debian package "+debianPackage+")", err)
+	return path
 }
 
 func reachable() error {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -58,11 +57,7 @@ func (e *Engine) RequireSwarm() *Swarm {
 			}
 		}
 	default:
-		msg := fmt.Sprintf("engine is not a swarm manager and not free to become one (state, control: %s)", state)
-		if os.Getenv(RequireEnv) == "1" {
-			e.t.Fatal(msg)
-		}
-		e.t.Skip(msg)
+		Need(e.t, "a swarm", fmt.Errorf("the engine is not a swarm manager and not free to become one (state, control: %s)", state))
 	}
 	return &Swarm{Engine: e, NodeHostname: e.Docker("node", "inspect", "self", "--format", "{{.Description.Hostname}}")}
 }

@@ -40,13 +40,7 @@ const commandTimeout = 30 * time.Second
 // DOCKERHOSTS_REQUIRE_DOCKER=1: CI must run these tests, never skip them.
 func Require(t testing.TB, what string, err error) {
 	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv(dockertest.RequireEnv) == "1" {
-		t.Fatalf("%s required (%s=1): %v", what, dockertest.RequireEnv, err)
-	}
-	t.Skipf("%s: %v (set %s=1 to fail instead)", what, err, dockertest.RequireEnv)
+	dockertest.Need(t, what, err)
 }
 
 // RequireRoot: namespaces, veths and port 53 need root.

@@ -33,12 +33,7 @@ type Secondary struct {
 func Require(t testing.TB) {
 	t.Helper()
 	for _, p := range []string{"knotd", "knotc"} {
-		if _, err := exec.LookPath(p); err != nil {
-			if os.Getenv(dockertest.RequireEnv) == "1" {
-				t.Fatalf("%s required (%s=1): Debian package knot: %v", p, dockertest.RequireEnv, err)
-			}
-			t.Skipf("%s missing (Debian package knot; set %s=1 to fail instead)", p, dockertest.RequireEnv)
-		}
+		dockertest.NeedProgram(t, p, "knot")
 	}
 }
 
