@@ -179,8 +179,10 @@ func New(zones []string) *Index {
 	// seen as lying in lab.docker.
 	slices.SortStableFunc(x.zones, func(a, b string) int { return dns.CountLabel(b) - dns.CountLabel(a) })
 	x.snap.Store(&Snapshot{
-		names: newPmap[string, *Entry](hashName),
-		addrs: newPmap[netip.Addr, addrEntry](hashAddr),
+		names:        newPmap[string, *Entry](hashName),
+		addrs:        newPmap[netip.Addr, addrEntry](hashAddr),
+		zones:        zoned(x.zones),
+		reverseZones: x.reverseZones,
 	})
 	return x
 }
@@ -196,7 +198,7 @@ func (x *Index) Load() *Snapshot { return x.snap.Load() }
 func (x *Index) Count(source string) int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return len(x.hosts[source])
+	return len(x.hosts[source]) + x.tableCount(source)
 }
 
 // Replace makes hosts the complete view of src: hosts it no longer lists go.
@@ -204,6 +206,7 @@ func (x *Index) Replace(src Source, hosts []Host) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	t := x.begin()
+	x.setLayer(t, src, func(*layer) *layer { return nil })
 	if old := x.hosts[src.Name]; len(old) > 0 {
 		keep := make(map[string]struct{}, len(hosts))
 		for _, h := range hosts {
@@ -275,12 +278,13 @@ type txn struct {
 	aliases    []string // a name of each alias put, for checkChains
 	changed    bool
 	pace       Pacer
+	layers     []*layer // the sources' tables, as this txn leaves them
 }
 
 func (x *Index) begin() *txn {
 	x.gen++
 	old := x.snap.Load()
-	return &txn{gen: x.gen, names: old.names.edit(x.gen), addrs: old.addrs.edit(x.gen)}
+	return &txn{gen: x.gen, names: old.names.edit(x.gen), addrs: old.addrs.edit(x.gen), layers: old.layers}
 }
 
 func (x *Index) put(t *txn, src Source, h Host) bool {
@@ -516,7 +520,7 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 			p.ents = append(p.ents, n)
 		}
 	}
-	p.plain.one = p
+	p.plain.one, p.plain.prio = p, src.Priority
 	if p.plain.CNAME = p.cname(); p.plain.CNAME == "" {
 		p.plain.addTargets(p, 0, nil)
 		if p.more != nil {
@@ -756,7 +760,8 @@ func (x *Index) commit(t *txn) {
 		}
 	}
 	x.published++
-	x.snap.Store(&Snapshot{names: t.names.done(), addrs: t.addrs.done(), gen: x.published})
+	x.snap.Store(&Snapshot{names: t.names.done(), addrs: t.addrs.done(), gen: x.published,
+		layers: t.layers, zones: zoned(x.zones), reverseZones: x.reverseZones})
 }
 
 // winners returns the hosts among owners from the highest-priority source,
@@ -789,6 +794,9 @@ func winners(owners []*placed) []*placed {
 func (x *Index) fill(e *Entry, n string) {
 	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked = nil, nil, nil, nil, "", false
 	won := winners(e.st.owners)
+	if len(won) > 0 {
+		e.prio = won[0].src.Priority
+	}
 	for _, p := range won {
 		if p.cname() != "" && p.owns(n) {
 			e.CNAME = p.cname()

@@ -13,6 +13,11 @@ type Snapshot struct {
 	names pmap[string, *Entry]
 	addrs pmap[netip.Addr, addrEntry]
 	gen   uint64
+	// layers are the sources' tables, by source name; read beside the
+	// maps, they hold the bulk of a large hosts file.
+	layers       []*layer
+	zones        zoned    // the index's forward zones, to qualify table names
+	reverseZones []string // served reverse zones, for the names above addresses
 }
 
 // Entry is what exists at one owner name. An Entry with no records is a name
@@ -29,6 +34,8 @@ type Entry struct {
 	// Networked is set when some target carries a subnet, so the answer may
 	// depend on who asks.
 	Networked bool
+	// prio is the priority of the sources whose hosts gave the records.
+	prio int
 
 	// The writer's view, never read by queries: the one host that owns the
 	// name (an entry that host shares among all its names), or the state
@@ -99,6 +106,9 @@ type SRV struct {
 // Lookup returns the entry at the lowercase FQDN name, or nil.
 func (s *Snapshot) Lookup(name string) *Entry {
 	e, _ := s.names.get(name)
+	if len(s.layers) > 0 {
+		return s.merged(name, e)
+	}
 	return e
 }
 
@@ -130,6 +140,9 @@ func (s *Snapshot) Served(e *Entry) bool {
 // Reverse returns the names of addr, for PTR.
 func (s *Snapshot) Reverse(addr netip.Addr) []string {
 	r, _ := s.addrs.get(addr)
+	if len(s.layers) > 0 {
+		return s.reverse(addr, r)
+	}
 	return r.names()
 }
 
@@ -144,6 +157,9 @@ func (s *Snapshot) Scopes(addr netip.Addr) []string {
 // first: who an answer's address came from, or who a client is.
 func (s *Snapshot) Owners(addr netip.Addr) []Owner {
 	r, _ := s.addrs.get(addr)
+	if len(s.layers) > 0 {
+		return s.owners(addr, r)
+	}
 	return r.owners()
 }
 
@@ -153,10 +169,35 @@ func (s *Snapshot) Generation() uint64 { return s.gen }
 // EachName calls fn for every owner name in the snapshot (forward names and
 // names inside served reverse zones), in no particular order, until fn
 // returns false. The snapshot never changes, so a walk is consistent.
-func (s *Snapshot) EachName(fn func(name string, e *Entry) bool) { s.names.each(fn) }
+func (s *Snapshot) EachName(fn func(name string, e *Entry) bool) {
+	if len(s.layers) == 0 {
+		s.names.each(fn)
+		return
+	}
+	done := false
+	s.names.each(func(n string, e *Entry) bool {
+		done = !fn(n, s.merged(n, e))
+		return !done
+	})
+	if !done {
+		s.eachLayerName(fn)
+	}
+}
 
 // EachAddr calls fn for every address with PTR names, until fn returns
 // false.
 func (s *Snapshot) EachAddr(fn func(addr netip.Addr, names []string) bool) {
-	s.addrs.each(func(a netip.Addr, r addrEntry) bool { return len(r.names()) == 0 || fn(a, r.names()) })
+	if len(s.layers) == 0 {
+		s.addrs.each(func(a netip.Addr, r addrEntry) bool { return len(r.names()) == 0 || fn(a, r.names()) })
+		return
+	}
+	done := false
+	s.addrs.each(func(a netip.Addr, r addrEntry) bool {
+		names := s.reverse(a, r)
+		done = len(names) > 0 && !fn(a, names)
+		return !done
+	})
+	if !done {
+		s.eachLayerAddr(fn)
+	}
 }

@@ -1,0 +1,631 @@
+package index
+
+import (
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// layer is one source's Table in a snapshot: the table as built, less the
+// hosts the source has removed since (a reread file whose lines changed),
+// which is cheaper than rebuilding the table for every edit. Hosts the source
+// added since live in the snapshot's maps like any other source's.
+type layer struct {
+	src   *sourceRec
+	tab   *Table
+	dead  []uint64 // bit per host of tab, set when removed; nil for none
+	ndead int
+	// entDead counts, per empty non-terminal rec, the hosts below it that
+	// are removed: it goes with the last of them.
+	entDead map[uint32]int32
+}
+
+func (l *layer) live(h int32) bool { return l.dead == nil || l.dead[h>>6]&(1<<(h&63)) == 0 }
+
+// at appends to out l's live hosts with the written name w, in host order,
+// and reports whether w is a name above a live host's name.
+func (l *layer) at(w string, out []int32) ([]int32, bool) {
+	ent, start := false, len(out)
+	l.tab.probe(w, func(i uint32) bool {
+		switch r := l.tab.recs[i]; {
+		case r.host >= 0 && l.live(r.host):
+			out = append(out, r.host)
+		case r.host < 0 && -r.host > l.entDead[i]:
+			ent = true
+		}
+		return true
+	})
+	slices.Sort(out[start:])
+	return out, ent
+}
+
+// has reports whether some live host has or lies below the written name w.
+func (l *layer) has(w string) bool {
+	var buf [4]int32
+	hosts, ent := l.at(w, buf[:0])
+	return ent || len(hosts) > 0
+}
+
+// entsAbove appends the empty non-terminal recs above host h's names, each
+// once.
+func (l *layer) entsAbove(h int32, out []uint32) []uint32 {
+	t := l.tab
+	t.HostNames(h, func(n []byte) {
+		s := string(n)
+		for i := strings.IndexByte(s, '.'); i >= 0; {
+			parent := s[i+1:]
+			t.probe(parent, func(r uint32) bool {
+				if t.recs[r].host < 0 {
+					if !slices.Contains(out, r) {
+						out = append(out, r)
+					}
+					return false
+				}
+				return true
+			})
+			j := strings.IndexByte(parent, '.')
+			if j < 0 {
+				break
+			}
+			i += j + 1
+		}
+	})
+	return out
+}
+
+// tableHit is the live hosts of one layer at a name or address.
+type tableHit struct {
+	l     *layer
+	hosts []int32
+}
+
+// nameHits returns the layers' live hosts at the lowercase FQDN q, and
+// whether q is a name above some live host's name.
+func (s *Snapshot) nameHits(q string) (hits []tableHit, ent bool) {
+	for _, l := range s.layers {
+		var hosts []int32
+		s.zones.written(q, func(w string) bool {
+			var e bool
+			hosts, e = l.at(w, hosts)
+			ent = ent || e
+			return true
+		})
+		if len(hosts) > 0 {
+			hits = append(hits, tableHit{l, hosts})
+		}
+	}
+	return hits, ent
+}
+
+// emptyEntry is the entry of a name that exists only above others' names.
+var emptyEntry = &Entry{}
+
+// owned reports whether some host owns e's name (or puts records there),
+// rather than e being only a name above others.
+func (e *Entry) owned() bool { return e.one != nil || (e.st != nil && len(e.st.owners) > 0) }
+
+// merged is the entry at q across the snapshot's maps (e) and its layers.
+// Priority works as within the maps: the hosts of the highest-priority
+// sources that own q give its records, and an alias among them wins.
+func (s *Snapshot) merged(q string, e *Entry) *Entry {
+	hits, ent := s.nameHits(q)
+	if len(hits) == 0 {
+		if e == nil && (ent || s.aboveReverse(q)) {
+			return emptyEntry
+		}
+		return e
+	}
+	mapsOwn := e != nil && e.owned()
+	best := math.MinInt
+	if mapsOwn {
+		best = e.prio
+	}
+	for _, h := range hits {
+		best = max(best, h.l.src.Priority)
+	}
+	out := &Entry{prio: best, one: nil}
+	group := 0
+	if mapsOwn && e.prio == best {
+		if e.CNAME != "" {
+			return e // an alias wins its name
+		}
+		out.A, out.AAAA = slices.Clip(e.A), slices.Clip(e.AAAA)
+		out.SRV, out.TXT, out.Networked = e.SRV, e.TXT, e.Networked
+		for _, t := range slices.Concat(e.A, e.AAAA) {
+			group = max(group, t.Group+1)
+		}
+	}
+	var seen map[netip.Addr]struct{}
+	have := func(ip netip.Addr) bool {
+		list := out.AAAA
+		if ip.Is4() {
+			list = out.A
+		}
+		if seen == nil && len(list) < 16 {
+			return slices.ContainsFunc(list, func(t Target) bool { return t.IP == ip })
+		}
+		if seen == nil {
+			seen = map[netip.Addr]struct{}{}
+			for _, t := range slices.Concat(out.A, out.AAAA) {
+				seen[t.IP] = struct{}{}
+			}
+		}
+		_, ok := seen[ip]
+		return ok
+	}
+	for _, h := range hits {
+		if h.l.src.Priority != best {
+			continue
+		}
+		for _, host := range h.hosts {
+			ip := h.l.tab.Addr(host)
+			if have(ip) {
+				continue
+			}
+			if seen != nil {
+				seen[ip] = struct{}{}
+			}
+			t := Target{IP: ip, Raw: ip.AsSlice(), Group: group}
+			group++
+			if ip.Is4() {
+				out.A = append(out.A, t)
+			} else {
+				out.AAAA = append(out.AAAA, t)
+			}
+		}
+	}
+	return out
+}
+
+// aboveReverse reports whether q is a name inside a served reverse zone
+// above some table host's address (RFC 8020: it exists).
+func (s *Snapshot) aboveReverse(q string) bool {
+	if len(s.reverseZones) == 0 {
+		return false
+	}
+	served := false
+	for _, z := range s.reverseZones {
+		served = served || inZone(z, q)
+	}
+	if !served {
+		return false
+	}
+	lo, hi, ok := reverseRange(q)
+	if !ok {
+		return false
+	}
+	for _, l := range s.layers {
+		t := l.tab
+		i, _ := slices.BinarySearchFunc(t.byAddr, lo, func(h uint32, k [2]uint64) int { return cmpAddrKey(t.addrs[h], k) })
+		for ; i < len(t.byAddr) && cmpAddrKey(t.addrs[t.byAddr[i]], hi) <= 0; i++ {
+			if l.live(int32(t.byAddr[i])) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// reverseRange is the range of addresses whose reverse names lie below q, a
+// partial reverse name (fewer labels than an address has).
+func reverseRange(q string) (lo, hi [2]uint64, ok bool) {
+	var b [16]byte
+	var labels []string
+	bits, width := 0, 0
+	switch {
+	case strings.HasSuffix(q, ".in-addr.arpa."):
+		labels = strings.Split(strings.TrimSuffix(q, ".in-addr.arpa."), ".")
+		if len(labels) > 3 {
+			return lo, hi, false
+		}
+		b[10], b[11] = 0xff, 0xff // IPv4, as tables keep it
+		bits, width = 96, 8
+	case strings.HasSuffix(q, ".ip6.arpa."):
+		labels = strings.Split(strings.TrimSuffix(q, ".ip6.arpa."), ".")
+		if len(labels) > 31 {
+			return lo, hi, false
+		}
+		width = 4
+	default:
+		return lo, hi, false
+	}
+	for i := len(labels) - 1; i >= 0; i-- {
+		v, err := parseLabel(labels[i], width)
+		if err {
+			return lo, hi, false
+		}
+		b[bits/8] |= byte(v << (8 - width - bits%8))
+		bits += width
+	}
+	prefix := netip.PrefixFrom(netip.AddrFrom16(b), bits)
+	lo = addrKey(prefix.Addr())
+	hi = lo
+	for i := bits; i < 128; i++ {
+		hi[i/64] |= 1 << (63 - i%64)
+	}
+	return lo, hi, true
+}
+
+// parseLabel reads one label of a reverse name: a decimal octet (width 8) or
+// a hex nibble (width 4). err is set for anything else.
+func parseLabel(s string, width int) (v int, err bool) {
+	if width == 4 {
+		if len(s) != 1 {
+			return 0, true
+		}
+		switch c := s[0]; {
+		case '0' <= c && c <= '9':
+			return int(c - '0'), false
+		case 'a' <= c && c <= 'f':
+			return int(c-'a') + 10, false
+		}
+		return 0, true
+	}
+	if len(s) == 0 || len(s) > 3 || (len(s) > 1 && s[0] == '0') {
+		return 0, true
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, true
+		}
+		v = 10*v + int(c-'0')
+	}
+	return v, v > 255
+}
+
+// addrHits returns the layers' live hosts with address a.
+func (s *Snapshot) addrHits(a netip.Addr) []tableHit {
+	var hits []tableHit
+	for _, l := range s.layers {
+		var hosts []int32
+		for _, h := range l.tab.hostsWith(a, nil) {
+			if l.live(h) {
+				hosts = append(hosts, h)
+			}
+		}
+		if len(hosts) > 0 {
+			hits = append(hits, tableHit{l, hosts})
+		}
+	}
+	return hits
+}
+
+// prio is the priority of the sources that win a, and how many of its
+// owners (first in owners()) are theirs; ok is false when a has none.
+func (a addrEntry) prio() (best, n int, ok bool) {
+	switch {
+	case a.st != nil && len(a.st.owners) > 0:
+		won := winners(a.st.owners)
+		return won[0].src.Priority, len(won), true
+	case a.one != nil:
+		return a.one.src.Priority, 1, true
+	}
+	return 0, 0, false
+}
+
+// reverse is Reverse across the maps' record r and the layers.
+func (s *Snapshot) reverse(a netip.Addr, r addrEntry) []string {
+	hits := s.addrHits(a)
+	if len(hits) == 0 {
+		return r.names()
+	}
+	mapsBest, _, mapsOwn := r.prio()
+	best, have := mapsBest, mapsOwn
+	for _, h := range hits {
+		if !have || h.l.src.Priority > best {
+			best, have = h.l.src.Priority, true
+		}
+	}
+	var out []string
+	if mapsOwn && mapsBest == best {
+		out = slices.Clip(r.names())
+	}
+	for _, h := range hits {
+		if h.l.src.Priority != best {
+			continue
+		}
+		for _, host := range h.hosts {
+			h.l.tab.HostNames(host, func(n []byte) {
+				if q := s.zones.qualified(n); !slices.Contains(out, q) {
+					out = append(out, q)
+				}
+			})
+		}
+	}
+	return out
+}
+
+// owners is Owners across the maps' record r and the layers: the hosts of
+// the winning sources first.
+func (s *Snapshot) owners(a netip.Addr, r addrEntry) []Owner {
+	hits := s.addrHits(a)
+	if len(hits) == 0 {
+		return r.owners()
+	}
+	type ranked struct {
+		prio  int
+		owner Owner
+	}
+	var all []ranked
+	best, n, _ := r.prio()
+	for i, o := range r.owners() {
+		p := math.MinInt // the maps' hidden owners: below every winner
+		if i < n {
+			p = best
+		}
+		all = append(all, ranked{p, o})
+	}
+	for _, h := range hits {
+		for _, host := range h.hosts {
+			var first string
+			h.l.tab.HostNames(host, func(n []byte) {
+				if first == "" {
+					first = string(n)
+				}
+			})
+			all = append(all, ranked{h.l.src.Priority, Owner{Source: h.l.src.Name, Name: first}})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b ranked) int {
+		switch {
+		case a.prio > b.prio:
+			return -1
+		case a.prio < b.prio:
+			return 1
+		}
+		return 0
+	})
+	out := make([]Owner, len(all))
+	for i, o := range all {
+		out[i] = o.owner
+	}
+	return out
+}
+
+// eachLayerName calls fn for every name the layers add to the maps' names,
+// each once, with its merged entry, until fn returns false.
+func (s *Snapshot) eachLayerName(fn func(name string, e *Entry) bool) bool {
+	for i, l := range s.layers {
+		t := l.tab
+		for slot, v := range t.slots {
+			if v == 0 {
+				continue
+			}
+			w := string(t.name(t.recs[v-1]))
+			if !s.firstSlot(t, w, slot) || !l.has(w) {
+				continue // a name is walked at its first rec, when live
+			}
+			for _, q := range s.zones.qualify(w) {
+				if _, ok := s.names.get(q); ok || s.heldBefore(i, q) || !s.writtenFirst(l, q, w) {
+					continue
+				}
+				if e := s.Lookup(q); e != nil && !fn(q, e) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// firstSlot reports whether slot is where probing for w meets it first.
+func (s *Snapshot) firstSlot(t *Table, w string, slot int) bool {
+	first := -1
+	t.probe(w, func(i uint32) bool {
+		first = int(i)
+		return false
+	})
+	return first >= 0 && t.slots[slot] == uint32(first)+1
+}
+
+// heldBefore reports whether a layer before the i-th has q.
+func (s *Snapshot) heldBefore(i int, q string) bool {
+	held := false
+	for _, l := range s.layers[:i] {
+		s.zones.written(q, func(w string) bool {
+			held = l.has(w)
+			return !held
+		})
+		if held {
+			return true
+		}
+	}
+	return false
+}
+
+// writtenFirst reports whether w is the first name l has that qualifies to
+// q: two written names ("web" and "web.docker") can give one owner name.
+func (s *Snapshot) writtenFirst(l *layer, q, w string) bool {
+	first := ""
+	s.zones.written(q, func(c string) bool {
+		if l.has(c) {
+			first = c
+			return false
+		}
+		return true
+	})
+	return first == w
+}
+
+// eachLayerAddr calls fn for every address the layers add to the maps'
+// addresses, each once, with its merged PTR names, until fn returns false.
+func (s *Snapshot) eachLayerAddr(fn func(a netip.Addr, names []string) bool) bool {
+	for i, l := range s.layers {
+		t := l.tab
+		for j, h := range t.byAddr {
+			if !l.live(int32(h)) || (j > 0 && t.addrs[t.byAddr[j-1]] == t.addrs[h] && s.liveBefore(l, j)) {
+				continue
+			}
+			a := t.Addr(int32(h))
+			if _, ok := s.addrs.get(a); ok || s.addrBefore(i, a) {
+				continue
+			}
+			if names := s.Reverse(a); len(names) > 0 && !fn(a, names) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// liveBefore reports whether a live host with the address of byAddr[j] comes
+// before j.
+func (s *Snapshot) liveBefore(l *layer, j int) bool {
+	t := l.tab
+	k := t.addrs[t.byAddr[j]]
+	for j--; j >= 0 && t.addrs[t.byAddr[j]] == k; j-- {
+		if l.live(int32(t.byAddr[j])) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Snapshot) addrBefore(i int, a netip.Addr) bool {
+	for _, l := range s.layers[:i] {
+		for _, h := range l.tab.hostsWith(a, nil) {
+			if l.live(h) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// qualify gives the owner names of the written name w.
+func (z zoned) qualify(w string) []string {
+	if z.inAZone(w) {
+		return []string{w + "."}
+	}
+	out := make([]string, len(z))
+	for i, zone := range z {
+		out[i] = w + "." + zone
+	}
+	return out
+}
+
+// Tabler is a Sink that also takes its hosts as a Table: a source with
+// many plain hosts (a large hosts file) hands them over in bulk, then
+// changes them by patches.
+type Tabler interface {
+	// SetTable makes t the source's complete view (nil for none): the
+	// hosts it had go.
+	SetTable(t *Table)
+	// Patch removes the table's hosts in kill, brings back those in
+	// revive, and removes and adds hosts as Apply does, in one snapshot.
+	Patch(kill, revive []int32, remove []string, add []Host)
+}
+
+func (b boundSink) SetTable(t *Table) { b.x.SetTable(b.src, t) }
+func (b boundSink) Patch(kill, revive []int32, remove []string, add []Host) {
+	b.x.Patch(b.src, kill, revive, remove, add)
+}
+
+// SetTable makes tab the complete view of src: its hosts and any table it
+// had before go, in the same snapshot as tab comes.
+func (x *Index) SetTable(src Source, tab *Table) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	t := x.begin()
+	for id := range x.hosts[src.Name] {
+		x.remove(t, src.Name, id)
+		t.pace.Tick()
+	}
+	x.setLayer(t, src, func(*layer) *layer {
+		if tab == nil || tab.Hosts() == 0 {
+			return nil
+		}
+		return &layer{src: x.source(src), tab: tab}
+	})
+	x.commit(t)
+}
+
+// Patch changes src's table and hosts in one snapshot: the table's hosts
+// in kill go and those in revive come back, then remove and add apply as in
+// Apply.
+func (x *Index) Patch(src Source, kill, revive []int32, remove []string, add []Host) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	t := x.begin()
+	if len(kill)+len(revive) > 0 {
+		x.setLayer(t, src, func(old *layer) *layer {
+			if old == nil {
+				return nil
+			}
+			l := *old
+			l.dead = slices.Clone(old.dead)
+			if l.dead == nil {
+				l.dead = make([]uint64, (l.tab.Hosts()+63)/64)
+			}
+			l.entDead = make(map[uint32]int32, len(old.entDead))
+			for k, v := range old.entDead {
+				l.entDead[k] = v
+			}
+			var ents []uint32
+			for _, h := range kill {
+				if h >= 0 && int(h) < l.tab.Hosts() && l.live(h) {
+					l.dead[h>>6] |= 1 << (h & 63)
+					l.ndead++
+					for _, e := range l.entsAbove(h, ents[:0]) {
+						l.entDead[e]++
+					}
+				}
+			}
+			for _, h := range revive {
+				if h >= 0 && int(h) < l.tab.Hosts() && !l.live(h) {
+					l.dead[h>>6] &^= 1 << (h & 63)
+					l.ndead--
+					for _, e := range l.entsAbove(h, ents[:0]) {
+						if l.entDead[e]--; l.entDead[e] == 0 {
+							delete(l.entDead, e)
+						}
+					}
+				}
+			}
+			return &l
+		})
+	}
+	for _, id := range remove {
+		x.remove(t, src.Name, id)
+		t.pace.Tick()
+	}
+	for _, h := range add {
+		x.put(t, src, h)
+		t.pace.Tick()
+	}
+	x.commit(t)
+}
+
+// setLayer replaces src's layer in t with what change makes of it (nil for
+// none).
+func (x *Index) setLayer(t *txn, src Source, change func(old *layer) *layer) {
+	var old *layer
+	var rest []*layer
+	for _, l := range t.layers {
+		if l.src.Source == src {
+			old = l
+		} else {
+			rest = append(rest, l)
+		}
+	}
+	l := change(old)
+	if l == nil && old == nil {
+		return
+	}
+	if l != nil {
+		rest = append(rest, l)
+		slices.SortFunc(rest, func(a, b *layer) int { return strings.Compare(a.src.Name, b.src.Name) })
+	}
+	t.layers, t.changed = rest, true
+}
+
+// tableCount is how many live table hosts src has.
+func (x *Index) tableCount(source string) int {
+	for _, l := range x.snap.Load().layers {
+		if l.src.Name == source {
+			return l.tab.Hosts() - l.ndead
+		}
+	}
+	return 0
+}

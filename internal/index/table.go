@@ -1,0 +1,326 @@
+package index
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/maphash"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Table is a compact, immutable set of plain hosts, each an address and
+// names: what a hosts file holds. It is the bulk form of a source's hosts
+// (a million names in a few flat, pointer-free arrays the garbage collector
+// never walks), read beside the snapshot's maps rather than merged into them.
+//
+// A table knows no zones: names are kept as the source wrote them (lowercase,
+// no trailing dot, relative or already inside a zone) and qualified when a
+// query reads them, by the same rule the index applies to a Host's names.
+type Table struct {
+	arena []byte     // the names' bytes
+	recs  []tableRec // each host's names, host by host, then the empty non-terminals
+	// hostFirst[i] is where host i's names start in recs; one past the
+	// last host it is where the empty non-terminals start.
+	hostFirst []uint32
+	addrs     [][2]uint64 // each host's address, its 16-byte form in big-endian halves
+	byAddr    []uint32    // hosts in address order, for PTR
+	slots     []uint32    // open addressing over recs by name: index+1, 0 for empty
+}
+
+// tableRec is one name in a table: one of a host's names, or an empty
+// non-terminal (a name above some host's name) when host is negative: then
+// -host is the number of hosts with a name below it.
+type tableRec struct {
+	off  uint32
+	host int32
+	n    uint8
+}
+
+func (t *Table) name(r tableRec) []byte { return t.arena[r.off : r.off+uint32(r.n)] }
+
+// Hosts is the number of hosts in t.
+func (t *Table) Hosts() int { return len(t.hostFirst) - 1 }
+
+// Names is the number of host names in t (a name on several hosts counts
+// once for each).
+func (t *Table) Names() int { return int(t.hostFirst[len(t.hostFirst)-1]) }
+
+// Bytes is the memory t holds.
+func (t *Table) Bytes() int {
+	return cap(t.arena) + 12*cap(t.recs) + 4*cap(t.hostFirst) + 16*cap(t.addrs) + 4*cap(t.byAddr) + 4*cap(t.slots)
+}
+
+// Addr returns host i's address.
+func (t *Table) Addr(i int32) netip.Addr {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], t.addrs[i][0])
+	binary.BigEndian.PutUint64(b[8:], t.addrs[i][1])
+	return netip.AddrFrom16(b).Unmap()
+}
+
+// HostNames calls fn with each name of host i, in order.
+func (t *Table) HostNames(i int32, fn func(name []byte)) {
+	for _, r := range t.recs[t.hostFirst[i]:t.hostFirst[i+1]] {
+		fn(t.name(r))
+	}
+}
+
+func addrKey(ip netip.Addr) [2]uint64 {
+	b := ip.As16()
+	return [2]uint64{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+}
+
+func cmpAddrKey(a, b [2]uint64) int {
+	switch {
+	case a[0] != b[0]:
+		if a[0] < b[0] {
+			return -1
+		}
+		return 1
+	case a[1] < b[1]:
+		return -1
+	case a[1] > b[1]:
+		return 1
+	}
+	return 0
+}
+
+// probe calls fn with the index of every rec named s, until fn returns
+// false.
+func (t *Table) probe(s string, fn func(i uint32) bool) {
+	if len(t.slots) == 0 {
+		return
+	}
+	mask := uint32(len(t.slots) - 1)
+	for at := uint32(maphash.String(seed, s)) & mask; ; at = (at + 1) & mask {
+		v := t.slots[at]
+		if v == 0 {
+			return
+		}
+		if r := t.recs[v-1]; int(r.n) == len(s) && string(t.name(r)) == s {
+			if !fn(v - 1) {
+				return
+			}
+		}
+	}
+}
+
+// hostsWith returns the hosts whose address is ip, in host order.
+func (t *Table) hostsWith(ip netip.Addr, out []int32) []int32 {
+	k := addrKey(ip)
+	i, _ := slices.BinarySearchFunc(t.byAddr, k, func(h uint32, k [2]uint64) int { return cmpAddrKey(t.addrs[h], k) })
+	for ; i < len(t.byAddr) && t.addrs[t.byAddr[i]] == k; i++ {
+		out = append(out, int32(t.byAddr[i]))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TableBuilder makes a Table, one host at a time.
+type TableBuilder struct {
+	t    Table
+	ents []uint32 // the current host's empty non-terminals, to count it once in each
+}
+
+// NewTableBuilder returns a builder with room for about hosts hosts and names
+// names.
+func NewTableBuilder(hosts, names int) *TableBuilder {
+	b := &TableBuilder{}
+	b.t.arena = make([]byte, 0, 12*names)
+	b.t.recs = make([]tableRec, 0, names+names/8)
+	b.t.hostFirst = make([]uint32, 0, hosts+1)
+	b.t.addrs = make([][2]uint64, 0, hosts)
+	size := 64
+	for size < 2*(names+names/8) {
+		size *= 2
+	}
+	b.t.slots = make([]uint32, size)
+	return b
+}
+
+// MaxTableName is the longest name a table holds; a Host's names are never
+// longer (a DNS name is at most 253 bytes).
+const MaxTableName = 255
+
+// Add adds a host with address ip and names (lowercase, without a trailing
+// dot, each once, none longer than MaxTableName) and returns its index.
+func (b *TableBuilder) Add(ip netip.Addr, names [][]byte) int32 {
+	t := &b.t
+	host := int32(len(t.addrs))
+	t.addrs = append(t.addrs, addrKey(ip))
+	t.hostFirst = append(t.hostFirst, uint32(len(t.recs)))
+	b.ents = b.ents[:0]
+	for _, n := range names {
+		off := uint32(len(t.arena))
+		t.arena = append(t.arena, n...)
+		b.insert(tableRec{off: off, host: host, n: uint8(len(n))})
+	}
+	// The names above each name exist too; count the host once in each.
+	for _, n := range names {
+		for i := bytes.IndexByte(n, '.'); i >= 0; {
+			parent := n[i+1:]
+			e := b.ent(parent)
+			if !slices.Contains(b.ents, e) {
+				b.ents = append(b.ents, e)
+				t.recs[e].host--
+			}
+			j := bytes.IndexByte(parent, '.')
+			if j < 0 {
+				break
+			}
+			i += j + 1
+		}
+	}
+	return host
+}
+
+// ent returns the empty non-terminal rec named n, made if new. They are kept
+// aside until Done moves them behind every host's names.
+func (b *TableBuilder) ent(n []byte) uint32 {
+	t := &b.t
+	found := uint32(0)
+	t.probe(string(n), func(i uint32) bool {
+		if t.recs[i].host < 0 {
+			found = i + 1
+			return false
+		}
+		return true
+	})
+	if found > 0 {
+		return found - 1
+	}
+	i := uint32(len(t.recs))
+	off := uint32(len(t.arena))
+	t.arena = append(t.arena, n...)
+	b.insert(tableRec{off: off, host: 0, n: uint8(len(n))}) // Add counts the host in it
+	return i
+}
+
+func (b *TableBuilder) insert(r tableRec) {
+	t := &b.t
+	t.recs = append(t.recs, r)
+	if 2*len(t.recs) > len(t.slots) {
+		b.rehash(2 * len(t.slots))
+		return
+	}
+	b.place(uint32(len(t.recs) - 1))
+}
+
+func (b *TableBuilder) place(i uint32) {
+	t := &b.t
+	r := t.recs[i]
+	h := maphash.Bytes(seed, t.name(r))
+	mask := uint32(len(t.slots) - 1)
+	at := uint32(h) & mask
+	for t.slots[at] != 0 {
+		at = (at + 1) & mask
+	}
+	t.slots[at] = i + 1
+}
+
+func (b *TableBuilder) rehash(size int) {
+	t := &b.t
+	t.slots = make([]uint32, size)
+	for i := range t.recs {
+		b.place(uint32(i))
+	}
+}
+
+// Done returns the table. The builder must not be used after.
+func (b *TableBuilder) Done() *Table {
+	t := &b.t
+	// Host names first, then empty non-terminals: host i's names are one
+	// run of recs. Recs were added interleaved, so renumber.
+	order := make([]uint32, len(t.recs)) // old index -> new index
+	hostRecs := 0
+	for _, r := range t.recs {
+		if r.host >= 0 {
+			hostRecs++
+		}
+	}
+	recs := make([]tableRec, len(t.recs))
+	h, e := 0, hostRecs
+	for i, r := range t.recs {
+		if r.host >= 0 {
+			order[i], recs[h] = uint32(h), r
+			h++
+		} else {
+			order[i], recs[e] = uint32(e), r
+			e++
+		}
+	}
+	t.recs = recs
+	for i, v := range t.slots {
+		if v != 0 {
+			t.slots[i] = order[v-1] + 1
+		}
+	}
+	// hostFirst counted every rec before each host; count host recs only.
+	n := uint32(0)
+	for i := range t.addrs {
+		t.hostFirst[i] = n
+		end := len(recs[:hostRecs])
+		for int(n) < end && recs[n].host == int32(i) {
+			n++
+		}
+	}
+	t.hostFirst = append(t.hostFirst, n)
+	t.byAddr = make([]uint32, len(t.addrs))
+	for i := range t.byAddr {
+		t.byAddr[i] = uint32(i)
+	}
+	slices.SortFunc(t.byAddr, func(a, b uint32) int {
+		if c := cmpAddrKey(t.addrs[a], t.addrs[b]); c != 0 {
+			return c
+		}
+		return int(a) - int(b)
+	})
+	out := *t
+	*t = Table{}
+	return &out
+}
+
+// zoned tells where a table's names lie: as written when a name is inside
+// one of the zones (or there are none), otherwise once under each zone.
+type zoned []string
+
+// inAZone reports whether the written name s lies in a zone, so that it is
+// served as written.
+func (z zoned) inAZone(s string) bool {
+	if len(z) == 0 {
+		return true
+	}
+	for _, zone := range z {
+		if zone == "." || (len(s)+1 == len(zone) && zone[:len(s)] == s) ||
+			(len(s) > len(zone) && s[len(s)-len(zone)] == '.' && s[len(s)-len(zone)+1:] == zone[:len(zone)-1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// written calls fn with each name a table may hold that qualifies to the
+// lowercase FQDN q, until fn returns false.
+func (z zoned) written(q string, fn func(s string) bool) {
+	if s := q[:len(q)-1]; z.inAZone(s) && !fn(s) {
+		return
+	}
+	for _, zone := range z {
+		if zone == "." || len(q) <= len(zone) || !inZone(zone, q) {
+			continue
+		}
+		if rel := q[:len(q)-len(zone)-1]; !z.inAZone(rel) && !fn(rel) {
+			return
+		}
+	}
+}
+
+// qualified is the owner name of the written name s for PTR: as written
+// inside a zone, else under the first (most specific) zone.
+func (z zoned) qualified(s []byte) string {
+	if z.inAZone(string(s)) || z[0] == "." {
+		return string(s) + "."
+	}
+	return strings.Join([]string{string(s), z[0]}, ".")
+}
