@@ -175,10 +175,15 @@ func (m meteredSink) Delete(id string) bool {
 	return changed
 }
 
-// Apply lets a hosts file change only the lines that changed, in one
-// snapshot (index.Applier).
-func (m meteredSink) Apply(remove []string, add []index.Host) {
-	m.idx.Apply(m.src, remove, add)
+// SetTable takes a hosts file loaded whole (index.Tabler).
+func (m meteredSink) SetTable(t *index.Table) {
+	m.idx.SetTable(m.src, t)
+	m.changed()
+}
+
+// Patch takes an edit of a hosts file loaded whole (index.Tabler).
+func (m meteredSink) Patch(kill, revive []int32, remove []string, add []index.Host) {
+	m.idx.Patch(m.src, kill, revive, remove, add)
 	m.changed()
 }
 

@@ -8,47 +8,107 @@ import (
 )
 
 // table is a file as last served, kept so that a reread is diffed against it
-// and only the lines that changed touch the index: the file's bytes, and how
-// often each line that gave a host occurs.
+// and only the lines that changed touch the index: the file's bytes and the
+// index Table it was last loaded whole as (the base).
 //
-// A host's ID is its line's content (a 128-bit hash of it), not its line
-// number: a line inserted near the top changes one host, not every host
-// below it. Identical lines are one host: they say the same thing.
+// A host is what its line says, an address and names: its identity, not its
+// line number, so a line inserted near the top changes one host, not every
+// host below it. Lines that say the same thing are one host several times.
+//
+// An edit does not rebuild the base: a base host whose line goes is killed
+// in it, one whose line comes back revived, and a host the base does not
+// have is a Host of its own beside it (an extra). Once those are a sizeable
+// part of the file, the next reread loads it whole again (compaction), so a
+// file always costs about what its table does.
 type table struct {
 	content []byte
-	refs    map[lineKey]int32
+	base    *index.Table
+	dead    []uint64 // bit per base host whose line is gone
+	ndead   int
+	extra   map[hostKey]int32 // how many lines give each extra host
 	stats   Stats
+	tune    *tuning // nil for the defaults; tests move the thresholds
 }
 
-type lineKey [16]byte
+// tuning sets when a reread loads the file whole rather than patching.
+type tuning struct {
+	wholeBytes int // a change of more bytes than this (and wholeShare) is loaded whole
+	patched    int // compaction once more hosts than this (and wholeShare) are patched
+}
 
-var lineSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+var defaultTuning = tuning{wholeBytes: 64 << 10, patched: 1024}
 
-func keyOf(line []byte) lineKey {
-	var k lineKey
-	a, b := maphash.Bytes(lineSeeds[0], line), maphash.Bytes(lineSeeds[1], line)
-	for i := range 8 {
-		k[i], k[8+i] = byte(a>>(8*i)), byte(b>>(8*i))
+func (t *table) tuning() tuning {
+	if t.tune != nil {
+		return *t.tune
+	}
+	return defaultTuning
+}
+
+// wholeShare is the share of a file whose change loads it whole: a change of
+// more than 1/wholeShare of its bytes is read as a new base, and so is a
+// patch that would leave more than 1/wholeShare of the base's hosts killed
+// or beside it (both above the table's tuning).
+const wholeShare = 16
+
+// hostKey is a host's identity: a 128-bit hash of its address and names.
+// It is an extra host's ID too.
+type hostKey [16]byte
+
+var keySeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+func keyOf(h index.Host) hostKey {
+	var k hostKey
+	for i, seed := range keySeeds {
+		var m maphash.Hash
+		m.SetSeed(seed)
+		ip := h.Addrs[0].IP.As16()
+		m.Write(ip[:])
+		for _, n := range h.Names {
+			m.WriteByte(' ')
+			m.WriteString(n)
+		}
+		v := m.Sum64()
+		for j := range 8 {
+			k[8*i+j] = byte(v >> (8 * j))
+		}
 	}
 	return k
 }
 
-// change is what a reread brings, against a table.
-type change struct {
-	content []byte
-	added   []index.Host
-	removed []string
-	stats   Stats
-	refs    map[lineKey]int32 // new counts of the lines it touched
-	drops   bool              // a removed host has a name no added host has
+func (t *table) live(h int32) bool { return t.dead == nil || t.dead[h>>6]&(1<<(h&63)) == 0 }
+
+// served reports whether the table gives any host.
+func (t *table) served() bool {
+	return len(t.extra) > 0 || (t.base != nil && t.base.Hosts() > t.ndead)
 }
 
-func (c *change) empty() bool { return len(c.added) == 0 && len(c.removed) == 0 }
+// change is what a reread brings, against a table: a new base (the whole
+// file), or a patch of the old one.
+type change struct {
+	content []byte
+	base    *index.Table // the new base, when the file was loaded whole
+	// The patch: base hosts that go and come back, extra hosts that go (by
+	// ID) and come.
+	kill, revive []int32
+	removed      []string
+	added        []index.Host
+	extra        map[hostKey]int32 // new line counts of the extra hosts it touched
+	stats        Stats
+	drops        bool // a name served now would be served no more
+}
+
+func (c *change) empty() bool {
+	return c.base == nil && len(c.kill)+len(c.revive)+len(c.removed)+len(c.added) == 0
+}
 
 // diff compares content, the file as read now, with the table. Only the
 // lines between the common prefix and the common suffix are parsed: for a
 // one-line edit of a large file, two lines.
 func (t *table) diff(content []byte, lim Limits, truncated bool, cut int) change {
+	if t.base == nil {
+		return t.whole(content, lim, truncated, cut)
+	}
 	old := t.content
 	p := commonPrefix(old, content)
 	if p == len(old) && p == len(content) {
@@ -67,72 +127,149 @@ func (t *table) diff(content []byte, lim Limits, truncated bool, cut int) change
 		}
 	}
 	oldMid, newMid := old[p:len(old)-s], content[p:len(content)-s]
+	if len(oldMid)+len(newMid) > max(len(content)/wholeShare, t.tuning().wholeBytes) {
+		return t.whole(content, lim, truncated, cut)
+	}
 
-	lines := bytes.Count(newMid, []byte{'\n'}) + 1
-	c := change{content: content, refs: make(map[lineKey]int32, lines+bytes.Count(oldMid, []byte{'\n'}))}
-	c.added = make([]index.Host, 0, lines)
-	count := func(k lineKey) int32 {
-		if n, ok := c.refs[k]; ok {
-			return n
-		}
-		return t.refs[k]
-	}
-	var gone, came Stats
-	op, np := parser{stats: &gone}, parser{stats: &came}
-	eachLine(oldMid, p == 0, lim, &gone, func(line []byte) {
-		if _, ok := op.parseLine(line, 0); ok {
-			k := keyOf(line)
-			c.refs[k] = count(k) - 1
-		}
-	})
-	eachLine(newMid, p == 0, lim, &came, func(line []byte) {
-		if h, ok := np.parseLine(line, 0); ok {
-			k := keyOf(line)
-			n := count(k)
-			if n == 0 && t.refs[k] == 0 {
-				h.ID = string(k[:])
-				c.added = append(c.added, h)
+	// How many more (or fewer) lines give each host now.
+	delta := map[hostKey]int32{}
+	hosts := map[hostKey]index.Host{}
+	var gone, arrived Stats
+	count := func(mid []byte, st *Stats, d int32) {
+		ps := parser{stats: st}
+		eachLine(mid, p == 0, lim, st, func(line []byte) {
+			if h, ok := ps.parseLine(line, 0); ok {
+				k := keyOf(h)
+				delta[k] += d
+				if _, ok := hosts[k]; !ok {
+					h.ID = string(k[:])
+					hosts[k] = h
+				}
 			}
-			c.refs[k] = n + 1
-		}
-	})
-	var removed map[lineKey]bool
+		})
+	}
+	count(oldMid, &gone, -1)
+	count(newMid, &arrived, +1)
+
+	c := change{content: content, extra: map[hostKey]int32{}}
+	var went, came []index.Host // hosts no line gives any more, and new ones
+	newDead, extras := t.ndead, len(t.extra)
 	var pace index.Pacer
-	for k, n := range c.refs {
+	for k, d := range delta {
 		pace.Tick()
-		if n == 0 && t.refs[k] > 0 {
-			c.removed = append(c.removed, string(k[:]))
-			if removed == nil {
-				removed = map[lineKey]bool{}
+		if d == 0 {
+			continue
+		}
+		h := hosts[k]
+		var alive, dead []int32
+		t.base.Find(h.Addrs[0].IP, h.Names, func(i int32) {
+			if t.live(i) {
+				alive = append(alive, i)
+			} else {
+				dead = append(dead, i)
 			}
-			removed[k] = true
+		})
+		was := t.extra[k]
+		before := int32(len(alive)) + was
+		if d < 0 {
+			// Lines went: take them from the extra host first, then from
+			// the base.
+			n := min(-d, was)
+			if now := was - n; now != was {
+				c.extra[k] = now
+				if now == 0 {
+					c.removed = append(c.removed, h.ID)
+					extras--
+				}
+			}
+			for _, i := range alive[:min(int(-d-n), len(alive))] {
+				c.kill = append(c.kill, i)
+				newDead++
+			}
+		} else {
+			// Lines came: bring back base hosts first, then the extra.
+			n := min(d, int32(len(dead)))
+			c.revive = append(c.revive, dead[:n]...)
+			newDead -= int(n)
+			if n < d {
+				c.extra[k] = was + d - n
+				if was == 0 {
+					c.added = append(c.added, h)
+					extras++
+				}
+			}
+		}
+		switch after := before + d; {
+		case before > 0 && after == 0:
+			went = append(went, h)
+		case before == 0 && after > 0:
+			came = append(came, h)
 		}
 	}
-	if removed != nil {
-		c.drops = dropsNames(oldMid, p == 0, lim, removed, c.added)
+	if newDead+extras > max(t.base.Hosts()/wholeShare, t.tuning().patched) {
+		return t.whole(content, lim, truncated, cut) // compaction
 	}
+	c.drops = dropsNames(went, came)
 	c.stats = t.stats
 	c.stats.add(gone, -1)
-	c.stats.add(came, +1)
+	c.stats.add(arrived, +1)
 	c.stats.Truncated, c.stats.CutNames = truncated, cut
+	return c
+}
+
+// whole loads content as a new base. Nothing is allocated per line: the
+// names go straight into the table's arrays.
+func (t *table) whole(content []byte, lim Limits, truncated bool, cut int) change {
+	lines := bytes.Count(content, []byte{'\n'}) + 1
+	b := index.NewTableBuilder(lines, 2*lines, len(content))
+	var stats Stats
+	p := parser{stats: &stats}
+	eachLine(content, true, lim, &stats, func(line []byte) {
+		if ip, names, ok := p.scanLine(line, 0); ok {
+			b.Add(ip, names)
+		}
+	})
+	stats.Truncated, stats.CutNames = truncated, cut
+	c := change{content: content, base: b.Done(), stats: stats}
+	// A file caught half written has fewer names than it had: hold such a
+	// read back for the shrink grace. (Checking every name, as an edit
+	// does, would cost as much as the load.)
+	c.drops = t.base != nil && stats.Names < t.stats.Names
 	return c
 }
 
 // accept makes c the table.
 func (t *table) accept(c change) {
-	if t.refs == nil {
-		t.refs = map[lineKey]int32{}
+	if c.base != nil {
+		*t = table{content: c.content, base: c.base, stats: c.stats, tune: t.tune}
+		return
 	}
-	var pace index.Pacer
-	for k, n := range c.refs {
-		pace.Tick()
+	if len(c.kill) > 0 && t.dead == nil {
+		t.dead = make([]uint64, (t.base.Hosts()+63)/64)
+	}
+	for _, h := range c.kill {
+		t.dead[h>>6] |= 1 << (h & 63)
+	}
+	for _, h := range c.revive {
+		t.dead[h>>6] &^= 1 << (h & 63)
+	}
+	t.ndead += len(c.kill) - len(c.revive)
+	for k, n := range c.extra {
 		if n == 0 {
-			delete(t.refs, k)
-		} else {
-			t.refs[k] = n
+			delete(t.extra, k)
+			continue
 		}
+		if t.extra == nil {
+			t.extra = map[hostKey]int32{}
+		}
+		t.extra[k] = n
 	}
 	t.content, t.stats = c.content, c.stats
+}
+
+// update is c as the watcher reports it.
+func (c *change) update(path string) Update {
+	return Update{Path: path, Table: c.base, Kill: c.kill, Revive: c.revive, Removed: c.removed, Hosts: c.added, Stats: c.stats}
 }
 
 // commonPrefix is the length of the longest common prefix of a and b. It
@@ -199,33 +336,26 @@ func eachLine(b []byte, first bool, lim Limits, stats *Stats, f func(line []byte
 	}
 }
 
-// dropsNames reports whether a removed line has a name that no added host
-// has. A name that an unchanged line still has counts as dropped too: the
-// change then waits out the shrink grace, which delays it but loses nothing.
-func dropsNames(oldMid []byte, first bool, lim Limits, removed map[lineKey]bool, added []index.Host) bool {
+// dropsNames reports whether a host that goes has a name that no host that
+// comes has. A name that an unchanged line still has counts as dropped too:
+// the change then waits out the shrink grace, which delays it but loses
+// nothing.
+func dropsNames(went, came []index.Host) bool {
+	if len(went) == 0 {
+		return false
+	}
 	have := map[string]struct{}{}
-	var pace index.Pacer
-	for _, h := range added {
-		pace.Tick()
+	for _, h := range came {
 		for _, n := range h.Names {
 			have[n] = struct{}{}
 		}
 	}
-	var st Stats
-	p := parser{stats: &st}
-	drops := false
-	eachLine(oldMid, first, lim, &st, func(line []byte) {
-		if drops || !removed[keyOf(line)] {
-			return
-		}
-		if h, ok := p.parseLine(line, 0); ok {
-			for _, n := range h.Names {
-				if _, ok := have[n]; !ok {
-					drops = true
-					return
-				}
+	for _, h := range went {
+		for _, n := range h.Names {
+			if _, ok := have[n]; !ok {
+				return true
 			}
 		}
-	})
-	return drops
+	}
+	return false
 }

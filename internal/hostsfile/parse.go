@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"unsafe"
 
 	"github.com/dockerhosts/dockerhosts/internal/dnsname"
 	"github.com/dockerhosts/dockerhosts/internal/index"
@@ -213,12 +214,14 @@ func countNames(r io.Reader, c *nameCounter) (int, error) {
 // countBytes bounds how far past the file limit names are counted.
 var countBytes int64 = 1 << 30
 
-// parser holds scratch space reused from line to line, so a line costs a few
-// allocations: its names and one slice for them. The caller sets the ID.
+// parser holds scratch space reused from line to line: scanning a line
+// allocates nothing, and a Host made of it costs its names and one slice for
+// them. The caller sets the ID.
 type parser struct {
 	stats *Stats
-	names []string
-	seen  map[string]bool // only for lines with many names, see addName
+	names [][]byte
+	ends  []int           // where each name of the line ends in buf
+	seen  map[string]bool // only for lines with many names, see repeated
 	buf   []byte
 	addrs []index.Addr // handed out one element at a time
 }
@@ -226,49 +229,17 @@ type parser struct {
 // parseLine turns one line into a host; ok is false for blank, comment-only
 // and invalid lines (the invalid ones are counted in stats).
 func (p *parser) parseLine(line []byte, lineno int) (index.Host, bool) {
-	stats := p.stats
-	if i := bytes.IndexByte(line, '#'); i >= 0 {
-		line = line[:i]
-	}
-	field, rest := nextField(line)
-	if field == nil {
-		return index.Host{}, false
-	}
-	ip, ok := parseAddr(field)
+	ip, names, ok := p.scanLine(line, lineno)
 	if !ok {
-		stats.skip(lineno)
 		return index.Host{}, false
 	}
-	names := p.names[:0]
-	clear(p.seen)
-	fields := 0
-	for {
-		field, rest = nextField(rest)
-		if field == nil {
-			break
-		}
-		fields++
-		name, ok := p.normalizeName(field)
-		if !ok {
-			stats.skip(lineno)
-			continue
-		}
-		names = p.addName(names, name)
-	}
-	p.names = names
-	if fields == 0 {
-		stats.skip(lineno) // an address without names
-	}
-	if len(names) == 0 {
-		return index.Host{}, false
-	}
-	stats.Hosts++
-	stats.Names += len(names)
 	// Names and ReverseNames share one allocation but not their capacity, so
 	// appending to one can never write into the other.
 	both := make([]string, 2*len(names))
-	copy(both, names)
-	copy(both[len(names):], names)
+	for i, n := range names {
+		both[i] = string(n)
+		both[len(names)+i] = both[i]
+	}
 	if len(p.addrs) == 0 {
 		p.addrs = make([]index.Addr, 64)
 	}
@@ -280,6 +251,95 @@ func (p *parser) parseLine(line []byte, lineno int) (index.Host, bool) {
 		ReverseNames: both[len(names):],
 		Addrs:        addrs,
 	}, true
+}
+
+// scanLine reads one line's address and names without allocating: the names
+// are normalized, each once, and valid until the next call. ok is false for
+// blank, comment-only and invalid lines (the invalid ones are counted).
+func (p *parser) scanLine(line []byte, lineno int) (ip netip.Addr, names [][]byte, ok bool) {
+	stats := p.stats
+	if i := bytes.IndexByte(line, '#'); i >= 0 {
+		line = line[:i]
+	}
+	field, rest := nextField(line)
+	if field == nil {
+		return ip, nil, false
+	}
+	if ip, ok = parseAddr(field); !ok {
+		stats.skip(lineno)
+		return ip, nil, false
+	}
+	p.buf, p.ends = p.buf[:0], p.ends[:0]
+	clear(p.seen)
+	fields := 0
+	for {
+		field, rest = nextField(rest)
+		if field == nil {
+			break
+		}
+		fields++
+		start := len(p.buf)
+		var valid bool
+		if p.buf, valid = dnsname.AppendNormal(p.buf, field); !valid {
+			p.buf = p.buf[:start]
+			stats.skip(lineno)
+			continue
+		}
+		if p.repeated(start) {
+			p.buf = p.buf[:start]
+			continue
+		}
+		p.ends = append(p.ends, len(p.buf))
+	}
+	if fields == 0 {
+		stats.skip(lineno) // an address without names
+	}
+	if len(p.ends) == 0 {
+		return ip, nil, false
+	}
+	names = p.names[:0]
+	start := 0
+	for _, end := range p.ends {
+		names = append(names, p.buf[start:end:end])
+		start = end
+	}
+	p.names = names
+	stats.Hosts++
+	stats.Names += len(names)
+	return ip, names, true
+}
+
+// repeated reports whether the name just appended to buf at start is one the
+// line already has: a repeated name would repeat its PTR answer. Lines have a
+// few names, so a scan is cheapest; past a handful, a map keeps a
+// pathological line (up to ~32k names) linear.
+func (p *parser) repeated(start int) bool {
+	name := p.buf[start:]
+	if len(p.ends) < 16 {
+		from := 0
+		for _, end := range p.ends {
+			if bytes.Equal(p.buf[from:end], name) {
+				return true
+			}
+			from = end
+		}
+		return false
+	}
+	if len(p.seen) == 0 {
+		if p.seen == nil {
+			p.seen = make(map[string]bool)
+		}
+		from := 0
+		for _, end := range p.ends {
+			p.seen[string(p.buf[from:end])] = true
+			from = end
+		}
+	}
+	if p.seen[string(name)] {
+		return true
+	}
+	p.seen[string(name)] = true
+	return false
 }
 
 // nextField returns the first run of non-blank bytes in b and what follows
@@ -314,46 +374,10 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 		}
 		b = b[:i]
 	}
-	ip, err := netip.ParseAddr(string(b))
+	// ParseAddr keeps nothing of a string without a zone: no copy needed.
+	ip, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(b), len(b)))
 	if err != nil {
 		return netip.Addr{}, false
 	}
 	return ip.Unmap(), true
-}
-
-// normalizeName returns b as a servable name (internal/dnsname's rule).
-func (p *parser) normalizeName(b []byte) (string, bool) {
-	var ok bool
-	p.buf, ok = dnsname.AppendNormal(p.buf[:0], b)
-	if !ok {
-		return "", false
-	}
-	return string(p.buf), true
-}
-
-// addName appends name unless the line already has it: a repeated name would
-// repeat its PTR answer. Lines have a few names, so a scan is cheapest; past
-// a handful, a map keeps a pathological line (up to ~32k names) linear.
-func (p *parser) addName(names []string, name string) []string {
-	if len(names) < 16 {
-		for _, n := range names {
-			if n == name {
-				return names
-			}
-		}
-		return append(names, name)
-	}
-	if len(p.seen) == 0 {
-		if p.seen == nil {
-			p.seen = make(map[string]bool)
-		}
-		for _, n := range names {
-			p.seen[n] = true
-		}
-	}
-	if p.seen[name] {
-		return names
-	}
-	p.seen[name] = true
-	return append(names, name)
 }

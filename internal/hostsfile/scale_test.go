@@ -48,7 +48,7 @@ func BenchmarkLoadLarge(b *testing.B) {
 				x = index.New([]string{"bench.test."})
 				tab = table{}
 				c := tab.diff(in, DefaultLimits, false, 0)
-				x.Apply(src, nil, c.added)
+				send(x, src, c)
 				tab.accept(c)
 				b.StopTimer()
 				perName = float64(liveHeap()-base) / float64(2*lines)
@@ -89,7 +89,7 @@ func BenchmarkRereadOneLine(b *testing.B) {
 	src := index.Source{Name: "hostsfile:/bench", Priority: 10}
 	var tab table
 	c := tab.diff(in, DefaultLimits, false, 0)
-	x.Apply(src, nil, c.added)
+	send(x, src, c)
 	tab.accept(c)
 	mid := bytes.Index(in, []byte(" host50000 "))
 	start := bytes.LastIndexByte(in[:mid], '\n') + 1
@@ -100,10 +100,10 @@ func BenchmarkRereadOneLine(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		c := tab.diff(versions[(i+1)%2], DefaultLimits, false, 0)
-		if len(c.added) != 1 || len(c.removed) != 1 {
-			b.Fatalf("diff: %d added, %d removed", len(c.added), len(c.removed))
+		if len(c.added)+len(c.revive) != 1 || len(c.removed)+len(c.kill) != 1 {
+			b.Fatalf("diff: %+v", c)
 		}
-		x.Apply(src, c.removed, c.added)
+		send(x, src, c)
 		tab.accept(c)
 	}
 }
@@ -120,7 +120,7 @@ func BenchmarkMemoryAfterChanges(b *testing.B) {
 		var tab table
 		apply := func(content []byte) {
 			c := tab.diff(content, DefaultLimits, false, 0)
-			x.Apply(src, c.removed, c.added)
+			send(x, src, c)
 			tab.accept(c)
 		}
 		apply(in)
@@ -138,5 +138,36 @@ func BenchmarkMemoryAfterChanges(b *testing.B) {
 		}
 		b.ReportMetric(float64(before)/(1<<20), "heapMiB-before")
 		b.ReportMetric(float64(after)/(1<<20), "heapMiB-after")
+	}
+}
+
+// send hands c to x as a Source would.
+func send(x *index.Index, src index.Source, c change) {
+	if c.base != nil {
+		x.SetTable(src, c.base)
+		return
+	}
+	x.Patch(src, c.kill, c.revive, c.removed, c.added)
+}
+
+// BenchmarkRereadWhole is the work of a rewrite of every line of a
+// 500,000-line file (every address changes) once it is read: a new table.
+func BenchmarkRereadWhole(b *testing.B) {
+	const lines = 500_000
+	versions := [2][]byte{scaleFile(lines), bytes.ReplaceAll(scaleFile(lines), []byte("\n10."), []byte("\n11."))}
+	x := index.New([]string{"bench.test."})
+	src := index.Source{Name: "hostsfile:/bench", Priority: 10}
+	var tab table
+	c := tab.diff(versions[0], DefaultLimits, false, 0)
+	send(x, src, c)
+	tab.accept(c)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c := tab.diff(versions[(i+1)%2], DefaultLimits, false, 0)
+		if c.base == nil || c.drops {
+			b.Fatalf("diff: new table %v, drops %v", c.base != nil, c.drops)
+		}
+		send(x, src, c)
+		tab.accept(c)
 	}
 }

@@ -16,16 +16,23 @@ type Source struct {
 	name   string // metrics label and log identity, given by the composer
 	poll   time.Duration
 	limits Limits
-	sink   index.Sink
+	sink   Sink
 	loaded atomic.Bool
 	// The limits' figures last logged, so a limit hit is said once, not on
 	// every change of the file.
 	longLogged, cutLogged int
 }
 
+// Sink is where a Source puts the file's hosts: the index, which takes the
+// bulk of a file as a Table and its edits as patches.
+type Sink interface {
+	index.Sink
+	index.Tabler
+}
+
 // NewSource serves the file at path (absolute) under the identity name.
 // poll is the stat-poll interval that backs up fsnotify; 0 turns it off.
-func NewSource(path, name string, poll time.Duration, sink index.Sink) *Source {
+func NewSource(path, name string, poll time.Duration, sink Sink) *Source {
 	return &Source{path: path, name: name, poll: poll, limits: DefaultLimits, sink: sink}
 }
 
@@ -56,14 +63,16 @@ func (s *Source) apply(u Update) {
 	case u.Missing:
 		log.Warningf("Hosts file %s does not exist; it is served as soon as it appears", u.Path)
 		s.sink.Replace(nil)
-	default:
-		applyChange(s.sink, u.Removed, u.Hosts)
-		if len(u.Removed)+len(u.Hosts) >= bigChange {
+	case u.Table != nil:
+		s.sink.SetTable(u.Table)
+		if u.Table.Hosts() >= bigChange {
 			// A reload leaves as much garbage as the file holds names; the
 			// heap would otherwise stay at twice its need until it fills.
 			// Once the watcher has dropped the update, that is: later.
 			go debug.FreeOSMemory()
 		}
+	default:
+		s.sink.Patch(u.Kill, u.Revive, u.Removed, u.Hosts)
 	}
 	if u.Stats.Skipped > 0 {
 		log.Infof("Skipped %d invalid lines or names in %s", u.Stats.Skipped, u.Path)
@@ -72,24 +81,9 @@ func (s *Source) apply(u Update) {
 	s.reportLimits(u)
 }
 
-// bigChange is the number of hosts changed at which the memory a change
-// freed is handed back to the system at once.
+// bigChange is the number of hosts in a table at which the memory the one
+// it replaced held is handed back to the system at once.
 const bigChange = 50_000
-
-// applyChange makes the change in one snapshot when the sink can; otherwise
-// additions go first, so that a changed line never leaves its names absent.
-func applyChange(sink index.Sink, removed []string, added []index.Host) {
-	if a, ok := sink.(index.Applier); ok {
-		a.Apply(removed, added)
-		return
-	}
-	for _, h := range added {
-		sink.Upsert(h)
-	}
-	for _, id := range removed {
-		sink.Delete(id)
-	}
-}
 
 // reportLimits logs a limit once when it starts (or stops) keeping names
 // out, and keeps the dropped-names gauge current.

@@ -42,23 +42,27 @@ const (
 
 // Update is the change of one watched file, sent on every real change.
 //
-// A consumer keeps the file's table (hosts by ID) and changes it unless Err
-// is set:
-//   - Err != nil: the file could not be read; the table the consumer already
-//     has stays in force.
+// A consumer keeps the file's hosts and changes them unless Err is set:
+//   - Err != nil: the file could not be read; what the consumer has stays in
+//     force.
 //   - Missing: the file does not exist (at start, or deleted and still gone
-//     after a grace period of about a second); the table becomes empty, so
-//     the file contributes nothing until it appears again.
-//   - otherwise the hosts with the IDs in Removed go and Hosts come: the
-//     lines that changed since the last update (every line, the first time
-//     and after Missing). A host's ID stands for its line's content.
+//     after a grace period of about a second); the file contributes nothing
+//     until it appears again.
+//   - Table != nil: the file was loaded whole (the first time, after
+//     Missing, after a large change): Table is every host it gives, and
+//     replaces whatever the consumer had.
+//   - otherwise a patch of the last Table: its hosts in Kill go and those in
+//     Revive come back, the hosts with the IDs in Removed go and Hosts come.
+//     A host's ID stands for its line's content.
 type Update struct {
-	Path    string // as given to NewWatcher, made absolute
-	Hosts   []index.Host
-	Removed []string
-	Stats   Stats // of the whole file as now read
-	Err     error
-	Missing bool
+	Path         string // as given to NewWatcher, made absolute
+	Table        *index.Table
+	Kill, Revive []int32
+	Hosts        []index.Host
+	Removed      []string
+	Stats        Stats // of the whole file as now read
+	Err          error
+	Missing      bool
 }
 
 // Watcher follows hosts files. It watches each file's directory rather than
@@ -375,7 +379,7 @@ func (w *Watcher) read(f *file, now time.Time) {
 		return // touched, or rewritten with the same hosts
 	}
 	f.sent = sentTable
-	w.onUpdate(Update{Path: f.path, Hosts: c.added, Removed: c.removed, Stats: c.stats})
+	w.onUpdate(c.update(f.path))
 }
 
 // readLimited reads what r holds, up to limit bytes, into buf when it is
@@ -424,7 +428,7 @@ func (w *Watcher) missing(f *file, now time.Time) {
 	if f.sent == sentMissing {
 		return
 	}
-	if len(f.tab.refs) > 0 && !f.lasted(&f.missingSince, now, w.missingGrace) {
+	if f.tab.served() && !f.lasted(&f.missingSince, now, w.missingGrace) {
 		return // keep serving through a delete + re-create
 	}
 	f.missingSince = time.Time{}

@@ -1,7 +1,6 @@
 package hostsfile
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
 // recorder collects a watcher's updates for tests to wait on. It applies
@@ -20,12 +17,12 @@ import (
 type recorder struct {
 	mu      sync.Mutex
 	updates []Update
-	tables  map[string]map[string]index.Host
+	tables  map[string]*served
 	changed chan struct{} // closed and replaced on every update
 }
 
 func newRecorder() *recorder {
-	return &recorder{changed: make(chan struct{}), tables: map[string]map[string]index.Host{}}
+	return &recorder{changed: make(chan struct{}), tables: map[string]*served{}}
 }
 
 func (r *recorder) record(u Update) {
@@ -40,26 +37,11 @@ func (r *recorder) record(u Update) {
 	default:
 		tab := r.tables[u.Path]
 		if tab == nil {
-			tab = map[string]index.Host{}
+			tab = &served{}
 			r.tables[u.Path] = tab
 		}
-		for _, id := range u.Removed {
-			if _, ok := tab[id]; !ok {
-				panic(fmt.Sprintf("update removes host %q that the table does not have", id))
-			}
-			delete(tab, id)
-		}
-		for _, h := range u.Hosts {
-			if _, ok := tab[h.ID]; ok {
-				panic(fmt.Sprintf("update adds host %+v that the table has", h))
-			}
-			tab[h.ID] = h
-		}
-		u.Hosts = make([]index.Host, 0, len(tab))
-		for _, h := range tab {
-			u.Hosts = append(u.Hosts, h)
-		}
-		sort.Slice(u.Hosts, func(i, j int) bool { return u.Hosts[i].Names[0] < u.Hosts[j].Names[0] })
+		tab.apply(u)
+		u.Hosts = tab.list()
 	}
 	r.updates = append(r.updates, u)
 	close(r.changed)

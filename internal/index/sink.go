@@ -12,14 +12,6 @@ type Sink interface {
 	Delete(id string) bool
 }
 
-// Applier is a Sink that takes a change as a whole: the hosts with the IDs in
-// remove go and the hosts in add come, in one snapshot. A source that knows
-// what changed (a reread hosts file) touches only that, and a query never
-// sees half of it.
-type Applier interface {
-	Apply(remove []string, add []Host)
-}
-
 // For returns the sink through which src writes to x.
 func (x *Index) For(src Source) Sink { return boundSink{x, src} }
 
@@ -28,7 +20,6 @@ type boundSink struct {
 	src Source
 }
 
-func (b boundSink) Replace(hosts []Host)              { b.x.Replace(b.src, hosts) }
-func (b boundSink) Upsert(h Host) bool                { return b.x.Upsert(b.src, h) }
-func (b boundSink) Delete(id string) bool             { return b.x.Delete(b.src, id) }
-func (b boundSink) Apply(remove []string, add []Host) { b.x.Apply(b.src, remove, add) }
+func (b boundSink) Replace(hosts []Host)  { b.x.Replace(b.src, hosts) }
+func (b boundSink) Upsert(h Host) bool    { return b.x.Upsert(b.src, h) }
+func (b boundSink) Delete(id string) bool { return b.x.Delete(b.src, id) }

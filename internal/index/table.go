@@ -123,20 +123,25 @@ type TableBuilder struct {
 	ents []uint32 // the current host's empty non-terminals, to count it once in each
 }
 
-// NewTableBuilder returns a builder with room for about hosts hosts and names
-// names.
-func NewTableBuilder(hosts, names int) *TableBuilder {
+// NewTableBuilder returns a builder with room for about hosts hosts, names
+// names and nameBytes bytes of them.
+func NewTableBuilder(hosts, names, nameBytes int) *TableBuilder {
 	b := &TableBuilder{}
-	b.t.arena = make([]byte, 0, 12*names)
+	b.t.arena = make([]byte, 0, nameBytes)
 	b.t.recs = make([]tableRec, 0, names+names/8)
 	b.t.hostFirst = make([]uint32, 0, hosts+1)
 	b.t.addrs = make([][2]uint64, 0, hosts)
+	b.t.slots = make([]uint32, slotsFor(names+names/8))
+	return b
+}
+
+// slotsFor is the slot count for n recs: a power of two, at most 3/4 full.
+func slotsFor(n int) int {
 	size := 64
-	for size < 2*(names+names/8) {
+	for 3*size < 4*n {
 		size *= 2
 	}
-	b.t.slots = make([]uint32, size)
-	return b
+	return size
 }
 
 // MaxTableName is the longest name a table holds; a Host's names are never
@@ -200,8 +205,8 @@ func (b *TableBuilder) ent(n []byte) uint32 {
 func (b *TableBuilder) insert(r tableRec) {
 	t := &b.t
 	t.recs = append(t.recs, r)
-	if 2*len(t.recs) > len(t.slots) {
-		b.rehash(2 * len(t.slots))
+	if size := slotsFor(len(t.recs)); size > len(t.slots) {
+		b.rehash(size)
 		return
 	}
 	b.place(uint32(len(t.recs) - 1))
@@ -276,6 +281,9 @@ func (b *TableBuilder) Done() *Table {
 		}
 		return int(a) - int(b)
 	})
+	// The hints are upper bounds: give back what they overshot.
+	t.arena = exact(t.arena)
+	t.addrs = exact(t.addrs)
 	out := *t
 	*t = Table{}
 	return &out
@@ -323,4 +331,44 @@ func (z zoned) qualified(s []byte) string {
 		return string(s) + "."
 	}
 	return strings.Join([]string{string(s), z[0]}, ".")
+}
+
+// Has reports whether some host of t has the written name n.
+func (t *Table) Has(n []byte) bool {
+	found := false
+	t.probe(string(n), func(i uint32) bool {
+		found = t.recs[i].host >= 0
+		return !found
+	})
+	return found
+}
+
+// exact returns s in an array of its length, when it holds much more.
+func exact[T any](s []T) []T {
+	if cap(s) <= len(s)+len(s)/16 {
+		return s
+	}
+	return slices.Clone(s)
+}
+
+// Find calls fn with each host of t whose address is ip and whose names are
+// names, in order.
+func (t *Table) Find(ip netip.Addr, names []string, fn func(h int32)) {
+	if len(names) == 0 || t.Hosts() == 0 {
+		return
+	}
+	k := addrKey(ip)
+	t.probe(names[0], func(i uint32) bool {
+		h := t.recs[i].host
+		if h < 0 || t.addrs[h] != k || int(t.hostFirst[h+1]-t.hostFirst[h]) != len(names) {
+			return true
+		}
+		for j, r := range t.recs[t.hostFirst[h]:t.hostFirst[h+1]] {
+			if string(t.name(r)) != names[j] {
+				return true
+			}
+		}
+		fn(h)
+		return true
+	})
 }
