@@ -18,6 +18,7 @@ import (
 
 	"github.com/dockerhosts/dockerhosts/internal/dnsname"
 	"github.com/dockerhosts/dockerhosts/internal/docker"
+	"github.com/dockerhosts/dockerhosts/internal/hostsfile"
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
@@ -404,8 +405,8 @@ func parseProperty(c *caddy.Controller, cfg *config, prop string) error {
 			return err
 		}
 		n, ok := byteSize(args[0])
-		if !ok || (prop == "max_line_size" && n > maxLineSize) {
-			return c.Errf("%s must be a size like 65536, 64K, 256M or 1G (a line at most 16M), not '%s'", prop, args[0])
+		if !ok || (prop == "max_line_size" && n > maxLineSize) || n > hostsfile.MaxFileBytesLimit {
+			return c.Errf("%s must be a size like 65536, 64K, 256M or 1G (a line at most 16M, a file at most 2G), not '%s'", prop, args[0])
 		}
 		if prop == "max_line_size" {
 			cfg.maxLineSize = int(n)

@@ -36,6 +36,10 @@ const (
 	MaxFileBytes = 64 << 20
 )
 
+// MaxFileBytesLimit is the largest FileBytes: a file's table addresses its
+// names with 32-bit offsets.
+const MaxFileBytesLimit = 2 << 30
+
 // DefaultLimits are the limits unless the Corefile sets others.
 var DefaultLimits = Limits{LineBytes: MaxLineBytes, FileBytes: MaxFileBytes}
 

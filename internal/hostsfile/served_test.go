@@ -76,4 +76,3 @@ func tableHost(t *index.Table, i int32) index.Host {
 	h.ReverseNames = h.Names
 	return h
 }
-

@@ -76,26 +76,61 @@ func (l *layer) entsAbove(h int32, out []uint32) []uint32 {
 
 // tableHit is the live hosts of one layer at a name or address.
 type tableHit struct {
+	from, to int // of the hosts, in the buffer nameHits filled
 	l     *layer
 	hosts []int32
 }
 
-// nameHits returns the layers' live hosts at the lowercase FQDN q, and
-// whether q is a name above some live host's name.
-func (s *Snapshot) nameHits(q string) (hits []tableHit, ent bool) {
+// nameHits appends to hits the layers' live hosts at the lowercase FQDN q,
+// their hosts to buf (returned, as the hits' from:to), and reports whether q
+// is a name above some live host's name. The caller's buffers keep a query's
+// lookup off the heap.
+func (s *Snapshot) nameHits(q string, hits []tableHit, buf []int32) ([]tableHit, []int32, bool) {
+	ent := false
+	var wbuf [4]string
+	written := s.zones.written(q, wbuf[:0])
 	for _, l := range s.layers {
-		var hosts []int32
-		s.zones.written(q, func(w string) bool {
+		start := len(buf)
+		for _, w := range written {
 			var e bool
-			hosts, e = l.at(w, hosts)
+			buf, e = l.at(w, buf)
 			ent = ent || e
-			return true
-		})
-		if len(hosts) > 0 {
-			hits = append(hits, tableHit{l, hosts})
+		}
+		if len(buf) > start {
+			hits = append(hits, tableHit{l: l, from: start, to: len(buf)})
 		}
 	}
-	return hits, ent
+	return hits, buf, ent
+}
+
+// hostEntry is the entry of a name one table host alone has, in one
+// allocation.
+type hostEntry struct {
+	e   Entry
+	t   [1]Target
+	raw [16]byte
+}
+
+// entry is the entry of a name that host h of l alone has.
+func (l *layer) entry(h int32) *Entry {
+	he := &hostEntry{}
+	ip := l.tab.Addr(h)
+	raw := he.raw[:16]
+	if ip.Is4() {
+		a := ip.As4()
+		raw = he.raw[:4]
+		copy(raw, a[:])
+	} else {
+		he.raw = ip.As16()
+	}
+	he.t[0] = Target{IP: ip, Raw: raw}
+	he.e.prio = l.src.Priority
+	if ip.Is4() {
+		he.e.A = he.t[:1:1]
+	} else {
+		he.e.AAAA = he.t[:1:1]
+	}
+	return &he.e
 }
 
 // emptyEntry is the entry of a name that exists only above others' names.
@@ -109,7 +144,9 @@ func (e *Entry) owned() bool { return e.one != nil || (e.st != nil && len(e.st.o
 // Priority works as within the maps: the hosts of the highest-priority
 // sources that own q give its records, and an alias among them wins.
 func (s *Snapshot) merged(q string, e *Entry) *Entry {
-	hits, ent := s.nameHits(q)
+	var hitBuf [4]tableHit
+	var hostBuf [8]int32
+	hits, hosts, ent := s.nameHits(q, hitBuf[:0], hostBuf[:0])
 	if len(hits) == 0 {
 		if e == nil && (ent || s.aboveReverse(q)) {
 			return emptyEntry
@@ -124,7 +161,10 @@ func (s *Snapshot) merged(q string, e *Entry) *Entry {
 	for _, h := range hits {
 		best = max(best, h.l.src.Priority)
 	}
-	out := &Entry{prio: best, one: nil}
+	if h := hits[0]; !mapsOwn && len(hits) == 1 && h.to-h.from == 1 {
+		return h.l.entry(hosts[h.from]) // the common case
+	}
+	out := &Entry{prio: best}
 	group := 0
 	if mapsOwn && e.prio == best {
 		if e.CNAME != "" {
@@ -158,7 +198,7 @@ func (s *Snapshot) merged(q string, e *Entry) *Entry {
 		if h.l.src.Priority != best {
 			continue
 		}
-		for _, host := range h.hosts {
+		for _, host := range hosts[h.from:h.to] {
 			ip := h.l.tab.Addr(host)
 			if have(ip) {
 				continue
@@ -285,7 +325,7 @@ func (s *Snapshot) addrHits(a netip.Addr) []tableHit {
 			}
 		}
 		if len(hosts) > 0 {
-			hits = append(hits, tableHit{l, hosts})
+			hits = append(hits, tableHit{l: l, hosts: hosts})
 		}
 	}
 	return hits
@@ -421,14 +461,12 @@ func (s *Snapshot) firstSlot(t *Table, w string, slot int) bool {
 
 // heldBefore reports whether a layer before the i-th has q.
 func (s *Snapshot) heldBefore(i int, q string) bool {
-	held := false
+	written := s.zones.written(q, nil)
 	for _, l := range s.layers[:i] {
-		s.zones.written(q, func(w string) bool {
-			held = l.has(w)
-			return !held
-		})
-		if held {
-			return true
+		for _, w := range written {
+			if l.has(w) {
+				return true
+			}
 		}
 	}
 	return false
@@ -437,15 +475,12 @@ func (s *Snapshot) heldBefore(i int, q string) bool {
 // writtenFirst reports whether w is the first name l has that qualifies to
 // q: two written names ("web" and "web.docker") can give one owner name.
 func (s *Snapshot) writtenFirst(l *layer, q, w string) bool {
-	first := ""
-	s.zones.written(q, func(c string) bool {
+	for _, c := range s.zones.written(q, nil) {
 		if l.has(c) {
-			first = c
-			return false
+			return c == w
 		}
-		return true
-	})
-	return first == w
+	}
+	return false
 }
 
 // eachLayerAddr calls fn for every address the layers add to the maps'

@@ -119,19 +119,20 @@ func (t *Table) hostsWith(ip netip.Addr, out []int32) []int32 {
 
 // TableBuilder makes a Table, one host at a time.
 type TableBuilder struct {
-	t    Table
-	ents []uint32 // the current host's empty non-terminals, to count it once in each
+	t        Table
+	ents     []tableRec       // the empty non-terminals, counting the hosts below each
+	entIndex map[string]int32 // an empty non-terminal's name -> its place in ents
+	hostEnts []int32          // the current host's, to count it once in each
 }
 
 // NewTableBuilder returns a builder with room for about hosts hosts, names
 // names and nameBytes bytes of them.
 func NewTableBuilder(hosts, names, nameBytes int) *TableBuilder {
-	b := &TableBuilder{}
+	b := &TableBuilder{entIndex: map[string]int32{}}
 	b.t.arena = make([]byte, 0, nameBytes)
-	b.t.recs = make([]tableRec, 0, names+names/8)
+	b.t.recs = make([]tableRec, 0, names)
 	b.t.hostFirst = make([]uint32, 0, hosts+1)
 	b.t.addrs = make([][2]uint64, 0, hosts)
-	b.t.slots = make([]uint32, slotsFor(names+names/8))
 	return b
 }
 
@@ -155,20 +156,24 @@ func (b *TableBuilder) Add(ip netip.Addr, names [][]byte) int32 {
 	host := int32(len(t.addrs))
 	t.addrs = append(t.addrs, addrKey(ip))
 	t.hostFirst = append(t.hostFirst, uint32(len(t.recs)))
-	b.ents = b.ents[:0]
+	b.hostEnts = b.hostEnts[:0]
 	for _, n := range names {
 		off := uint32(len(t.arena))
 		t.arena = append(t.arena, n...)
-		b.insert(tableRec{off: off, host: host, n: uint8(len(n))})
-	}
-	// The names above each name exist too; count the host once in each.
-	for _, n := range names {
+		t.recs = append(t.recs, tableRec{off: off, host: host, n: uint8(len(n))})
+		// The names above it exist too: count the host once in each. Their
+		// bytes are the name's own tail.
 		for i := bytes.IndexByte(n, '.'); i >= 0; {
 			parent := n[i+1:]
-			e := b.ent(parent)
-			if !slices.Contains(b.ents, e) {
-				b.ents = append(b.ents, e)
-				t.recs[e].host--
+			e, ok := b.entIndex[string(parent)]
+			if !ok {
+				e = int32(len(b.ents))
+				b.entIndex[string(parent)] = e
+				b.ents = append(b.ents, tableRec{off: off + uint32(i) + 1, n: uint8(len(parent))})
+			}
+			if !slices.Contains(b.hostEnts, e) {
+				b.hostEnts = append(b.hostEnts, e)
+				b.ents[e].host--
 			}
 			j := bytes.IndexByte(parent, '.')
 			if j < 0 {
@@ -180,97 +185,27 @@ func (b *TableBuilder) Add(ip netip.Addr, names [][]byte) int32 {
 	return host
 }
 
-// ent returns the empty non-terminal rec named n, made if new. They are kept
-// aside until Done moves them behind every host's names.
-func (b *TableBuilder) ent(n []byte) uint32 {
-	t := &b.t
-	found := uint32(0)
-	t.probe(string(n), func(i uint32) bool {
-		if t.recs[i].host < 0 {
-			found = i + 1
-			return false
-		}
-		return true
-	})
-	if found > 0 {
-		return found - 1
-	}
-	i := uint32(len(t.recs))
-	off := uint32(len(t.arena))
-	t.arena = append(t.arena, n...)
-	b.insert(tableRec{off: off, host: 0, n: uint8(len(n))}) // Add counts the host in it
-	return i
-}
-
-func (b *TableBuilder) insert(r tableRec) {
-	t := &b.t
-	t.recs = append(t.recs, r)
-	if size := slotsFor(len(t.recs)); size > len(t.slots) {
-		b.rehash(size)
-		return
-	}
-	b.place(uint32(len(t.recs) - 1))
-}
-
-func (b *TableBuilder) place(i uint32) {
-	t := &b.t
-	r := t.recs[i]
-	h := maphash.Bytes(seed, t.name(r))
-	mask := uint32(len(t.slots) - 1)
-	at := uint32(h) & mask
-	for t.slots[at] != 0 {
-		at = (at + 1) & mask
-	}
-	t.slots[at] = i + 1
-}
-
-func (b *TableBuilder) rehash(size int) {
-	t := &b.t
-	t.slots = make([]uint32, size)
-	for i := range t.recs {
-		b.place(uint32(i))
-	}
-}
-
 // Done returns the table. The builder must not be used after.
 func (b *TableBuilder) Done() *Table {
 	t := &b.t
-	// Host names first, then empty non-terminals: host i's names are one
-	// run of recs. Recs were added interleaved, so renumber.
-	order := make([]uint32, len(t.recs)) // old index -> new index
-	hostRecs := 0
-	for _, r := range t.recs {
-		if r.host >= 0 {
-			hostRecs++
-		}
-	}
-	recs := make([]tableRec, len(t.recs))
-	h, e := 0, hostRecs
+	t.hostFirst = append(t.hostFirst, uint32(len(t.recs)))
+	t.recs = append(t.recs, b.ents...)
+	// Fill the slots in the order of their positions: the writes then walk
+	// the array once instead of missing the cache on every name.
+	t.slots = make([]uint32, slotsFor(len(t.recs)))
+	mask := uint64(len(t.slots) - 1)
+	order := make([]uint64, len(t.recs))
 	for i, r := range t.recs {
-		if r.host >= 0 {
-			order[i], recs[h] = uint32(h), r
-			h++
-		} else {
-			order[i], recs[e] = uint32(e), r
-			e++
-		}
+		order[i] = (maphash.Bytes(seed, t.name(r))&mask)<<32 | uint64(i)
 	}
-	t.recs = recs
-	for i, v := range t.slots {
-		if v != 0 {
-			t.slots[i] = order[v-1] + 1
+	slices.Sort(order)
+	for _, o := range order {
+		at := o >> 32
+		for t.slots[at] != 0 {
+			at = (at + 1) & mask
 		}
+		t.slots[at] = uint32(o) + 1
 	}
-	// hostFirst counted every rec before each host; count host recs only.
-	n := uint32(0)
-	for i := range t.addrs {
-		t.hostFirst[i] = n
-		end := len(recs[:hostRecs])
-		for int(n) < end && recs[n].host == int32(i) {
-			n++
-		}
-	}
-	t.hostFirst = append(t.hostFirst, n)
 	t.byAddr = make([]uint32, len(t.addrs))
 	for i := range t.byAddr {
 		t.byAddr[i] = uint32(i)
@@ -282,10 +217,9 @@ func (b *TableBuilder) Done() *Table {
 		return int(a) - int(b)
 	})
 	// The hints are upper bounds: give back what they overshot.
-	t.arena = exact(t.arena)
-	t.addrs = exact(t.addrs)
+	t.arena, t.addrs, t.recs = exact(t.arena), exact(t.addrs), exact(t.recs)
 	out := *t
-	*t = Table{}
+	*b = TableBuilder{}
 	return &out
 }
 
@@ -308,20 +242,21 @@ func (z zoned) inAZone(s string) bool {
 	return false
 }
 
-// written calls fn with each name a table may hold that qualifies to the
-// lowercase FQDN q, until fn returns false.
-func (z zoned) written(q string, fn func(s string) bool) {
-	if s := q[:len(q)-1]; z.inAZone(s) && !fn(s) {
-		return
+// written appends to out each name a table may hold that qualifies to the
+// lowercase FQDN q.
+func (z zoned) written(q string, out []string) []string {
+	if s := q[:len(q)-1]; z.inAZone(s) {
+		out = append(out, s)
 	}
 	for _, zone := range z {
 		if zone == "." || len(q) <= len(zone) || !inZone(zone, q) {
 			continue
 		}
-		if rel := q[:len(q)-len(zone)-1]; !z.inAZone(rel) && !fn(rel) {
-			return
+		if rel := q[:len(q)-len(zone)-1]; !z.inAZone(rel) {
+			out = append(out, rel)
 		}
 	}
+	return out
 }
 
 // qualified is the owner name of the written name s for PTR: as written
