@@ -77,8 +77,8 @@ func (l *layer) entsAbove(h int32, out []uint32) []uint32 {
 // tableHit is the live hosts of one layer at a name or address.
 type tableHit struct {
 	from, to int // of the hosts, in the buffer nameHits filled
-	l     *layer
-	hosts []int32
+	l        *layer
+	hosts    []int32
 }
 
 // nameHits appends to hits the layers' live hosts at the lowercase FQDN q,
