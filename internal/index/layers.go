@@ -100,7 +100,9 @@ func (s *Snapshot) nameHits(q string, hits []tableHit, buf []int32) ([]tableHit,
 			hits = append(hits, tableHit{l: l, from: start, to: len(buf)})
 		}
 	}
-	return hits, buf, ent
+	// A table keeps every name above a host's name, up to its last label;
+	// as in the maps, only those strictly below the zone are names.
+	return hits, buf, ent && s.zones.belowApex(q)
 }
 
 // hostEntry is the entry of a name one table host alone has, in one
@@ -219,14 +221,15 @@ func (s *Snapshot) merged(q string, e *Entry) *Entry {
 }
 
 // aboveReverse reports whether q is a name inside a served reverse zone
-// above some table host's address (RFC 8020: it exists).
+// above some table host's address (RFC 8020: it exists). The apex is not
+// such a name, as addParents stops below it.
 func (s *Snapshot) aboveReverse(q string) bool {
 	if len(s.reverseZones) == 0 {
 		return false
 	}
 	served := false
 	for _, z := range s.reverseZones {
-		served = served || inZone(z, q)
+		served = served || (q != z && inZone(z, q))
 	}
 	if !served {
 		return false

@@ -259,6 +259,18 @@ func (z zoned) written(q string, out []string) []string {
 	return out
 }
 
+// belowApex reports whether the lowercase FQDN q lies strictly below the
+// most specific zone it is in (the root when none): where the names above a
+// host's name stop, as addEnts stops them.
+func (z zoned) belowApex(q string) bool {
+	for _, zone := range z {
+		if inZone(zone, q) {
+			return q != zone
+		}
+	}
+	return q != "."
+}
+
 // qualified is the owner name of the written name s for PTR: as written
 // inside a zone, else under the first (most specific) zone.
 func (z zoned) qualified(s []byte) string {
