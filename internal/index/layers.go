@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/miekg/dns"
 )
 
 // layer is one source's Table in a snapshot: the table as built, less the
@@ -239,12 +241,20 @@ func (s *Snapshot) aboveReverse(q string) bool {
 		return false
 	}
 	for _, l := range s.layers {
-		t := l.tab
-		i, _ := slices.BinarySearchFunc(t.byAddr, lo, func(h uint32, k [2]uint64) int { return cmpAddrKey(t.addrs[h], k) })
-		for ; i < len(t.byAddr) && cmpAddrKey(t.addrs[t.byAddr[i]], hi) <= 0; i++ {
-			if l.live(int32(t.byAddr[i])) {
-				return true
-			}
+		if l.liveIn(lo, hi) {
+			return true
+		}
+	}
+	return false
+}
+
+// liveIn reports whether a live host of l has an address from lo to hi.
+func (l *layer) liveIn(lo, hi [2]uint64) bool {
+	t := l.tab
+	i, _ := slices.BinarySearchFunc(t.byAddr, lo, func(h uint32, k [2]uint64) int { return cmpAddrKey(t.addrs[h], k) })
+	for ; i < len(t.byAddr) && cmpAddrKey(t.addrs[t.byAddr[i]], hi) <= 0; i++ {
+		if l.live(int32(t.byAddr[i])) {
+			return true
 		}
 	}
 	return false
@@ -484,6 +494,61 @@ func (s *Snapshot) writtenFirst(l *layer, q, w string) bool {
 		}
 	}
 	return false
+}
+
+// eachLayerReverse calls fn for every name of a served reverse zone above
+// the layers' live addresses that neither the maps nor the layers' names
+// hold (those are walked with them), each once, until fn returns false.
+func (s *Snapshot) eachLayerReverse(fn func(name string, e *Entry) bool) bool {
+	if len(s.reverseZones) == 0 {
+		return true
+	}
+	for i, l := range s.layers {
+		t := l.tab
+		var last [2]uint64 // the live address before, in address order
+		had := false
+		for _, h := range t.byAddr {
+			if !l.live(int32(h)) || (had && t.addrs[h] == last) {
+				continue
+			}
+			prev, hadPrev := last, had
+			last, had = t.addrs[h], true
+			rev, err := dns.ReverseAddr(t.Addr(int32(h)).String())
+			if err != nil {
+				continue
+			}
+			// The names below the outermost served zone holding rev are
+			// those addParents gives in each zone holding it.
+			apex := ""
+			for _, z := range s.reverseZones {
+				if inZone(z, rev) && (apex == "" || len(z) < len(apex)) {
+					apex = z
+				}
+			}
+			if apex == "" {
+				continue
+			}
+			var above nameSet
+			addParents(&above, rev, apex)
+			for _, q := range above.list {
+				lo, hi, ok := reverseRange(q)
+				// A name is walked at the first live address below it.
+				if !ok || (hadPrev && cmpAddrKey(prev, lo) >= 0) {
+					continue
+				}
+				if _, ok := s.names.get(q); ok || slices.ContainsFunc(s.layers[:i], func(b *layer) bool { return b.liveIn(lo, hi) }) {
+					continue
+				}
+				if hits, ent := s.nameHits(q); len(hits) > 0 || ent {
+					continue
+				}
+				if e := s.Lookup(q); e != nil && !fn(q, e) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // eachLayerAddr calls fn for every address the layers add to the maps'

@@ -179,8 +179,8 @@ func (s *Snapshot) EachName(fn func(name string, e *Entry) bool) {
 		done = !fn(n, s.merged(n, e))
 		return !done
 	})
-	if !done {
-		s.eachLayerName(fn)
+	if !done && s.eachLayerName(fn) {
+		s.eachLayerReverse(fn)
 	}
 }
 

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -44,5 +45,49 @@ func TestTableZoneApexIsNoNameAboveHosts(t *testing.T) {
 				t.Errorf("zones %v: EachName lists %s", tc.zones, n)
 			}
 		}
+	}
+}
+
+// TestTableEachNameListsNamesAboveAddresses: in a served reverse zone the
+// names above a table host's address exist, so EachName lists them, each
+// once, as it does the maps'.
+func TestTableEachNameListsNamesAboveAddresses(t *testing.T) {
+	zones := []string{"docker.", "10.in-addr.arpa."}
+	lines := []struct {
+		ip   string
+		name string
+	}{{"10.0.0.1", "a"}, {"10.0.0.1", "b"}, {"10.0.0.2", "c"}, {"10.1.2.3", "d"}, {"10.2.0.1", "e"}}
+	b := NewTableBuilder(len(lines), len(lines))
+	for _, l := range lines[:4] {
+		b.Add(netip.MustParseAddr(l.ip), [][]byte{[]byte(l.name)})
+	}
+	tab, maps := New(zones), New(zones)
+	tab.SetTable(files, b.Done())
+	tab.Patch(files, []int32{3}, nil, nil, nil) // 10.1.2.3 goes, and the names above it
+	other := Source{Name: "docker"}
+	for i, l := range lines {
+		h := host(fmt.Sprint(i), []string{l.name}, l.ip)
+		switch i {
+		case 3:
+			continue
+		case 4:
+			tab.Upsert(other, h)
+			maps.Upsert(other, h)
+		default:
+			maps.Upsert(files, h)
+		}
+	}
+	walk := func(s *Snapshot) []string {
+		var out []string
+		s.EachName(func(n string, _ *Entry) bool { out = append(out, n); return true })
+		slices.Sort(out)
+		return out
+	}
+	want := walk(maps.Load())
+	if !slices.Contains(want, "0.0.10.in-addr.arpa.") || slices.Contains(want, "2.1.10.in-addr.arpa.") {
+		t.Fatalf("the maps walk %v", want)
+	}
+	if got := walk(tab.Load()); !slices.Equal(got, want) {
+		t.Errorf("EachName: got %v, want %v", got, want)
 	}
 }
