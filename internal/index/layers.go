@@ -539,7 +539,7 @@ func (s *Snapshot) eachLayerReverse(fn func(name string, e *Entry) bool) bool {
 				if _, ok := s.names.get(q); ok || slices.ContainsFunc(s.layers[:i], func(b *layer) bool { return b.liveIn(lo, hi) }) {
 					continue
 				}
-				if hits, ent := s.nameHits(q); len(hits) > 0 || ent {
+				if hits, _, ent := s.nameHits(q, nil, nil); len(hits) > 0 || ent {
 					continue
 				}
 				if e := s.Lookup(q); e != nil && !fn(q, e) {

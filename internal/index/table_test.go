@@ -105,7 +105,7 @@ func genHosts(p picker, n int) []plainHost {
 }
 
 func buildTable(hosts []plainHost) *Table {
-	b := NewTableBuilder(len(hosts), 2*len(hosts))
+	b := NewTableBuilder(len(hosts), 2*len(hosts), 0)
 	for i, h := range hosts {
 		names := make([][]byte, len(h.names))
 		for j, n := range h.names {
@@ -704,7 +704,7 @@ func TestTableZoneApexIsNoNameAboveHosts(t *testing.T) {
 	} {
 		ip := netip.MustParseAddr("10.1.2.3")
 		names := []string{"x.docker", "a.lab"}
-		b := NewTableBuilder(1, len(names))
+		b := NewTableBuilder(1, len(names), 0)
 		b.Add(ip, [][]byte{[]byte(names[0]), []byte(names[1])})
 		tab, maps := New(tc.zones), New(tc.zones)
 		tab.SetTable(files, b.Done())
@@ -737,7 +737,7 @@ func TestTableEachNameListsNamesAboveAddresses(t *testing.T) {
 		ip   string
 		name string
 	}{{"10.0.0.1", "a"}, {"10.0.0.1", "b"}, {"10.0.0.2", "c"}, {"10.1.2.3", "d"}, {"10.2.0.1", "e"}}
-	b := NewTableBuilder(len(lines), len(lines))
+	b := NewTableBuilder(len(lines), len(lines), 0)
 	for _, l := range lines[:4] {
 		b.Add(netip.MustParseAddr(l.ip), [][]byte{[]byte(l.name)})
 	}
