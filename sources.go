@@ -175,6 +175,11 @@ func (m meteredSink) Delete(id string) bool {
 	return changed
 }
 
+// NewTableBuilder starts a table for a hosts file (index.Tabler).
+func (m meteredSink) NewTableBuilder(hosts, names, nameBytes int) *index.TableBuilder {
+	return m.idx.NewTableBuilder(hosts, names, nameBytes)
+}
+
 // SetTable takes a hosts file loaded whole (index.Tabler).
 func (m meteredSink) SetTable(t *index.Table) {
 	m.idx.SetTable(m.src, t)

@@ -28,6 +28,18 @@ type table struct {
 	extra   map[hostKey]int32 // how many lines give each extra host
 	stats   Stats
 	tune    *tuning // nil for the defaults; tests move the thresholds
+	// newTable starts a table for the index the file goes to; nil for
+	// one without zones.
+	newTable func(hosts, names, nameBytes int) *index.TableBuilder
+}
+
+var noZones = index.New(nil)
+
+func (t *table) builder(hosts, names, nameBytes int) *index.TableBuilder {
+	if t.newTable != nil {
+		return t.newTable(hosts, names, nameBytes)
+	}
+	return noZones.NewTableBuilder(hosts, names, nameBytes)
 }
 
 // tuning sets when a reread loads the file whole rather than patching.
@@ -221,7 +233,7 @@ func (t *table) diff(content []byte, lim Limits, truncated bool, cut int) change
 // names go straight into the table's arrays.
 func (t *table) whole(content []byte, lim Limits, truncated bool, cut int) change {
 	lines := bytes.Count(content, []byte{'\n'}) + 1
-	b := index.NewTableBuilder(lines, 2*lines, len(content))
+	b := t.builder(lines, 2*lines, len(content))
 	var stats Stats
 	p := parser{stats: &stats}
 	eachLine(content, true, lim, &stats, func(line []byte) {
@@ -241,7 +253,7 @@ func (t *table) whole(content []byte, lim Limits, truncated bool, cut int) chang
 // accept makes c the table.
 func (t *table) accept(c change) {
 	if c.base != nil {
-		*t = table{content: c.content, base: c.base, stats: c.stats, tune: t.tune}
+		*t = table{content: c.content, base: c.base, stats: c.stats, tune: t.tune, newTable: t.newTable}
 		return
 	}
 	if len(c.kill) > 0 && t.dead == nil {

@@ -38,7 +38,7 @@ func BenchmarkLoadLarge(b *testing.B) {
 			in := scaleFile(lines)
 			src := index.Source{Name: "hostsfile:/bench", Priority: 10}
 			var x *index.Index
-			var tab table
+			tab := table{newTable: x.NewTableBuilder}
 			var perName float64
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
@@ -46,7 +46,7 @@ func BenchmarkLoadLarge(b *testing.B) {
 				base := liveHeap()
 				b.StartTimer()
 				x = index.New([]string{"bench.test."})
-				tab = table{}
+				tab = table{newTable: x.NewTableBuilder}
 				c := tab.diff(in, DefaultLimits, false, 0)
 				send(x, src, c)
 				tab.accept(c)
@@ -87,7 +87,7 @@ func BenchmarkRereadOneLine(b *testing.B) {
 	in := scaleFile(lines)
 	x := index.New([]string{"bench.test."})
 	src := index.Source{Name: "hostsfile:/bench", Priority: 10}
-	var tab table
+	tab := table{newTable: x.NewTableBuilder}
 	c := tab.diff(in, DefaultLimits, false, 0)
 	send(x, src, c)
 	tab.accept(c)
@@ -117,7 +117,7 @@ func BenchmarkMemoryAfterChanges(b *testing.B) {
 		in := scaleFile(lines)
 		x := index.New([]string{"bench.test."})
 		src := index.Source{Name: "hostsfile:/bench", Priority: 10}
-		var tab table
+		tab := table{newTable: x.NewTableBuilder}
 		apply := func(content []byte) {
 			c := tab.diff(content, DefaultLimits, false, 0)
 			send(x, src, c)
@@ -157,7 +157,7 @@ func BenchmarkRereadWhole(b *testing.B) {
 	versions := [2][]byte{scaleFile(lines), bytes.ReplaceAll(scaleFile(lines), []byte("\n10."), []byte("\n11."))}
 	x := index.New([]string{"bench.test."})
 	src := index.Source{Name: "hostsfile:/bench", Priority: 10}
-	var tab table
+	tab := table{newTable: x.NewTableBuilder}
 	c := tab.diff(versions[0], DefaultLimits, false, 0)
 	send(x, src, c)
 	tab.accept(c)

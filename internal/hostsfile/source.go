@@ -43,6 +43,7 @@ func (s *Source) SetLimits(l Limits) { s.limits = l }
 func (s *Source) Run(ctx context.Context) {
 	w := NewWatcher([]string{s.path}, s.poll, s.apply)
 	w.limits = s.limits
+	w.newTable = s.sink.NewTableBuilder
 	w.Start()
 	s.loaded.Store(true) // Start has delivered the first read
 	<-ctx.Done()

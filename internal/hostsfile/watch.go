@@ -79,6 +79,9 @@ type Watcher struct {
 	debounce, shrinkGrace, missingGrace time.Duration
 	useNotify                           bool
 	limits                              Limits
+	// newTable starts the table a file is loaded as; nil for a table
+	// without zones.
+	newTable func(hosts, names, nameBytes int) *index.TableBuilder
 
 	notify   *fsnotify.Watcher
 	watched  map[string]os.FileInfo // directories under watch, as they were when added
@@ -176,6 +179,7 @@ func (w *Watcher) Start() {
 	}
 	now := time.Now()
 	for _, f := range w.files {
+		f.tab.newTable = w.newTable
 		f.force = true
 		w.check(f, now)
 	}
@@ -432,7 +436,7 @@ func (w *Watcher) missing(f *file, now time.Time) {
 		return // keep serving through a delete + re-create
 	}
 	f.missingSince = time.Time{}
-	f.sent, f.tab, f.spare = sentMissing, table{}, nil
+	f.sent, f.tab, f.spare = sentMissing, table{newTable: w.newTable}, nil
 	w.onUpdate(Update{Path: f.path, Missing: true})
 }
 

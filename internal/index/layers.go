@@ -25,39 +25,50 @@ type layer struct {
 
 func (l *layer) live(h int32) bool { return l.dead == nil || l.dead[h>>6]&(1<<(h&63)) == 0 }
 
-// at appends to out l's live hosts with the written name w, in host order,
-// and reports whether w is a name above a live host's name.
-func (l *layer) at(w string, out []int32) ([]int32, bool) {
-	ent, start := false, len(out)
+// at appends to out l's live hosts with the written name w, in host order.
+func (l *layer) at(w string, out []int32) []int32 {
+	start := len(out)
 	l.tab.probe(w, func(i uint32) bool {
-		switch r := l.tab.recs[i]; {
-		case r.host >= 0 && l.live(r.host):
+		if r := l.tab.recs[i]; r.host >= 0 && l.live(r.host) {
 			out = append(out, r.host)
-		case r.host < 0 && -r.host > l.entDead[i]:
-			ent = true
 		}
 		return true
 	})
 	slices.Sort(out[start:])
-	return out, ent
+	return out
 }
 
-// has reports whether some live host has or lies below the written name w.
+// has reports whether a live host of l has the written name w.
 func (l *layer) has(w string) bool {
-	var buf [4]int32
-	hosts, ent := l.at(w, buf[:0])
-	return ent || len(hosts) > 0
+	found := false
+	l.tab.probe(w, func(i uint32) bool {
+		r := l.tab.recs[i]
+		found = r.host >= 0 && l.live(r.host)
+		return !found
+	})
+	return found
+}
+
+// above reports whether the lowercase FQDN q is a name above a live host's
+// name in l.
+func (l *layer) above(q string) bool {
+	found := false
+	l.tab.probe(q, func(i uint32) bool {
+		r := l.tab.recs[i]
+		found = r.host < 0 && -r.host > l.entDead[i]
+		return !found
+	})
+	return found
 }
 
 // entsAbove appends the empty non-terminal recs above host h's names, each
 // once.
 func (l *layer) entsAbove(h int32, out []uint32) []uint32 {
 	t := l.tab
+	var scratch []byte
 	t.HostNames(h, func(n []byte) {
-		s := string(n)
-		for i := strings.IndexByte(s, '.'); i >= 0; {
-			parent := s[i+1:]
-			t.probe(parent, func(r uint32) bool {
+		scratch = t.zones.eachEnt(n, scratch, func(parent []byte) {
+			t.probe(string(parent), func(r uint32) bool {
 				if t.recs[r].host < 0 {
 					if !slices.Contains(out, r) {
 						out = append(out, r)
@@ -66,12 +77,7 @@ func (l *layer) entsAbove(h int32, out []uint32) []uint32 {
 				}
 				return true
 			})
-			j := strings.IndexByte(parent, '.')
-			if j < 0 {
-				break
-			}
-			i += j + 1
-		}
+		})
 	})
 	return out
 }
@@ -94,17 +100,14 @@ func (s *Snapshot) nameHits(q string, hits []tableHit, buf []int32) ([]tableHit,
 	for _, l := range s.layers {
 		start := len(buf)
 		for _, w := range written {
-			var e bool
-			buf, e = l.at(w, buf)
-			ent = ent || e
+			buf = l.at(w, buf)
 		}
+		ent = ent || l.above(q)
 		if len(buf) > start {
 			hits = append(hits, tableHit{l: l, from: start, to: len(buf)})
 		}
 	}
-	// A table keeps every name above a host's name, up to its last label;
-	// as in the maps, only those strictly below the zone are names.
-	return hits, buf, ent && s.zones.belowApex(q)
+	return hits, buf, ent
 }
 
 // hostEntry is the entry of a name one table host alone has, in one
@@ -445,12 +448,20 @@ func (s *Snapshot) eachLayerName(fn func(name string, e *Entry) bool) bool {
 			if v == 0 {
 				continue
 			}
-			w := string(t.name(t.recs[v-1]))
-			if !s.firstSlot(t, w, slot) || !l.has(w) {
-				continue // a name is walked at its first rec, when live
+			r := t.recs[v-1]
+			name := string(t.name(r))
+			if !s.firstSlot(t, name, slot) {
+				continue // a name is walked at its first rec
 			}
-			for _, q := range s.zones.qualify(w) {
-				if _, ok := s.names.get(q); ok || s.heldBefore(i, q) || !s.writtenFirst(l, q, w) {
+			var owners []string
+			switch {
+			case r.host >= 0 && l.has(name):
+				owners = s.zones.qualify(name)
+			case r.host < 0 && l.above(name) && !s.holds(l, name):
+				owners = []string{name} // a name above others, walked here unless a host has it
+			}
+			for _, q := range owners {
+				if _, ok := s.names.get(q); ok || s.heldBefore(i, q) || (r.host >= 0 && !s.writtenFirst(l, q, name)) {
 					continue
 				}
 				if e := s.Lookup(q); e != nil && !fn(q, e) {
@@ -460,6 +471,17 @@ func (s *Snapshot) eachLayerName(fn func(name string, e *Entry) bool) bool {
 		}
 	}
 	return true
+}
+
+// holds reports whether a live host of l has the owner name q.
+func (s *Snapshot) holds(l *layer, q string) bool {
+	var wbuf [4]string
+	for _, w := range s.zones.written(q, wbuf[:0]) {
+		if l.has(w) {
+			return true
+		}
+	}
+	return false
 }
 
 // firstSlot reports whether slot is where probing for w meets it first.
@@ -474,12 +496,9 @@ func (s *Snapshot) firstSlot(t *Table, w string, slot int) bool {
 
 // heldBefore reports whether a layer before the i-th has q.
 func (s *Snapshot) heldBefore(i int, q string) bool {
-	written := s.zones.written(q, nil)
 	for _, l := range s.layers[:i] {
-		for _, w := range written {
-			if l.has(w) {
-				return true
-			}
+		if s.holds(l, q) || l.above(q) {
+			return true
 		}
 	}
 	return false
@@ -612,6 +631,9 @@ func (z zoned) qualify(w string) []string {
 // many plain hosts (a large hosts file) hands them over in bulk, then
 // changes them by patches.
 type Tabler interface {
+	// NewTableBuilder starts a table for this index (its zones decide
+	// which names lie above a host's).
+	NewTableBuilder(hosts, names, nameBytes int) *TableBuilder
 	// SetTable makes t the source's complete view (nil for none): the
 	// hosts it had go.
 	SetTable(t *Table)
@@ -620,6 +642,9 @@ type Tabler interface {
 	Patch(kill, revive []int32, remove []string, add []Host)
 }
 
+func (b boundSink) NewTableBuilder(hosts, names, nameBytes int) *TableBuilder {
+	return b.x.NewTableBuilder(hosts, names, nameBytes)
+}
 func (b boundSink) SetTable(t *Table) { b.x.SetTable(b.src, t) }
 func (b boundSink) Patch(kill, revive []int32, remove []string, add []Host) {
 	b.x.Patch(b.src, kill, revive, remove, add)

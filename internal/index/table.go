@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Table is a compact, immutable set of plain hosts, each an address and
@@ -26,11 +27,13 @@ type Table struct {
 	addrs     [][2]uint64 // each host's address, its 16-byte form in big-endian halves
 	byAddr    []uint32    // hosts in address order, for PTR
 	slots     []uint32    // open addressing over recs by name: index+1, 0 for empty
+	zones     zoned       // of the index it was built for
 }
 
-// tableRec is one name in a table: one of a host's names, or an empty
-// non-terminal (a name above some host's name) when host is negative: then
-// -host is the number of hosts with a name below it.
+// tableRec is one name in a table: one of a host's names, as written, or an
+// empty non-terminal (a name above some host's qualified name, below its
+// zone's apex, as a lowercase FQDN) when host is negative: then -host is the
+// number of hosts with a name below it.
 type tableRec struct {
 	off  uint32
 	host int32
@@ -123,12 +126,14 @@ type TableBuilder struct {
 	ents     []tableRec       // the empty non-terminals, counting the hosts below each
 	entIndex map[string]int32 // an empty non-terminal's name -> its place in ents
 	hostEnts []int32          // the current host's, to count it once in each
+	scratch  []byte
 }
 
-// NewTableBuilder returns a builder with room for about hosts hosts, names
-// names and nameBytes bytes of them.
-func NewTableBuilder(hosts, names, nameBytes int) *TableBuilder {
+// NewTableBuilder returns a builder of a table for x, with room for about
+// hosts hosts, names names and nameBytes bytes of them.
+func (x *Index) NewTableBuilder(hosts, names, nameBytes int) *TableBuilder {
 	b := &TableBuilder{entIndex: map[string]int32{}}
+	b.t.zones = zoned(x.zones)
 	b.t.arena = make([]byte, 0, nameBytes)
 	b.t.recs = make([]tableRec, 0, names)
 	b.t.hostFirst = make([]uint32, 0, hosts+1)
@@ -161,28 +166,70 @@ func (b *TableBuilder) Add(ip netip.Addr, names [][]byte) int32 {
 		off := uint32(len(t.arena))
 		t.arena = append(t.arena, n...)
 		t.recs = append(t.recs, tableRec{off: off, host: host, n: uint8(len(n))})
-		// The names above it exist too: count the host once in each. Their
-		// bytes are the name's own tail.
-		for i := bytes.IndexByte(n, '.'); i >= 0; {
-			parent := n[i+1:]
+		// The names above it exist too: count the host once in each.
+		b.scratch = t.zones.eachEnt(n, b.scratch, func(parent []byte) {
 			e, ok := b.entIndex[string(parent)]
 			if !ok {
 				e = int32(len(b.ents))
 				b.entIndex[string(parent)] = e
-				b.ents = append(b.ents, tableRec{off: off + uint32(i) + 1, n: uint8(len(parent))})
+				b.ents = append(b.ents, tableRec{off: uint32(len(t.arena)), n: uint8(len(parent))})
+				t.arena = append(t.arena, parent...)
 			}
 			if !slices.Contains(b.hostEnts, e) {
 				b.hostEnts = append(b.hostEnts, e)
 				b.ents[e].host--
 			}
+		})
+	}
+	return host
+}
+
+// eachEnt calls fn with each empty non-terminal above the written name n:
+// the names strictly between each owner name n qualifies to and the apex of
+// the zone that holds it, as the maps' addEnts makes them. scratch is
+// working space, returned for reuse; fn's argument is valid during the call.
+func (z zoned) eachEnt(n, scratch []byte, fn func(parent []byte)) []byte {
+	if bytes.IndexByte(n, '.') < 0 {
+		return scratch // a single label has nothing above it below a zone
+	}
+	above := func(q []byte) {
+		zone := z.zoneOf(unsafe.String(unsafe.SliceData(q), len(q)))
+		for i := bytes.IndexByte(q, '.'); i >= 0; {
+			parent := q[i+1:]
+			if len(parent) <= len(zone) {
+				return
+			}
+			if len(parent) <= MaxTableName {
+				fn(parent)
+			}
 			j := bytes.IndexByte(parent, '.')
 			if j < 0 {
-				break
+				return
 			}
 			i += j + 1
 		}
 	}
-	return host
+	if z.inAZone(unsafe.String(unsafe.SliceData(n), len(n))) {
+		scratch = append(append(scratch[:0], n...), '.')
+		above(scratch)
+		return scratch
+	}
+	for _, zone := range z {
+		scratch = append(append(append(scratch[:0], n...), '.'), zone...)
+		above(scratch)
+	}
+	return scratch
+}
+
+// zoneOf is the most specific zone holding the lowercase FQDN q, "." for
+// none.
+func (z zoned) zoneOf(q string) string {
+	for _, zone := range z {
+		if inZone(zone, q) {
+			return zone
+		}
+	}
+	return "."
 }
 
 // Done returns the table. The builder must not be used after.
@@ -257,18 +304,6 @@ func (z zoned) written(q string, out []string) []string {
 		}
 	}
 	return out
-}
-
-// belowApex reports whether the lowercase FQDN q lies strictly below the
-// most specific zone it is in (the root when none): where the names above a
-// host's name stop, as addEnts stops them.
-func (z zoned) belowApex(q string) bool {
-	for _, zone := range z {
-		if inZone(zone, q) {
-			return q != zone
-		}
-	}
-	return q != "."
 }
 
 // qualified is the owner name of the written name s for PTR: as written

@@ -51,18 +51,19 @@ func tableID(i int) string { return fmt.Sprintf("t%05d", i) }
 var (
 	// Labels that make names relative, dotted, already inside a zone
 	// ("x.docker", "a.lab.docker") or the apex itself ("docker").
-	tableLabels = []string{"a", "b", "web", "svc", "x", "lab", "docker", "db-1", "_s"}
+	tableLabels = []string{"a", "b", "web", "svc", "x", "lab", "docker", "db-1", "_s", "home", "arpa", "nas"}
 	tableAddrs  = []netip.Addr{
 		netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.1.2.3"),
 		netip.MustParseAddr("10.1.2.4"), netip.MustParseAddr("10.200.0.1"), netip.MustParseAddr("192.0.2.1"),
 		netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2"), netip.MustParseAddr("fd00:1::1"),
 		netip.MustParseAddr("2001:db8::1"),
 	}
-	// Zones whose parents are zones too, or none: where a zone's parent is
-	// not a zone ("home.arpa." alone, with "nas.home.arpa"), a table makes
-	// names above an in-zone name past its zone ("arpa.home.arpa.") that
-	// the maps do not, as a table knows no zones when it is built.
+	// Zone sets, with zones whose parent is no zone ("home.arpa." alone,
+	// "a.b.docker." beside "docker."): nothing above an in-zone name
+	// ("nas.home.arpa") exists past its zone.
 	tableZones = [][]string{
+		{"home.arpa."},
+		{"a.b.docker.", "docker."},
 		{"docker."},
 		{"lab.docker.", "docker."},
 		{"."},
@@ -104,8 +105,8 @@ func genHosts(p picker, n int) []plainHost {
 	return out
 }
 
-func buildTable(hosts []plainHost) *Table {
-	b := NewTableBuilder(len(hosts), 2*len(hosts), 0)
+func buildTable(x *Index, hosts []plainHost) *Table {
+	b := x.NewTableBuilder(len(hosts), 2*len(hosts), 0)
 	for i, h := range hosts {
 		names := make([][]byte, len(h.names))
 		for j, n := range h.names {
@@ -175,7 +176,7 @@ func newTablePair(zones []string, tabs []*tableSrc, maps []mapSrc) *tablePair {
 		}
 		ts.dead = make([]bool, len(ts.hosts))
 		p.a.Apply(ts.src, nil, hosts)
-		p.b.SetTable(ts.src, buildTable(ts.hosts))
+		p.b.SetTable(ts.src, buildTable(p.b, ts.hosts))
 	}
 	for _, ms := range maps {
 		p.a.Apply(ms.src, nil, ms.hosts)
@@ -224,7 +225,7 @@ func (p *tablePair) reload(i int) {
 	}
 	ts.hosts, ts.dead = live, make([]bool, len(live))
 	p.a.Replace(ts.src, hosts)
-	p.b.SetTable(ts.src, buildTable(live))
+	p.b.SetTable(ts.src, buildTable(p.b, live))
 }
 
 // patchHosts removes and adds Hosts of a table's source beside its table.
@@ -691,6 +692,7 @@ func TestTableNamesAboveHostsGoWithTheirHosts(t *testing.T) {
 // host's name up to its last label ("docker" above "x.docker"), but a zone's
 // apex is no such name, forward or reverse, as in the maps.
 func TestTableZoneApexIsNoNameAboveHosts(t *testing.T) {
+	// x.docker is a name, a.lab a relative one with a name above it.
 	for _, tc := range []struct {
 		zones       []string
 		exist, none []string
@@ -701,12 +703,16 @@ func TestTableZoneApexIsNoNameAboveHosts(t *testing.T) {
 		{[]string{"lab.docker.", "docker.", "10.in-addr.arpa."},
 			[]string{"lab.lab.docker.", "1.10.in-addr.arpa."},
 			[]string{"docker.", "lab.docker.", "10.in-addr.arpa."}},
+		// A zone whose parent is no zone: nothing above it exists.
+		{[]string{"x.docker."},
+			[]string{"lab.x.docker."},
+			[]string{"docker.", "docker.x.docker.", "lab.docker."}},
 	} {
 		ip := netip.MustParseAddr("10.1.2.3")
 		names := []string{"x.docker", "a.lab"}
-		b := NewTableBuilder(1, len(names), 0)
-		b.Add(ip, [][]byte{[]byte(names[0]), []byte(names[1])})
 		tab, maps := New(tc.zones), New(tc.zones)
+		b := tab.NewTableBuilder(1, len(names), 0)
+		b.Add(ip, [][]byte{[]byte(names[0]), []byte(names[1])})
 		tab.SetTable(files, b.Done())
 		maps.Upsert(files, Host{ID: "1", Names: names, ReverseNames: names, Addrs: []Addr{{IP: ip}}})
 		for _, n := range slices.Concat(tc.exist, tc.none) {
@@ -737,11 +743,11 @@ func TestTableEachNameListsNamesAboveAddresses(t *testing.T) {
 		ip   string
 		name string
 	}{{"10.0.0.1", "a"}, {"10.0.0.1", "b"}, {"10.0.0.2", "c"}, {"10.1.2.3", "d"}, {"10.2.0.1", "e"}}
-	b := NewTableBuilder(len(lines), len(lines), 0)
+	tab, maps := New(zones), New(zones)
+	b := tab.NewTableBuilder(len(lines), len(lines), 0)
 	for _, l := range lines[:4] {
 		b.Add(netip.MustParseAddr(l.ip), [][]byte{[]byte(l.name)})
 	}
-	tab, maps := New(zones), New(zones)
 	tab.SetTable(files, b.Done())
 	tab.Patch(files, []int32{3}, nil, nil, nil) // 10.1.2.3 goes, and the names above it
 	other := Source{Name: "docker"}
