@@ -3,6 +3,7 @@ package hostsfile
 import (
 	"bytes"
 	"hash/maphash"
+	"runtime"
 
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
@@ -232,7 +233,7 @@ func (t *table) diff(content []byte, lim Limits, truncated bool, cut int) change
 // whole loads content as a new base. Nothing is allocated per line: the
 // names go straight into the table's arrays.
 func (t *table) whole(content []byte, lim Limits, truncated bool, cut int) change {
-	lines := bytes.Count(content, []byte{'\n'}) + 1
+	lines := countLines(content)
 	b := t.builder(lines, 2*lines, len(content))
 	var stats Stats
 	p := parser{stats: &stats}
@@ -240,7 +241,7 @@ func (t *table) whole(content []byte, lim Limits, truncated bool, cut int) chang
 		if ip, names, ok := p.scanLine(line, 0); ok {
 			b.Add(ip, names)
 		}
-	})
+	}) // eachLine yields the CPU as it goes
 	stats.Truncated, stats.CutNames = truncated, cut
 	c := change{content: content, base: b.Done(), stats: stats}
 	// A file caught half written has fewer names than it had: hold such a
@@ -370,4 +371,19 @@ func dropsNames(went, came []index.Host) bool {
 		}
 	}
 	return false
+}
+
+// countLines counts the lines of b a block at a time, yielding between
+// blocks: bytes.Count is assembly the scheduler cannot preempt, and a large
+// file takes it milliseconds.
+func countLines(b []byte) int {
+	const block = 2 << 20 // a quarter of a millisecond
+	n := 1
+	for len(b) > 0 {
+		k := min(len(b), block)
+		n += bytes.Count(b[:k], []byte{'\n'})
+		b = b[k:]
+		runtime.Gosched()
+	}
+	return n
 }

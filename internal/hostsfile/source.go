@@ -66,9 +66,10 @@ func (s *Source) apply(u Update) {
 		s.sink.Replace(nil)
 	case u.Table != nil:
 		s.sink.SetTable(u.Table)
-		if u.Table.Hosts() >= bigChange {
-			// A reload leaves as much garbage as the file holds names; the
-			// heap would otherwise stay at twice its need until it fills.
+		if !s.loaded.Load() && u.Table.Hosts() >= bigChange {
+			// The first load leaves as much garbage as the file holds
+			// names; hand it back before serving starts (later, it would
+			// stall queries: returning memory holds up the allocator).
 			// Once the watcher has dropped the update, that is: later.
 			go debug.FreeOSMemory()
 		}
@@ -82,8 +83,8 @@ func (s *Source) apply(u Update) {
 	s.reportLimits(u)
 }
 
-// bigChange is the number of hosts in a table at which the memory the one
-// it replaced held is handed back to the system at once.
+// bigChange is the number of hosts in a first table at which the memory its
+// load used is handed back to the system at once.
 const bigChange = 50_000
 
 // reportLimits logs a limit once when it starts (or stops) keeping names

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -389,6 +390,8 @@ func (w *Watcher) read(f *file, now time.Time) {
 // readLimited reads what r holds, up to limit bytes, into buf when it is
 // large enough. A file over the limit is cut at its last whole line within
 // it; cut counts the names of what was left out, read (not kept) to the end.
+const readChunk = 1 << 20
+
 func readLimited(r io.Reader, size, limit int64, buf []byte) (content []byte, truncated bool, cut int, err error) {
 	if want := min(size, limit) + 1; int64(cap(buf)) >= want {
 		content = buf[:0]
@@ -399,9 +402,12 @@ func readLimited(r io.Reader, size, limit int64, buf []byte) (content []byte, tr
 		if len(content) == cap(content) {
 			content = append(content, 0)[:len(content)] // grown while read
 		}
-		room := content[len(content):min(int64(cap(content)), limit)]
+		// A megabyte a read: one long read syscall would hold the CPU
+		// from queries until the scheduler notices (up to 10 ms).
+		room := content[len(content):min(int64(cap(content)), limit, int64(len(content))+readChunk)]
 		n, rerr := r.Read(room)
 		content = content[:len(content)+n]
+		runtime.Gosched()
 		if errors.Is(rerr, io.EOF) {
 			return content, false, 0, nil
 		}

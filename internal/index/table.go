@@ -127,6 +127,7 @@ type TableBuilder struct {
 	entIndex map[string]int32 // an empty non-terminal's name -> its place in ents
 	hostEnts []int32          // the current host's, to count it once in each
 	scratch  []byte
+	pace     Pacer
 }
 
 // NewTableBuilder returns a builder of a table for x, with room for about
@@ -134,10 +135,15 @@ type TableBuilder struct {
 func (x *Index) NewTableBuilder(hosts, names, nameBytes int) *TableBuilder {
 	b := &TableBuilder{entIndex: map[string]int32{}}
 	b.t.zones = zoned(x.zones)
+	// Each allocation is zeroed at once, megabytes the scheduler cannot
+	// interrupt: yield between them.
 	b.t.arena = make([]byte, 0, nameBytes)
+	b.pace.Yield()
 	b.t.recs = make([]tableRec, 0, names)
+	b.pace.Yield()
 	b.t.hostFirst = make([]uint32, 0, hosts+1)
 	b.t.addrs = make([][2]uint64, 0, hosts)
+	b.pace.Yield()
 	return b
 }
 
@@ -232,42 +238,77 @@ func (z zoned) zoneOf(q string) string {
 	return "."
 }
 
-// Done returns the table. The builder must not be used after.
+// Done returns the table. The builder must not be used after. Its sorts
+// are radix sorts that yield the CPU as they go (a Pacer): a table of a
+// million names is built beside queries on one core.
 func (b *TableBuilder) Done() *Table {
 	t := &b.t
+	pace := &b.pace
 	t.hostFirst = append(t.hostFirst, uint32(len(t.recs)))
 	t.recs = append(t.recs, b.ents...)
 	// Fill the slots in the order of their positions: the writes then walk
 	// the array once instead of missing the cache on every name.
 	t.slots = make([]uint32, slotsFor(len(t.recs)))
-	mask := uint64(len(t.slots) - 1)
-	order := make([]uint64, len(t.recs))
+	pace.Yield()
+	mask := uint32(len(t.slots) - 1)
+	at := make([]uint32, len(t.recs)) // each rec's slot position
+	pace.Yield()
 	for i, r := range t.recs {
-		order[i] = (maphash.Bytes(seed, t.name(r))&mask)<<32 | uint64(i)
+		at[i] = uint32(maphash.Bytes(seed, t.name(r))) & mask
+		pace.Tick()
 	}
-	slices.Sort(order)
-	for _, o := range order {
-		at := o >> 32
-		for t.slots[at] != 0 {
-			at = (at + 1) & mask
+	for _, i := range radixSort(len(t.recs), 2, func(i uint32, pass int) uint16 { return uint16(at[i] >> (16 * pass)) }, pace) {
+		pos := at[i]
+		for t.slots[pos] != 0 {
+			pos = (pos + 1) & mask
 		}
-		t.slots[at] = uint32(o) + 1
+		t.slots[pos] = i + 1
+		pace.Tick()
 	}
-	t.byAddr = make([]uint32, len(t.addrs))
-	for i := range t.byAddr {
-		t.byAddr[i] = uint32(i)
-	}
-	slices.SortFunc(t.byAddr, func(a, b uint32) int {
-		if c := cmpAddrKey(t.addrs[a], t.addrs[b]); c != 0 {
-			return c
-		}
-		return int(a) - int(b)
-	})
+	// Hosts by address, least significant 16 bits first; a stable sort
+	// keeps a shared address's hosts in host order.
+	t.byAddr = radixSort(len(t.addrs), 8, func(h uint32, pass int) uint16 {
+		return uint16(t.addrs[h][1-pass/4] >> (16 * (pass % 4)))
+	}, pace)
 	// The hints are upper bounds: give back what they overshot.
-	t.arena, t.addrs, t.recs = exact(t.arena), exact(t.addrs), exact(t.recs)
+	t.arena, t.addrs, t.recs = exact(t.arena, pace), exact(t.addrs, pace), exact(t.recs, pace)
 	out := *t
 	*b = TableBuilder{}
 	return &out
+}
+
+// radixSort returns 0..n-1 ordered by the digits digit gives, least
+// significant (pass 0) first, stable. A pass in which every item has the
+// same digit is skipped: IPv4 addresses share their upper 96 bits.
+func radixSort(n, passes int, digit func(item uint32, pass int) uint16, pace *Pacer) []uint32 {
+	items, tmp := make([]uint32, n), make([]uint32, n)
+	pace.Yield()
+	for i := range items {
+		items[i] = uint32(i)
+	}
+	count := make([]int, 1<<16)
+	for pass := range passes {
+		clear(count)
+		for _, it := range items {
+			count[digit(it, pass)]++
+			pace.Tick()
+		}
+		if n == 0 || count[digit(items[0], pass)] == n {
+			continue
+		}
+		sum := 0
+		for d, c := range count {
+			count[d], sum = sum, sum+c
+		}
+		for _, it := range items {
+			d := digit(it, pass)
+			tmp[count[d]] = it
+			count[d]++
+			pace.Tick()
+		}
+		items, tmp = tmp, items
+	}
+	return items
 }
 
 // zoned tells where a table's names lie: as written when a name is inside
@@ -325,12 +366,23 @@ func (t *Table) Has(n []byte) bool {
 	return found
 }
 
-// exact returns s in an array of its length, when it holds much more.
-func exact[T any](s []T) []T {
+// exact returns s in an array of its length, when it holds much more. It
+// copies a block at a time, yielding between blocks: a copy of megabytes
+// is one non-preemptible memmove otherwise.
+func exact[T any](s []T, pace *Pacer) []T {
 	if cap(s) <= len(s)+len(s)/16 {
 		return s
 	}
-	return slices.Clone(s)
+	out := make([]T, len(s))
+	pace.Yield()
+	const block = 64 << 10
+	for i := 0; i < len(s); i += block {
+		copy(out[i:], s[i:min(i+block, len(s))])
+		for range 64 {
+			pace.Tick()
+		}
+	}
+	return out
 }
 
 // Find calls fn with each host of t whose address is ip and whose names are
