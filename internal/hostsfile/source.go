@@ -2,6 +2,7 @@ package hostsfile
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -66,12 +67,18 @@ func (s *Source) apply(u Update) {
 		s.sink.Replace(nil)
 	case u.Table != nil:
 		s.sink.SetTable(u.Table)
-		if !s.loaded.Load() && u.Table.Hosts() >= bigChange {
-			// The first load leaves as much garbage as the file holds
-			// names; hand it back before serving starts (later, it would
-			// stall queries: returning memory holds up the allocator).
-			// Once the watcher has dropped the update, that is: later.
-			go debug.FreeOSMemory()
+		if u.Table.Hosts() >= bigChange {
+			// A load leaves as much garbage as the file holds names. The
+			// first is handed back to the system before serving starts;
+			// later, that would stall queries (returning memory holds up
+			// the allocator), so a collection makes the old table's memory
+			// reusable at once and the scavenger returns it in the
+			// background. Once the watcher has dropped the update, that is.
+			if !s.loaded.Load() {
+				go debug.FreeOSMemory()
+			} else {
+				go runtime.GC()
+			}
 		}
 	default:
 		s.sink.Patch(u.Kill, u.Revive, u.Removed, u.Hosts)

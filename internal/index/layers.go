@@ -16,14 +16,49 @@ import (
 type layer struct {
 	src   *sourceRec
 	tab   *Table
-	dead  []uint64 // bit per host of tab, set when removed; nil for none
+	dead  deadSet // the hosts of tab removed since it was built
 	ndead int
 	// entDead counts, per empty non-terminal rec, the hosts below it that
 	// are removed: it goes with the last of them.
 	entDead map[uint32]int32
 }
 
-func (l *layer) live(h int32) bool { return l.dead == nil || l.dead[h>>6]&(1<<(h&63)) == 0 }
+func (l *layer) live(h int32) bool { return !l.dead.has(h) }
+
+// deadSet is a set of table hosts, a bit each, in chunks that a change
+// copies only when it touches them: an edit of a million-host table copies
+// a few kilobytes, not the whole set.
+type deadSet []*[deadChunk / 64]uint64
+
+const deadChunk = 1 << 15 // hosts a chunk
+
+func (d deadSet) has(h int32) bool {
+	c := int(h) / deadChunk
+	return c < len(d) && d[c] != nil && d[c][(h%deadChunk)>>6]&(1<<(h&63)) != 0
+}
+
+// set returns d with h's bit set to dead, copying what it changes (fresh
+// marks the chunks this change already copied).
+func (d deadSet) set(h int32, hosts int, dead bool, fresh map[int]bool) deadSet {
+	if len(d) == 0 {
+		d = make(deadSet, (hosts+deadChunk-1)/deadChunk)
+	}
+	c := int(h) / deadChunk
+	if !fresh[c] {
+		chunk := new([deadChunk / 64]uint64)
+		if d[c] != nil {
+			*chunk = *d[c]
+		}
+		d[c] = chunk
+		fresh[c] = true
+	}
+	if dead {
+		d[c][(h%deadChunk)>>6] |= 1 << (h & 63)
+	} else {
+		d[c][(h%deadChunk)>>6] &^= 1 << (h & 63)
+	}
+	return d
+}
 
 // at appends to out l's live hosts with the written name w, in host order.
 func (l *layer) at(w string, out []int32) []int32 {
@@ -90,11 +125,9 @@ type tableHit struct {
 }
 
 // nameHits appends to hits the layers' live hosts at the lowercase FQDN q,
-// their hosts to buf (returned, as the hits' from:to), and reports whether q
-// is a name above some live host's name. The caller's buffers keep a query's
-// lookup off the heap.
-func (s *Snapshot) nameHits(q string, hits []tableHit, buf []int32) ([]tableHit, []int32, bool) {
-	ent := false
+// their hosts to buf (returned, as the hits' from:to). The caller's buffers
+// keep a query's lookup off the heap.
+func (s *Snapshot) nameHits(q string, hits []tableHit, buf []int32) ([]tableHit, []int32) {
 	var wbuf [4]string
 	written := s.zones.written(q, wbuf[:0])
 	for _, l := range s.layers {
@@ -102,12 +135,22 @@ func (s *Snapshot) nameHits(q string, hits []tableHit, buf []int32) ([]tableHit,
 		for _, w := range written {
 			buf = l.at(w, buf)
 		}
-		ent = ent || l.above(q)
 		if len(buf) > start {
 			hits = append(hits, tableHit{l: l, from: start, to: len(buf)})
 		}
 	}
-	return hits, buf, ent
+	return hits, buf
+}
+
+// aboveHosts reports whether q is a name above some live table host's
+// name, forward or, in a served reverse zone, above its address.
+func (s *Snapshot) aboveHosts(q string) bool {
+	for _, l := range s.layers {
+		if l.above(q) {
+			return true
+		}
+	}
+	return s.aboveReverse(q)
 }
 
 // hostEntry is the entry of a name one table host alone has, in one
@@ -153,9 +196,9 @@ func (e *Entry) owned() bool { return e.one != nil || (e.st != nil && len(e.st.o
 func (s *Snapshot) merged(q string, e *Entry) *Entry {
 	var hitBuf [4]tableHit
 	var hostBuf [8]int32
-	hits, hosts, ent := s.nameHits(q, hitBuf[:0], hostBuf[:0])
+	hits, hosts := s.nameHits(q, hitBuf[:0], hostBuf[:0])
 	if len(hits) == 0 {
-		if e == nil && (ent || s.aboveReverse(q)) {
+		if e == nil && s.aboveHosts(q) {
 			return emptyEntry
 		}
 		return e
@@ -558,7 +601,7 @@ func (s *Snapshot) eachLayerReverse(fn func(name string, e *Entry) bool) bool {
 				if _, ok := s.names.get(q); ok || slices.ContainsFunc(s.layers[:i], func(b *layer) bool { return b.liveIn(lo, hi) }) {
 					continue
 				}
-				if hits, _, ent := s.nameHits(q, nil, nil); len(hits) > 0 || ent {
+				if hits, _ := s.nameHits(q, nil, nil); len(hits) > 0 || slices.ContainsFunc(s.layers, func(l *layer) bool { return l.above(q) }) {
 					continue
 				}
 				if e := s.Lookup(q); e != nil && !fn(q, e) {
@@ -682,10 +725,8 @@ func (x *Index) Patch(src Source, kill, revive []int32, remove []string, add []H
 				return nil
 			}
 			l := *old
-			l.dead = slices.Clone(old.dead)
-			if l.dead == nil {
-				l.dead = make([]uint64, (l.tab.Hosts()+63)/64)
-			}
+			l.dead = slices.Clone(old.dead) // the chunks' pointers; set copies the chunks it touches
+			fresh := map[int]bool{}
 			l.entDead = make(map[uint32]int32, len(old.entDead))
 			for k, v := range old.entDead {
 				l.entDead[k] = v
@@ -693,7 +734,7 @@ func (x *Index) Patch(src Source, kill, revive []int32, remove []string, add []H
 			var ents []uint32
 			for _, h := range kill {
 				if h >= 0 && int(h) < l.tab.Hosts() && l.live(h) {
-					l.dead[h>>6] |= 1 << (h & 63)
+					l.dead = l.dead.set(h, l.tab.Hosts(), true, fresh)
 					l.ndead++
 					for _, e := range l.entsAbove(h, ents[:0]) {
 						l.entDead[e]++
@@ -702,7 +743,7 @@ func (x *Index) Patch(src Source, kill, revive []int32, remove []string, add []H
 			}
 			for _, h := range revive {
 				if h >= 0 && int(h) < l.tab.Hosts() && !l.live(h) {
-					l.dead[h>>6] &^= 1 << (h & 63)
+					l.dead = l.dead.set(h, l.tab.Hosts(), false, fresh)
 					l.ndead--
 					for _, e := range l.entsAbove(h, ents[:0]) {
 						if l.entDead[e]--; l.entDead[e] == 0 {

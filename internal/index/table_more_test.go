@@ -31,3 +31,28 @@ func BenchmarkLookupTable(b *testing.B) {
 		}
 	}
 }
+
+func TestDeadSetCopiesWhatItChanges(t *testing.T) {
+	const hosts = 3*deadChunk + 5
+	var a deadSet
+	a = a.set(7, hosts, true, map[int]bool{})
+	a = a.set(2*deadChunk+1, hosts, true, map[int]bool{})
+	b := append(deadSet(nil), a...)
+	b = b.set(7, hosts, false, map[int]bool{})
+	b = b.set(hosts-1, hosts, true, map[int]bool{})
+	for _, c := range []struct {
+		set  deadSet
+		h    int32
+		want bool
+	}{
+		{a, 7, true}, {a, 2*deadChunk + 1, true}, {a, hosts - 1, false}, {a, 8, false},
+		{b, 7, false}, {b, 2*deadChunk + 1, true}, {b, hosts - 1, true},
+	} {
+		if got := c.set.has(c.h); got != c.want {
+			t.Errorf("has(%d) = %v, want %v", c.h, got, c.want)
+		}
+	}
+	if a[0] == b[0] || a[1] != b[1] {
+		t.Errorf("a change must copy the chunk it touches and share the rest")
+	}
+}
