@@ -306,12 +306,12 @@ func BenchmarkContainerEventAmongHostsFile(b *testing.B) {
 	for _, tc := range []struct{ containers, fileLines int }{{100, 0}, {10_000, 50_000}} {
 		b.Run(fmt.Sprintf("containers=%d/names=%d", tc.containers, tc.containers*2+tc.fileLines*2), func(b *testing.B) {
 			x := New([]string{"docker."})
-			var lines []Host
+			tb := x.NewTableBuilder(tc.fileLines, 2*tc.fileLines, 0) // a hosts file, as served
 			for i := range tc.fileLines {
-				lines = append(lines, host(fmt.Sprint("l", i), []string{fmt.Sprint("host", i), fmt.Sprintf("alias%d.svc", i)},
-					netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()))
+				tb.Add(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}),
+					[][]byte{fmt.Appendf(nil, "host%d", i), fmt.Appendf(nil, "alias%d.svc", i)})
 			}
-			x.Replace(files, lines)
+			x.SetTable(files, tb.Done())
 			var ctrs []Host
 			for i := range tc.containers {
 				ctrs = append(ctrs, host(fmt.Sprint("c", i), []string{fmt.Sprint("app", i), fmt.Sprintf("svc%d.proj", i%50)},
