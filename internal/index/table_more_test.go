@@ -3,7 +3,9 @@ package index
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // BenchmarkLookupTable is a query's lookup of a name held in a table of
@@ -54,5 +56,27 @@ func TestDeadSetCopiesWhatItChanges(t *testing.T) {
 	}
 	if a[0] == b[0] || a[1] != b[1] {
 		t.Errorf("a change must copy the chunk it touches and share the rest")
+	}
+}
+
+// TestPacerYieldsAndGoesOn: a yield parks on the pipe and comes back, on
+// one P as on several, however often it is asked.
+func TestPacerYieldsAndGoesOn(t *testing.T) {
+	for _, procs := range []int{1, 2} {
+		old := runtime.GOMAXPROCS(procs)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var p Pacer
+			for range 200 {
+				p.Yield()
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("GOMAXPROCS %d: 200 yields did not return within 10 s", procs)
+		}
+		runtime.GOMAXPROCS(old)
 	}
 }
