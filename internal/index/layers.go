@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 )
@@ -18,6 +19,10 @@ type layer struct {
 	tab   *Table
 	dead  deadSet // the hosts of tab removed since it was built
 	ndead int
+	// cache holds recent entries of single hosts, by host: a name asked
+	// again is answered without an allocation. Shared by the layer's
+	// copies (a host's entry never changes with its table).
+	cache []atomic.Pointer[hostEntry]
 	// entDead counts, per empty non-terminal rec, the hosts below it that
 	// are removed: it goes with the last of them.
 	entDead map[uint32]int32
@@ -156,14 +161,20 @@ func (s *Snapshot) aboveHosts(q string) bool {
 // hostEntry is the entry of a name one table host alone has, in one
 // allocation.
 type hostEntry struct {
-	e   Entry
-	t   [1]Target
-	raw [16]byte
+	e    Entry
+	host int32
+	t    [1]Target
+	raw  [16]byte
 }
 
 // entry is the entry of a name that host h of l alone has.
 func (l *layer) entry(h int32) *Entry {
-	he := &hostEntry{}
+	slot := &l.cache[int(h)%len(l.cache)]
+	if he := slot.Load(); he != nil && he.host == h {
+		return &he.e
+	}
+	he := &hostEntry{host: h}
+	defer slot.Store(he)
 	ip := l.tab.Addr(h)
 	raw := he.raw[:16]
 	if ip.Is4() {
@@ -182,6 +193,9 @@ func (l *layer) entry(h int32) *Entry {
 	}
 	return &he.e
 }
+
+// entryCache is the most entries a table's layer keeps: about a megabyte.
+const entryCache = 4096
 
 // emptyEntry is the entry of a name that exists only above others' names.
 var emptyEntry = &Entry{}
@@ -707,7 +721,7 @@ func (x *Index) SetTable(src Source, tab *Table) {
 		if tab == nil || tab.Hosts() == 0 {
 			return nil
 		}
-		return &layer{src: x.source(src), tab: tab}
+		return &layer{src: x.source(src), tab: tab, cache: make([]atomic.Pointer[hostEntry], min(tab.Hosts(), entryCache))}
 	})
 	x.commit(t)
 }
