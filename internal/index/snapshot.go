@@ -106,10 +106,19 @@ type SRV struct {
 // Lookup returns the entry at the lowercase FQDN name, or nil.
 func (s *Snapshot) Lookup(name string) *Entry {
 	e, _ := s.names.get(name)
-	if len(s.layers) > 0 {
-		return s.merged(name, e)
+	if len(s.layers) == 0 {
+		return e
 	}
-	return e
+	// The common case, one table host alone at the name, on a small stack
+	// frame: each query runs on a fresh goroutine, whose stack would grow
+	// (a copy) for merged's frame.
+	switch l, h, n := s.oneHost(name); {
+	case n == 1 && e == nil:
+		return l.entry(h)
+	case n == 0 && e != nil:
+		return e
+	}
+	return s.merged(name, e)
 }
 
 // Wildcard returns the entry that synthesizes the answer for qname, a
