@@ -234,6 +234,13 @@ func (x *Index) Apply(src Source, remove []string, add []Host) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	t := x.begin()
+	x.apply(t, src, remove, add)
+	x.commit(t)
+}
+
+// apply removes the hosts with the IDs in remove from src and puts those in
+// add, within t.
+func (x *Index) apply(t *txn, src Source, remove []string, add []Host) {
 	for _, id := range remove {
 		x.remove(t, src.Name, id)
 		t.pace.Tick()
@@ -242,7 +249,6 @@ func (x *Index) Apply(src Source, remove []string, add []Host) {
 		x.put(t, src, h)
 		t.pace.Tick()
 	}
-	x.commit(t)
 }
 
 // Upsert adds h to src, replacing any host with the same ID. It reports

@@ -340,8 +340,7 @@ func (s *Snapshot) aboveReverse(q string) bool {
 // liveIn reports whether a live host of l has an address from lo to hi.
 func (l *layer) liveIn(lo, hi [2]uint64) bool {
 	t := l.tab
-	i, _ := slices.BinarySearchFunc(t.byAddr, lo, func(h uint32, k [2]uint64) int { return cmpAddrKey(t.addrs[h], k) })
-	for ; i < len(t.byAddr) && cmpAddrKey(t.addrs[t.byAddr[i]], hi) <= 0; i++ {
+	for i := t.addrFrom(lo); i < len(t.byAddr) && cmpAddrKey(t.addrs[t.byAddr[i]], hi) <= 0; i++ {
 		if l.live(int32(t.byAddr[i])) {
 			return true
 		}
@@ -798,14 +797,7 @@ func (x *Index) Patch(src Source, kill, revive []int32, remove []string, add []H
 			return &l
 		})
 	}
-	for _, id := range remove {
-		x.remove(t, src.Name, id)
-		t.pace.Tick()
-	}
-	for _, h := range add {
-		x.put(t, src, h)
-		t.pace.Tick()
-	}
+	x.apply(t, src, remove, add)
 	x.commit(t)
 }
 

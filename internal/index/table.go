@@ -45,15 +45,6 @@ func (t *Table) name(r tableRec) []byte { return t.arena[r.off : r.off+uint32(r.
 // Hosts is the number of hosts in t.
 func (t *Table) Hosts() int { return len(t.hostFirst) - 1 }
 
-// Names is the number of host names in t (a name on several hosts counts
-// once for each).
-func (t *Table) Names() int { return int(t.hostFirst[len(t.hostFirst)-1]) }
-
-// Bytes is the memory t holds.
-func (t *Table) Bytes() int {
-	return cap(t.arena) + 12*cap(t.recs) + 4*cap(t.hostFirst) + 16*cap(t.addrs) + 4*cap(t.byAddr) + 4*cap(t.slots)
-}
-
 // Addr returns host i's address.
 func (t *Table) Addr(i int32) netip.Addr {
 	var b [16]byte
@@ -109,11 +100,17 @@ func (t *Table) probe(s string, fn func(i uint32) bool) {
 	}
 }
 
+// addrFrom is the position in byAddr of the first host whose address is k
+// or after it.
+func (t *Table) addrFrom(k [2]uint64) int {
+	i, _ := slices.BinarySearchFunc(t.byAddr, k, func(h uint32, k [2]uint64) int { return cmpAddrKey(t.addrs[h], k) })
+	return i
+}
+
 // hostsWith returns the hosts whose address is ip, in host order.
 func (t *Table) hostsWith(ip netip.Addr, out []int32) []int32 {
 	k := addrKey(ip)
-	i, _ := slices.BinarySearchFunc(t.byAddr, k, func(h uint32, k [2]uint64) int { return cmpAddrKey(t.addrs[h], k) })
-	for ; i < len(t.byAddr) && t.addrs[t.byAddr[i]] == k; i++ {
+	for i := t.addrFrom(k); i < len(t.byAddr) && t.addrs[t.byAddr[i]] == k; i++ {
 		out = append(out, int32(t.byAddr[i]))
 	}
 	slices.Sort(out)
@@ -354,16 +351,6 @@ func (z zoned) qualified(s []byte) string {
 		return string(s) + "."
 	}
 	return strings.Join([]string{string(s), z[0]}, ".")
-}
-
-// Has reports whether some host of t has the written name n.
-func (t *Table) Has(n []byte) bool {
-	found := false
-	t.probe(string(n), func(i uint32) bool {
-		found = t.recs[i].host >= 0
-		return !found
-	})
-	return found
 }
 
 // exact returns s in an array of its length, when it holds much more. It
