@@ -537,15 +537,22 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 }
 
 // addEnts records every name strictly between q and its zone apex.
-func (x *Index) addEnts(ents *nameSet, q string) { addParents(ents, q, x.zoneOf(q)) }
+func (x *Index) addEnts(ents *nameSet, q string) { addParents(ents, q, zoned(x.zones).zoneOf(q)) }
 
-func addParents(ents *nameSet, q, zone string) {
-	for off, end := dns.NextLabel(q, 0); !end; off, end = dns.NextLabel(q, off) {
-		parent := q[off:]
+func addParents(ents *nameSet, q, zone string) { eachParent(q, zone, ents.add) }
+
+// eachParent calls fn with each name strictly between the lowercase FQDN q
+// and zone, the nearest first.
+func eachParent[T string | []byte](q T, zone string, fn func(parent T)) {
+	for i := 0; i < len(q); i++ {
+		if q[i] != '.' {
+			continue
+		}
+		parent := q[i+1:]
 		if len(parent) <= len(zone) {
 			return
 		}
-		ents.add(parent)
+		fn(parent)
 	}
 }
 
@@ -574,43 +581,10 @@ func (s *nameSet) add(n string) {
 	s.list = append(s.list, n)
 }
 
-func (x *Index) zoneOf(q string) string {
-	for _, z := range x.zones {
-		if inZone(z, q) {
-			return z
-		}
-	}
-	return "."
-}
-
 // qualify turns a source name into owner names: as written when it lies in
 // a zone, otherwise once under each zone (the root zone adds just a dot).
 func (x *Index) qualify(name string) []string {
-	if len(x.zones) == 1 && x.zones[0] != "." && isPlainLower(name) {
-		// The common case, one zone and a relative lowercase name (sources
-		// hand in lowercase names): one allocation.
-		if z := x.zones[0]; !inZone(z, name+".") {
-			return []string{name + "." + z}
-		}
-	}
-	fq := dns.Fqdn(strings.ToLower(name))
-	if len(x.zones) == 0 {
-		return []string{fq}
-	}
-	for _, z := range x.zones {
-		if inZone(z, fq) {
-			return []string{fq}
-		}
-	}
-	out := make([]string, 0, len(x.zones))
-	for _, z := range x.zones {
-		if z == "." {
-			out = append(out, fq)
-		} else {
-			out = append(out, fq+z)
-		}
-	}
-	return out
+	return zoned(x.zones).qualify(strings.TrimSuffix(strings.ToLower(name), "."))
 }
 
 // nameState returns the entry at n as this txn may change it: the published
@@ -709,19 +683,6 @@ func (x *Index) addrState(t *txn, a netip.Addr) *nameState {
 // dns.IsSubDomain does for canonical names, without allocating.
 func inZone(z, q string) bool {
 	return z == "." || q == z || (len(q) > len(z) && q[len(q)-len(z)-1] == '.' && strings.HasSuffix(q, z))
-}
-
-// isPlainLower reports whether name is lowercase without a trailing dot.
-func isPlainLower(name string) bool {
-	if name == "" || name[len(name)-1] == '.' {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; 'A' <= c && c <= 'Z' {
-			return false
-		}
-	}
-	return true
 }
 
 // commit recomputes the touched names and addresses and publishes a new
@@ -944,14 +905,5 @@ func (p *placed) knownAs() string {
 // inAZone reports whether the source name lies in one of the zones, so
 // that qualify keeps it as written.
 func (x *Index) inAZone(name string) bool {
-	if len(x.zones) == 0 {
-		return true
-	}
-	fq := dns.Fqdn(strings.ToLower(name))
-	for _, z := range x.zones {
-		if inZone(z, fq) {
-			return true
-		}
-	}
-	return false
+	return zoned(x.zones).inAZone(strings.TrimSuffix(strings.ToLower(name), "."))
 }

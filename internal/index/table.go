@@ -196,21 +196,11 @@ func (z zoned) eachEnt(n, scratch []byte, fn func(parent []byte)) []byte {
 		return scratch // a single label has nothing above it below a zone
 	}
 	above := func(q []byte) {
-		zone := z.zoneOf(unsafe.String(unsafe.SliceData(q), len(q)))
-		for i := bytes.IndexByte(q, '.'); i >= 0; {
-			parent := q[i+1:]
-			if len(parent) <= len(zone) {
-				return
-			}
+		eachParent(q, z.zoneOf(unsafe.String(unsafe.SliceData(q), len(q))), func(parent []byte) {
 			if len(parent) <= MaxTableName {
 				fn(parent)
 			}
-			j := bytes.IndexByte(parent, '.')
-			if j < 0 {
-				return
-			}
-			i += j + 1
-		}
+		})
 	}
 	if z.inAZone(unsafe.String(unsafe.SliceData(n), len(n))) {
 		scratch = append(append(scratch[:0], n...), '.')
