@@ -161,7 +161,8 @@ func (s *Snapshot) aboveHosts(q string) bool {
 // oneHost counts the live table hosts at the lowercase FQDN q, up to 2,
 // and returns the first.
 func (s *Snapshot) oneHost(q string) (first *layer, host int32, n int) {
-	look := func(w string) {
+	var wbuf [4]string
+	for _, w := range s.zones.written(q, wbuf[:0]) {
 		for _, l := range s.layers {
 			l.tab.probe(w, func(i uint32) bool {
 				if r := l.tab.recs[i]; r.host >= 0 && l.live(r.host) {
@@ -172,16 +173,6 @@ func (s *Snapshot) oneHost(q string) (first *layer, host int32, n int) {
 				}
 				return n < 2
 			})
-		}
-	}
-	if w := q[:len(q)-1]; s.zones.inAZone(w) {
-		look(w)
-	}
-	for _, zone := range s.zones {
-		if n < 2 && zone != "." && len(q) > len(zone) && inZone(zone, q) {
-			if rel := q[:len(q)-len(zone)-1]; !s.zones.inAZone(rel) {
-				look(rel)
-			}
 		}
 	}
 	return first, host, n

@@ -115,7 +115,9 @@ func (s *Snapshot) Lookup(name string) *Entry {
 	switch l, h, n := s.oneHost(name); {
 	case n == 1 && e == nil:
 		return l.entry(h)
-	case n == 0 && e != nil:
+	case n == 0 && e == nil && s.aboveHosts(name):
+		return emptyEntry
+	case n == 0:
 		return e
 	}
 	return s.merged(name, e)
