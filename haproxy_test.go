@@ -22,7 +22,6 @@ import (
 // haproxy is a real HAProxy (Debian's) run by a test on loopback.
 type haproxy struct {
 	front string // address of its HTTP frontend
-	log   *bytes.Buffer
 }
 
 // startHAProxy runs haproxy -db with cfg, in which FRONT stands for the
@@ -31,11 +30,20 @@ type haproxy struct {
 func startHAProxy(t *testing.T, cfg string) *haproxy {
 	t.Helper()
 	bin := dockertest.NeedProgram(t, "haproxy", "haproxy")
-	h := &haproxy{front: freeLoopbackAddr(t), log: new(bytes.Buffer)}
+	h := &haproxy{front: freeLoopbackAddr(t)}
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
 	writeFile(t, path, strings.ReplaceAll(cfg, "FRONT", h.front))
-	cmd := exec.Command(bin, "-db", "-f", path)
-	cmd.Stdout, cmd.Stderr = h.log, h.log
+	startListening(t, "haproxy", exec.Command(bin, "-db", "-f", path), h.front)
+	return h
+}
+
+// startListening starts cmd, which serves TCP on the loopback address addr,
+// and waits until it accepts connections. The process is killed when the
+// test ends, and its output (returned) is logged if the test failed.
+func startListening(t *testing.T, name string, cmd *exec.Cmd, addr string) *bytes.Buffer {
+	t.Helper()
+	out := new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -43,17 +51,17 @@ func startHAProxy(t *testing.T, cfg string) *haproxy {
 		cmd.Process.Kill()
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("haproxy output:\n%s", h.log)
+			t.Logf("%s output:\n%s", name, out)
 		}
 	})
-	await.True(t, dockerWithin, "haproxy listens on "+h.front, func() bool {
-		c, err := net.DialTimeout("tcp", h.front, 100*time.Millisecond)
+	await.True(t, dockerWithin, name+" listens on "+addr, func() bool {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
 		}
 		return err == nil
 	})
-	return h
+	return out
 }
 
 // followSRV is an HAProxy configuration whose backend follows the SRV

@@ -3,7 +3,6 @@ package dockerhosts
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -58,26 +57,7 @@ http {
     }
 }
 `, filepath.Join(dir, "nginx.pid"), temps.String(), s.udp, front, app))
-	cmd := exec.Command(bin, "-e", "stderr", "-p", dir, "-c", conf)
-	out := new(strings.Builder)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("nginx output:\n%s", out)
-		}
-	})
-	await.True(t, dockerWithin, "nginx listens on "+front, func() bool {
-		c, err := net.DialTimeout("tcp", front, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	startListening(t, "nginx", exec.Command(bin, "-e", "stderr", "-p", dir, "-c", conf), front)
 
 	get := func(tenant string) (int, string) {
 		c := &http.Client{Timeout: 3 * time.Second}
