@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -398,6 +397,7 @@ func readLimited(r io.Reader, size, limit int64, buf []byte) (content []byte, tr
 	} else {
 		content = make([]byte, 0, want)
 	}
+	var pace index.Pacer
 	for int64(len(content)) < limit {
 		if len(content) == cap(content) {
 			content = append(content, 0)[:len(content)] // grown while read
@@ -407,7 +407,7 @@ func readLimited(r io.Reader, size, limit int64, buf []byte) (content []byte, tr
 		room := content[len(content):min(int64(cap(content)), limit, int64(len(content))+readChunk)]
 		n, rerr := r.Read(room)
 		content = content[:len(content)+n]
-		runtime.Gosched()
+		pace.Block()
 		if errors.Is(rerr, io.EOF) {
 			return content, false, 0, nil
 		}

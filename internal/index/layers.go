@@ -459,7 +459,8 @@ func (s *Snapshot) reverse(a netip.Addr, r addrEntry) []string {
 		}
 		for _, host := range h.hosts {
 			h.l.tab.HostNames(host, func(n []byte) {
-				if q := s.zones.qualified(n); !slices.Contains(out, q) {
+				// PTR names are under the first zone, as the maps' place gives them.
+				if q := s.zones.qualify(string(n))[0]; !slices.Contains(out, q) {
 					out = append(out, q)
 				}
 			})
@@ -689,18 +690,6 @@ func (s *Snapshot) addrBefore(i int, a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// qualify gives the owner names of the written name w.
-func (z zoned) qualify(w string) []string {
-	if z.inAZone(w) {
-		return []string{w + "."}
-	}
-	out := make([]string, len(z))
-	for i, zone := range z {
-		out[i] = w + "." + zone
-	}
-	return out
 }
 
 // Tabler is a Sink that also takes its hosts as a Table: a source with

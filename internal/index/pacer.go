@@ -32,9 +32,14 @@ const paceWork = 500 * time.Microsecond
 // granularity, which slowed every load, the first one too.
 func (p *Pacer) Tick() {
 	p.n++
-	if p.n%32 != 0 {
-		return
+	if p.n%32 == 0 {
+		p.Block()
 	}
+}
+
+// Block counts a step worth many ticks (a block of a copy, a read of a
+// megabyte) and yields when the last yield is paceWork ago.
+func (p *Pacer) Block() {
 	now := time.Now()
 	if p.last.IsZero() {
 		p.last = now

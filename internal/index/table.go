@@ -1,13 +1,10 @@
 package index
 
 import (
-	"bytes"
 	"encoding/binary"
 	"hash/maphash"
 	"net/netip"
 	"slices"
-	"strings"
-	"unsafe"
 )
 
 // Table is a compact, immutable set of plain hosts, each an address and
@@ -187,44 +184,6 @@ func (b *TableBuilder) Add(ip netip.Addr, names [][]byte) int32 {
 	return host
 }
 
-// eachEnt calls fn with each empty non-terminal above the written name n:
-// the names strictly between each owner name n qualifies to and the apex of
-// the zone that holds it, as the maps' addEnts makes them. scratch is
-// working space, returned for reuse; fn's argument is valid during the call.
-func (z zoned) eachEnt(n, scratch []byte, fn func(parent []byte)) []byte {
-	if bytes.IndexByte(n, '.') < 0 {
-		return scratch // a single label has nothing above it below a zone
-	}
-	above := func(q []byte) {
-		eachParent(q, z.zoneOf(unsafe.String(unsafe.SliceData(q), len(q))), func(parent []byte) {
-			if len(parent) <= MaxTableName {
-				fn(parent)
-			}
-		})
-	}
-	if z.inAZone(unsafe.String(unsafe.SliceData(n), len(n))) {
-		scratch = append(append(scratch[:0], n...), '.')
-		above(scratch)
-		return scratch
-	}
-	for _, zone := range z {
-		scratch = append(append(append(scratch[:0], n...), '.'), zone...)
-		above(scratch)
-	}
-	return scratch
-}
-
-// zoneOf is the most specific zone holding the lowercase FQDN q, "." for
-// none.
-func (z zoned) zoneOf(q string) string {
-	for _, zone := range z {
-		if inZone(zone, q) {
-			return zone
-		}
-	}
-	return "."
-}
-
 // Done returns the table. The builder must not be used after. Its sorts
 // are radix sorts that yield the CPU as they go (a Pacer): a table of a
 // million names is built beside queries on one core.
@@ -298,51 +257,6 @@ func radixSort(n, passes int, digit func(item uint32, pass int) uint16, pace *Pa
 	return items
 }
 
-// zoned tells where a table's names lie: as written when a name is inside
-// one of the zones (or there are none), otherwise once under each zone.
-type zoned []string
-
-// inAZone reports whether the written name s lies in a zone, so that it is
-// served as written.
-func (z zoned) inAZone(s string) bool {
-	if len(z) == 0 {
-		return true
-	}
-	for _, zone := range z {
-		if zone == "." || (len(s)+1 == len(zone) && zone[:len(s)] == s) ||
-			(len(s) > len(zone) && s[len(s)-len(zone)] == '.' && s[len(s)-len(zone)+1:] == zone[:len(zone)-1]) {
-			return true
-		}
-	}
-	return false
-}
-
-// written appends to out each name a table may hold that qualifies to the
-// lowercase FQDN q.
-func (z zoned) written(q string, out []string) []string {
-	if s := q[:len(q)-1]; z.inAZone(s) {
-		out = append(out, s)
-	}
-	for _, zone := range z {
-		if zone == "." || len(q) <= len(zone) || !inZone(zone, q) {
-			continue
-		}
-		if rel := q[:len(q)-len(zone)-1]; !z.inAZone(rel) {
-			out = append(out, rel)
-		}
-	}
-	return out
-}
-
-// qualified is the owner name of the written name s for PTR: as written
-// inside a zone, else under the first (most specific) zone.
-func (z zoned) qualified(s []byte) string {
-	if z.inAZone(string(s)) || z[0] == "." {
-		return string(s) + "."
-	}
-	return strings.Join([]string{string(s), z[0]}, ".")
-}
-
 // exact returns s in an array of its length, when it holds much more. It
 // copies a block at a time, yielding between blocks: a copy of megabytes
 // is one non-preemptible memmove otherwise.
@@ -355,9 +269,7 @@ func exact[T any](s []T, pace *Pacer) []T {
 	const block = 64 << 10
 	for i := 0; i < len(s); i += block {
 		copy(out[i:], s[i:min(i+block, len(s))])
-		for range 64 {
-			pace.Tick()
-		}
+		pace.Block()
 	}
 	return out
 }
