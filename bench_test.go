@@ -81,7 +81,7 @@ func BenchmarkServeDNS(b *testing.B) {
 // benchTable is an index holding hs as a hosts file gives them: a table.
 func benchTable(hs []index.Host) *index.Index {
 	x := index.New([]string{"docker."})
-	tb := x.NewTableBuilder(len(hs), len(hs), 0)
+	tb := x.NewTableBuilder()
 	for _, h := range hs {
 		tb.Add(h.Addrs[0].IP, [][]byte{[]byte(h.Names[0])})
 	}

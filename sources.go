@@ -176,8 +176,8 @@ func (m meteredSink) Delete(id string) bool {
 }
 
 // NewTableBuilder starts a table for a hosts file (index.Tabler).
-func (m meteredSink) NewTableBuilder(hosts, names, nameBytes int) *index.TableBuilder {
-	return m.idx.NewTableBuilder(hosts, names, nameBytes)
+func (m meteredSink) NewTableBuilder() *index.TableBuilder {
+	return m.idx.NewTableBuilder()
 }
 
 // SetTable takes a hosts file loaded whole (index.Tabler).

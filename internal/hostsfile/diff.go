@@ -30,16 +30,16 @@ type table struct {
 	tune    *tuning // nil for the defaults; tests move the thresholds
 	// newTable starts a table for the index the file goes to; nil for
 	// one without zones.
-	newTable func(hosts, names, nameBytes int) *index.TableBuilder
+	newTable func() *index.TableBuilder
 }
 
 var noZones = index.New(nil)
 
-func (t *table) builder(hosts, names, nameBytes int) *index.TableBuilder {
+func (t *table) builder() *index.TableBuilder {
 	if t.newTable != nil {
-		return t.newTable(hosts, names, nameBytes)
+		return t.newTable()
 	}
-	return noZones.NewTableBuilder(hosts, names, nameBytes)
+	return noZones.NewTableBuilder()
 }
 
 // tuning sets when a reread loads the file whole rather than patching.
@@ -232,8 +232,7 @@ func (t *table) diff(content []byte, lim Limits, truncated bool, cut int) change
 // whole loads content as a new base. Nothing is allocated per line: the
 // names go straight into the table's arrays.
 func (t *table) whole(content []byte, lim Limits, truncated bool, cut int) change {
-	lines := countLines(content)
-	b := t.builder(lines, 2*lines, len(content))
+	b := t.builder()
 	var stats Stats
 	p := parser{stats: &stats}
 	eachLine(content, true, lim, &stats, func(line []byte) {
@@ -370,20 +369,4 @@ func dropsNames(went, came []index.Host) bool {
 		}
 	}
 	return false
-}
-
-// countLines counts the lines of b a block at a time, yielding between
-// blocks: bytes.Count is assembly the scheduler cannot preempt, and a large
-// file takes it milliseconds.
-func countLines(b []byte) int {
-	const block = 2 << 20 // a quarter of a millisecond
-	var pace index.Pacer
-	n := 1
-	for len(b) > 0 {
-		k := min(len(b), block)
-		n += bytes.Count(b[:k], []byte{'\n'})
-		b = b[k:]
-		pace.Block()
-	}
-	return n
 }

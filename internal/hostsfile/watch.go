@@ -81,7 +81,7 @@ type Watcher struct {
 	limits                              Limits
 	// newTable starts the table a file is loaded as; nil for a table
 	// without zones.
-	newTable func(hosts, names, nameBytes int) *index.TableBuilder
+	newTable func() *index.TableBuilder
 
 	notify   *fsnotify.Watcher
 	watched  map[string]os.FileInfo // directories under watch, as they were when added

@@ -69,7 +69,7 @@ func (d deadSet) set(h int32, hosts int, dead bool, fresh map[int]bool) deadSet 
 func (l *layer) at(w string, out []int32) []int32 {
 	start := len(out)
 	l.tab.probe(w, func(i uint32) bool {
-		if r := l.tab.recs[i]; r.host >= 0 && l.live(r.host) {
+		if r := l.tab.rec(i); r.host >= 0 && l.live(r.host) {
 			out = append(out, r.host)
 		}
 		return true
@@ -82,7 +82,7 @@ func (l *layer) at(w string, out []int32) []int32 {
 func (l *layer) has(w string) bool {
 	found := false
 	l.tab.probe(w, func(i uint32) bool {
-		r := l.tab.recs[i]
+		r := l.tab.rec(i)
 		found = r.host >= 0 && l.live(r.host)
 		return !found
 	})
@@ -94,7 +94,7 @@ func (l *layer) has(w string) bool {
 func (l *layer) above(q string) bool {
 	found := false
 	l.tab.probe(q, func(i uint32) bool {
-		r := l.tab.recs[i]
+		r := l.tab.rec(i)
 		found = r.host < 0 && -r.host > l.entDead[i]
 		return !found
 	})
@@ -109,7 +109,7 @@ func (l *layer) entsAbove(h int32, out []uint32) []uint32 {
 	t.HostNames(h, func(n []byte) {
 		scratch = t.zones.eachEnt(n, scratch, func(parent []byte) {
 			t.probe(string(parent), func(r uint32) bool {
-				if t.recs[r].host < 0 {
+				if t.rec(r).host < 0 {
 					if !slices.Contains(out, r) {
 						out = append(out, r)
 					}
@@ -165,7 +165,7 @@ func (s *Snapshot) oneHost(q string) (first *layer, host int32, n int) {
 	for _, w := range s.zones.written(q, wbuf[:0]) {
 		for _, l := range s.layers {
 			l.tab.probe(w, func(i uint32) bool {
-				if r := l.tab.recs[i]; r.host >= 0 && l.live(r.host) {
+				if r := l.tab.rec(i); r.host >= 0 && l.live(r.host) {
 					if n == 0 {
 						first, host = l, r.host
 					}
@@ -331,8 +331,8 @@ func (s *Snapshot) aboveReverse(q string) bool {
 // liveIn reports whether a live host of l has an address from lo to hi.
 func (l *layer) liveIn(lo, hi [2]uint64) bool {
 	t := l.tab
-	for i := t.addrFrom(lo); i < len(t.byAddr) && cmpAddrKey(t.addrs[t.byAddr[i]], hi) <= 0; i++ {
-		if l.live(int32(t.byAddr[i])) {
+	for i := t.addrFrom(lo); i < t.byAddr.len() && cmpAddrKey(t.addr(t.byAddrAt(i)), hi) <= 0; i++ {
+		if l.live(t.byAddrAt(i)) {
 			return true
 		}
 	}
@@ -521,11 +521,12 @@ func (s *Snapshot) owners(a netip.Addr, r addrEntry) []Owner {
 func (s *Snapshot) eachLayerName(fn func(name string, e *Entry) bool) bool {
 	for i, l := range s.layers {
 		t := l.tab
-		for slot, v := range t.slots {
+		for slot := range t.slots.len() {
+			v := t.slots.at(slot)
 			if v == 0 {
 				continue
 			}
-			r := t.recs[v-1]
+			r := t.rec(v - 1)
 			name := string(t.name(r))
 			if !s.firstSlot(t, name, slot) {
 				continue // a name is walked at its first rec
@@ -568,7 +569,7 @@ func (s *Snapshot) firstSlot(t *Table, w string, slot int) bool {
 		first = int(i)
 		return false
 	})
-	return first >= 0 && t.slots[slot] == uint32(first)+1
+	return first >= 0 && t.slots.at(slot) == uint32(first)+1
 }
 
 // heldBefore reports whether a layer before the i-th has q.
@@ -603,13 +604,14 @@ func (s *Snapshot) eachLayerReverse(fn func(name string, e *Entry) bool) bool {
 		t := l.tab
 		var last [2]uint64 // the live address before, in address order
 		had := false
-		for _, h := range t.byAddr {
-			if !l.live(int32(h)) || (had && t.addrs[h] == last) {
+		for j := range t.byAddr.len() {
+			h := t.byAddrAt(j)
+			if !l.live(h) || (had && t.addr(h) == last) {
 				continue
 			}
 			prev, hadPrev := last, had
-			last, had = t.addrs[h], true
-			rev, err := dns.ReverseAddr(t.Addr(int32(h)).String())
+			last, had = t.addr(h), true
+			rev, err := dns.ReverseAddr(t.Addr(h).String())
 			if err != nil {
 				continue
 			}
@@ -652,11 +654,12 @@ func (s *Snapshot) eachLayerReverse(fn func(name string, e *Entry) bool) bool {
 func (s *Snapshot) eachLayerAddr(fn func(a netip.Addr, names []string) bool) bool {
 	for i, l := range s.layers {
 		t := l.tab
-		for j, h := range t.byAddr {
-			if !l.live(int32(h)) || (j > 0 && t.addrs[t.byAddr[j-1]] == t.addrs[h] && s.liveBefore(l, j)) {
+		for j := range t.byAddr.len() {
+			h := t.byAddrAt(j)
+			if !l.live(h) || (j > 0 && t.addr(t.byAddrAt(j-1)) == t.addr(h) && s.liveBefore(l, j)) {
 				continue
 			}
-			a := t.Addr(int32(h))
+			a := t.Addr(h)
 			if _, ok := s.addrs.get(a); ok || s.addrBefore(i, a) {
 				continue
 			}
@@ -672,9 +675,9 @@ func (s *Snapshot) eachLayerAddr(fn func(a netip.Addr, names []string) bool) boo
 // before j.
 func (s *Snapshot) liveBefore(l *layer, j int) bool {
 	t := l.tab
-	k := t.addrs[t.byAddr[j]]
-	for j--; j >= 0 && t.addrs[t.byAddr[j]] == k; j-- {
-		if l.live(int32(t.byAddr[j])) {
+	k := t.addr(t.byAddrAt(j))
+	for j--; j >= 0 && t.addr(t.byAddrAt(j)) == k; j-- {
+		if l.live(t.byAddrAt(j)) {
 			return true
 		}
 	}
@@ -698,7 +701,7 @@ func (s *Snapshot) addrBefore(i int, a netip.Addr) bool {
 type Tabler interface {
 	// NewTableBuilder starts a table for this index (its zones decide
 	// which names lie above a host's).
-	NewTableBuilder(hosts, names, nameBytes int) *TableBuilder
+	NewTableBuilder() *TableBuilder
 	// SetTable makes t the source's complete view (nil for none): the
 	// hosts it had go.
 	SetTable(t *Table)
@@ -707,8 +710,8 @@ type Tabler interface {
 	Patch(kill, revive []int32, remove []string, add []Host)
 }
 
-func (b boundSink) NewTableBuilder(hosts, names, nameBytes int) *TableBuilder {
-	return b.x.NewTableBuilder(hosts, names, nameBytes)
+func (b boundSink) NewTableBuilder() *TableBuilder {
+	return b.x.NewTableBuilder()
 }
 func (b boundSink) SetTable(t *Table) { b.x.SetTable(b.src, t) }
 func (b boundSink) Patch(kill, revive []int32, remove []string, add []Host) {

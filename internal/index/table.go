@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"net/netip"
 	"slices"
+	"sort"
 )
 
 // Table is a compact, immutable set of plain hosts, each an address and
@@ -15,16 +16,19 @@ import (
 // A table knows no zones: names are kept as the source wrote them (lowercase,
 // no trailing dot, relative or already inside a zone) and qualified when a
 // query reads them, by the same rule the index applies to a Host's names.
+//
+// Its arrays are kept in blocks (see blocks), so that building one never
+// holds the CPU for the zeroing of megabytes.
 type Table struct {
-	arena []byte     // the names' bytes
-	recs  []tableRec // each host's names, host by host, then the empty non-terminals
+	arena arena            // the names' bytes
+	recs  blocks[tableRec] // each host's names, host by host, then the empty non-terminals
 	// hostFirst[i] is where host i's names start in recs; one past the
 	// last host it is where the empty non-terminals start.
-	hostFirst []uint32
-	addrs     [][2]uint64 // each host's address, its 16-byte form in big-endian halves
-	byAddr    []uint32    // hosts in address order, for PTR
-	slots     []uint32    // open addressing over recs by name: index+1, 0 for empty
-	zones     zoned       // of the index it was built for
+	hostFirst blocks[uint32]
+	addrs     blocks[[2]uint64] // each host's address, its 16-byte form in big-endian halves
+	byAddr    blocks[uint32]    // hosts in address order, for PTR
+	slots     blocks[uint32]    // open addressing over recs by name: index+1, 0 for empty
+	zones     zoned             // of the index it was built for
 }
 
 // tableRec is one name in a table: one of a host's names, as written, or an
@@ -37,23 +41,37 @@ type tableRec struct {
 	n    uint8
 }
 
-func (t *Table) name(r tableRec) []byte { return t.arena[r.off : r.off+uint32(r.n)] }
+func (t *Table) name(r tableRec) []byte { return t.arena.name(r.off, r.n) }
+
+func (t *Table) rec(i uint32) tableRec { return t.recs.at(int(i)) }
+
+func (t *Table) addr(h int32) [2]uint64 { return t.addrs.at(int(h)) }
+
+// hostRecs is where host h's recs start and end.
+func (t *Table) hostRecs(h int32) (from, to int) {
+	return int(t.hostFirst.at(int(h))), int(t.hostFirst.at(int(h) + 1))
+}
+
+// byAddrAt is the host at place i in address order.
+func (t *Table) byAddrAt(i int) int32 { return int32(t.byAddr.at(i)) }
 
 // Hosts is the number of hosts in t.
-func (t *Table) Hosts() int { return len(t.hostFirst) - 1 }
+func (t *Table) Hosts() int { return t.hostFirst.len() - 1 }
 
 // Addr returns host i's address.
 func (t *Table) Addr(i int32) netip.Addr {
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], t.addrs[i][0])
-	binary.BigEndian.PutUint64(b[8:], t.addrs[i][1])
+	k := t.addr(i)
+	binary.BigEndian.PutUint64(b[:8], k[0])
+	binary.BigEndian.PutUint64(b[8:], k[1])
 	return netip.AddrFrom16(b).Unmap()
 }
 
 // HostNames calls fn with each name of host i, in order.
 func (t *Table) HostNames(i int32, fn func(name []byte)) {
-	for _, r := range t.recs[t.hostFirst[i]:t.hostFirst[i+1]] {
-		fn(t.name(r))
+	from, to := t.hostRecs(i)
+	for r := from; r < to; r++ {
+		fn(t.name(t.recs.at(r)))
 	}
 }
 
@@ -80,16 +98,16 @@ func cmpAddrKey(a, b [2]uint64) int {
 // probe calls fn with the index of every rec named s, until fn returns
 // false.
 func (t *Table) probe(s string, fn func(i uint32) bool) {
-	if len(t.slots) == 0 {
+	if t.slots.len() == 0 {
 		return
 	}
-	mask := uint32(len(t.slots) - 1)
+	mask := uint32(t.slots.len() - 1)
 	for at := uint32(maphash.String(seed, s)) & mask; ; at = (at + 1) & mask {
-		v := t.slots[at]
+		v := t.slots.at(int(at))
 		if v == 0 {
 			return
 		}
-		if r := t.recs[v-1]; int(r.n) == len(s) && string(t.name(r)) == s {
+		if r := t.rec(v - 1); int(r.n) == len(s) && string(t.name(r)) == s {
 			if !fn(v - 1) {
 				return
 			}
@@ -100,15 +118,14 @@ func (t *Table) probe(s string, fn func(i uint32) bool) {
 // addrFrom is the position in byAddr of the first host whose address is k
 // or after it.
 func (t *Table) addrFrom(k [2]uint64) int {
-	i, _ := slices.BinarySearchFunc(t.byAddr, k, func(h uint32, k [2]uint64) int { return cmpAddrKey(t.addrs[h], k) })
-	return i
+	return sort.Search(t.byAddr.len(), func(i int) bool { return cmpAddrKey(t.addr(t.byAddrAt(i)), k) >= 0 })
 }
 
 // hostsWith returns the hosts whose address is ip, in host order.
 func (t *Table) hostsWith(ip netip.Addr, out []int32) []int32 {
 	k := addrKey(ip)
-	for i := t.addrFrom(k); i < len(t.byAddr) && t.addrs[t.byAddr[i]] == k; i++ {
-		out = append(out, int32(t.byAddr[i]))
+	for i := t.addrFrom(k); i < t.byAddr.len() && t.addr(t.byAddrAt(i)) == k; i++ {
+		out = append(out, t.byAddrAt(i))
 	}
 	slices.Sort(out)
 	return out
@@ -124,20 +141,10 @@ type TableBuilder struct {
 	pace     Pacer
 }
 
-// NewTableBuilder returns a builder of a table for x, with room for about
-// hosts hosts, names names and nameBytes bytes of them.
-func (x *Index) NewTableBuilder(hosts, names, nameBytes int) *TableBuilder {
+// NewTableBuilder returns a builder of a table for x.
+func (x *Index) NewTableBuilder() *TableBuilder {
 	b := &TableBuilder{entIndex: map[string]int32{}}
 	b.t.zones = zoned(x.zones)
-	// Each allocation is zeroed at once, megabytes the scheduler cannot
-	// interrupt: yield between them.
-	b.t.arena = make([]byte, 0, nameBytes)
-	b.pace.Yield()
-	b.t.recs = make([]tableRec, 0, names)
-	b.pace.Yield()
-	b.t.hostFirst = make([]uint32, 0, hosts+1)
-	b.t.addrs = make([][2]uint64, 0, hosts)
-	b.pace.Yield()
 	return b
 }
 
@@ -157,23 +164,20 @@ const MaxTableName = 255
 // Add adds a host with address ip and names (lowercase, without a trailing
 // dot, each once, none longer than MaxTableName) and returns its index.
 func (b *TableBuilder) Add(ip netip.Addr, names [][]byte) int32 {
-	t := &b.t
-	host := int32(len(t.addrs))
-	t.addrs = append(t.addrs, addrKey(ip))
-	t.hostFirst = append(t.hostFirst, uint32(len(t.recs)))
+	t, pace := &b.t, &b.pace
+	host := int32(t.addrs.len())
+	t.addrs.push(addrKey(ip), pace)
+	t.hostFirst.push(uint32(t.recs.len()), pace)
 	b.hostEnts = b.hostEnts[:0]
 	for _, n := range names {
-		off := uint32(len(t.arena))
-		t.arena = append(t.arena, n...)
-		t.recs = append(t.recs, tableRec{off: off, host: host, n: uint8(len(n))})
+		t.recs.push(tableRec{off: t.arena.add(n, pace), host: host, n: uint8(len(n))}, pace)
 		// The names above it exist too: count the host once in each.
 		b.scratch = t.zones.eachEnt(n, b.scratch, func(parent []byte) {
 			e, ok := b.entIndex[string(parent)]
 			if !ok {
 				e = int32(len(b.ents))
 				b.entIndex[string(parent)] = e
-				b.ents = append(b.ents, tableRec{off: uint32(len(t.arena)), n: uint8(len(parent))})
-				t.arena = append(t.arena, parent...)
+				b.ents = append(b.ents, tableRec{off: t.arena.add(parent, pace), n: uint8(len(parent))})
 			}
 			if !slices.Contains(b.hostEnts, e) {
 				b.hostEnts = append(b.hostEnts, e)
@@ -190,34 +194,34 @@ func (b *TableBuilder) Add(ip netip.Addr, names [][]byte) int32 {
 func (b *TableBuilder) Done() *Table {
 	t := &b.t
 	pace := &b.pace
-	t.hostFirst = append(t.hostFirst, uint32(len(t.recs)))
-	t.recs = append(t.recs, b.ents...)
+	t.hostFirst.push(uint32(t.recs.len()), pace)
+	for _, e := range b.ents {
+		t.recs.push(e, pace)
+	}
 	// Fill the slots in the order of their positions: the writes then walk
 	// the array once instead of missing the cache on every name.
-	t.slots = make([]uint32, slotsFor(len(t.recs)))
-	pace.Yield()
-	mask := uint32(len(t.slots) - 1)
-	at := make([]uint32, len(t.recs)) // each rec's slot position
-	pace.Yield()
-	for i, r := range t.recs {
-		at[i] = uint32(maphash.Bytes(seed, t.name(r))) & mask
+	n := t.recs.len()
+	t.slots = makeBlocks[uint32](slotsFor(n), pace)
+	mask := uint32(t.slots.len() - 1)
+	at := makeBlocks[uint32](n, pace) // each rec's slot position
+	t.recs.each(func(i int, r tableRec) {
+		*at.ref(i) = uint32(maphash.Bytes(seed, t.name(r))) & mask
 		pace.Tick()
-	}
-	for _, i := range radixSort(len(t.recs), 2, func(i uint32, pass int) uint16 { return uint16(at[i] >> (16 * pass)) }, pace) {
-		pos := at[i]
-		for t.slots[pos] != 0 {
+	})
+	order := radixSort(n, 2, func(i uint32, pass int) uint16 { return uint16(at.at(int(i)) >> (16 * pass)) }, pace)
+	order.each(func(_ int, i uint32) {
+		pos := at.at(int(i))
+		for t.slots.at(int(pos)) != 0 {
 			pos = (pos + 1) & mask
 		}
-		t.slots[pos] = i + 1
+		*t.slots.ref(int(pos)) = i + 1
 		pace.Tick()
-	}
+	})
 	// Hosts by address, least significant 16 bits first; a stable sort
 	// keeps a shared address's hosts in host order.
-	t.byAddr = radixSort(len(t.addrs), 8, func(h uint32, pass int) uint16 {
-		return uint16(t.addrs[h][1-pass/4] >> (16 * (pass % 4)))
+	t.byAddr = radixSort(t.addrs.len(), 8, func(h uint32, pass int) uint16 {
+		return uint16(t.addrs.at(int(h))[1-pass/4] >> (16 * (pass % 4)))
 	}, pace)
-	// The hints are upper bounds: give back what they overshot.
-	t.arena, t.addrs, t.recs = exact(t.arena, pace), exact(t.addrs, pace), exact(t.recs, pace)
 	out := *t
 	*b = TableBuilder{}
 	return &out
@@ -226,52 +230,32 @@ func (b *TableBuilder) Done() *Table {
 // radixSort returns 0..n-1 ordered by the digits digit gives, least
 // significant (pass 0) first, stable. A pass in which every item has the
 // same digit is skipped: IPv4 addresses share their upper 96 bits.
-func radixSort(n, passes int, digit func(item uint32, pass int) uint16, pace *Pacer) []uint32 {
-	items, tmp := make([]uint32, n), make([]uint32, n)
-	pace.Yield()
-	for i := range items {
-		items[i] = uint32(i)
-	}
+func radixSort(n, passes int, digit func(item uint32, pass int) uint16, pace *Pacer) blocks[uint32] {
+	items, tmp := makeBlocks[uint32](n, pace), makeBlocks[uint32](n, pace)
+	items.each(func(i int, _ uint32) { *items.ref(i) = uint32(i) })
 	count := make([]int, 1<<16)
 	for pass := range passes {
 		clear(count)
-		for _, it := range items {
+		items.each(func(_ int, it uint32) {
 			count[digit(it, pass)]++
 			pace.Tick()
-		}
-		if n == 0 || count[digit(items[0], pass)] == n {
+		})
+		if n == 0 || count[digit(items.at(0), pass)] == n {
 			continue
 		}
 		sum := 0
 		for d, c := range count {
 			count[d], sum = sum, sum+c
 		}
-		for _, it := range items {
+		items.each(func(_ int, it uint32) {
 			d := digit(it, pass)
-			tmp[count[d]] = it
+			*tmp.ref(count[d]) = it
 			count[d]++
 			pace.Tick()
-		}
+		})
 		items, tmp = tmp, items
 	}
 	return items
-}
-
-// exact returns s in an array of its length, when it holds much more. It
-// copies a block at a time, yielding between blocks: a copy of megabytes
-// is one non-preemptible memmove otherwise.
-func exact[T any](s []T, pace *Pacer) []T {
-	if cap(s) <= len(s)+len(s)/16 {
-		return s
-	}
-	out := make([]T, len(s))
-	pace.Yield()
-	const block = 64 << 10
-	for i := 0; i < len(s); i += block {
-		copy(out[i:], s[i:min(i+block, len(s))])
-		pace.Block()
-	}
-	return out
 }
 
 // Find calls fn with each host of t whose address is ip and whose names are
@@ -282,12 +266,16 @@ func (t *Table) Find(ip netip.Addr, names []string, fn func(h int32)) {
 	}
 	k := addrKey(ip)
 	t.probe(names[0], func(i uint32) bool {
-		h := t.recs[i].host
-		if h < 0 || t.addrs[h] != k || int(t.hostFirst[h+1]-t.hostFirst[h]) != len(names) {
+		h := t.rec(i).host
+		if h < 0 || t.addr(h) != k {
 			return true
 		}
-		for j, r := range t.recs[t.hostFirst[h]:t.hostFirst[h+1]] {
-			if string(t.name(r)) != names[j] {
+		from, to := t.hostRecs(h)
+		if to-from != len(names) {
+			return true
+		}
+		for j := range names {
+			if string(t.name(t.recs.at(from+j))) != names[j] {
 				return true
 			}
 		}

@@ -13,7 +13,7 @@ import (
 func BenchmarkLookupTable(b *testing.B) {
 	const hosts = 100_000
 	x := New([]string{"bench.test."})
-	tb := x.NewTableBuilder(hosts, 2*hosts, 30*hosts)
+	tb := x.NewTableBuilder()
 	for i := range hosts {
 		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		tb.Add(ip, [][]byte{fmt.Appendf(nil, "host%d", i), fmt.Appendf(nil, "alias%d.svc", i)})

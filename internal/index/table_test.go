@@ -106,7 +106,7 @@ func genHosts(p picker, n int) []plainHost {
 }
 
 func buildTable(x *Index, hosts []plainHost) *Table {
-	b := x.NewTableBuilder(len(hosts), 2*len(hosts), 0)
+	b := x.NewTableBuilder()
 	for i, h := range hosts {
 		names := make([][]byte, len(h.names))
 		for j, n := range h.names {
@@ -711,7 +711,7 @@ func TestTableZoneApexIsNoNameAboveHosts(t *testing.T) {
 		ip := netip.MustParseAddr("10.1.2.3")
 		names := []string{"x.docker", "a.lab"}
 		tab, maps := New(tc.zones), New(tc.zones)
-		b := tab.NewTableBuilder(1, len(names), 0)
+		b := tab.NewTableBuilder()
 		b.Add(ip, [][]byte{[]byte(names[0]), []byte(names[1])})
 		tab.SetTable(files, b.Done())
 		maps.Upsert(files, Host{ID: "1", Names: names, ReverseNames: names, Addrs: []Addr{{IP: ip}}})
@@ -744,7 +744,7 @@ func TestTableEachNameListsNamesAboveAddresses(t *testing.T) {
 		name string
 	}{{"10.0.0.1", "a"}, {"10.0.0.1", "b"}, {"10.0.0.2", "c"}, {"10.1.2.3", "d"}, {"10.2.0.1", "e"}}
 	tab, maps := New(zones), New(zones)
-	b := tab.NewTableBuilder(len(lines), len(lines), 0)
+	b := tab.NewTableBuilder()
 	for _, l := range lines[:4] {
 		b.Add(netip.MustParseAddr(l.ip), [][]byte{[]byte(l.name)})
 	}
