@@ -285,13 +285,16 @@ func (c *change) update(path string) Update {
 
 // commonPrefix is the length of the longest common prefix of a and b. It
 // compares blocks first (bytes.Equal is vectorised): a large file is
-// compared at memory speed.
+// compared at memory speed, a few milliseconds for 19 MB, so it yields as
+// it goes.
 func commonPrefix(a, b []byte) int {
 	const block = 256
+	var pace index.Pacer
 	n := min(len(a), len(b))
 	i := 0
 	for i+block <= n && bytes.Equal(a[i:i+block], b[i:i+block]) {
 		i += block
+		pace.Tick()
 	}
 	for i < n && a[i] == b[i] {
 		i++
@@ -302,10 +305,12 @@ func commonPrefix(a, b []byte) int {
 // commonSuffix is the length of the longest common suffix of a and b.
 func commonSuffix(a, b []byte) int {
 	const block = 256
+	var pace index.Pacer
 	n := min(len(a), len(b))
 	i := 0
 	for i+block <= n && bytes.Equal(a[len(a)-i-block:len(a)-i], b[len(b)-i-block:len(b)-i]) {
 		i += block
+		pace.Tick()
 	}
 	for i < n && a[len(a)-1-i] == b[len(b)-1-i] {
 		i++
