@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
@@ -76,4 +79,125 @@ func TestBufferFallsBackToTheHeap(t *testing.T) {
 		t.Errorf("failed mapping: %d bytes, mapped %v; want %d on the heap", len(b.mem), b.mapped, 2*mapMin)
 	}
 	b.release()
+}
+
+func TestReadLimitedGrowsForAFileGrownWhileRead(t *testing.T) {
+	data := scaleFile(100_000) // several megabytes
+	var buf buffer
+	defer buf.release()
+	// Stated 1 KB: the file grew after the stat, past the heap threshold.
+	content, truncated, _, err := readLimited(bytes.NewReader(data), 1024, DefaultLimits.FileBytes, &buf)
+	if err != nil || truncated || !bytes.Equal(content, data) {
+		t.Fatalf("grown read: err %v, truncated %v, %d of %d bytes right", err, truncated, commonPrefix(content, data), len(data))
+	}
+	if buf.mapped != canMap() {
+		t.Errorf("grown buffer of %d bytes: mapped %v", len(buf.mem), buf.mapped)
+	}
+
+	// A reread of the same size reuses the buffer.
+	before := &buf.mem[0]
+	content, _, _, err = readLimited(bytes.NewReader(data), int64(len(data)), DefaultLimits.FileBytes, &buf)
+	if err != nil || !bytes.Equal(content, data) || &buf.mem[0] != before {
+		t.Errorf("reread: err %v, same content %v, same buffer %v", err, bytes.Equal(content, data), &buf.mem[0] == before)
+	}
+
+	// Grown past the limit: cut at the last line within it.
+	limit := int64(len(data) / 2)
+	var small buffer
+	defer small.release()
+	content, truncated, cut, err := readLimited(bytes.NewReader(data), 1024, limit, &small)
+	want := data[:bytes.LastIndexByte(data[:limit], '\n')+1]
+	if err != nil || !truncated || cut == 0 || !bytes.Equal(content, want) {
+		t.Errorf("over the limit: err %v, truncated %v, cut %d, content right %v", err, truncated, cut, bytes.Equal(content, want))
+	}
+}
+
+// TestLargeFileRereads follows a file large enough for mapped buffers as it
+// grows, is edited, shrinks, is caught half written, and goes away and comes
+// back: the watcher's two buffers trade places, are replaced and released,
+// and what is served must be the file every time.
+func TestLargeFileRereads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hosts")
+	write := func(b []byte) {
+		t.Helper()
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mapping := canMap()
+	var mappedUpdates atomic.Int32
+	w, rec := startWatcher(t, []string{path}, 0, func(cw *Watcher) {
+		cw.shrinkGrace, cw.missingGrace = 50*time.Millisecond, 50*time.Millisecond
+		record := cw.onUpdate
+		cw.onUpdate = func(u Update) {
+			// On the watcher's goroutine: its buffers hold still.
+			f := cw.files[0]
+			switch {
+			case u.Missing && (f.served.mem != nil || f.spare.mem != nil):
+				t.Errorf("missing file still holds buffers of %d and %d bytes", len(f.served.mem), len(f.spare.mem))
+			case len(f.tab.content) > 0 && (len(f.served.mem) == 0 || &f.tab.content[0] != &f.served.mem[0]):
+				t.Error("the table's content is not the served buffer")
+			case len(f.served.mem) > 0 && len(f.spare.mem) > 0 && &f.served.mem[0] == &f.spare.mem[0]:
+				t.Error("served and spare are one buffer")
+			case len(f.served.mem) >= mapMin && f.served.mapped != mapping:
+				t.Errorf("served buffer of %d bytes: mapped %v", len(f.served.mem), f.served.mapped)
+			}
+			if f.served.mapped {
+				mappedUpdates.Add(1)
+			}
+			record(u)
+		}
+	})
+	expect := func(what string, content []byte) {
+		t.Helper()
+		hosts, _, err := Parse(bytes.NewReader(content), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, h := range hosts {
+			want = append(want, h.Names...)
+		}
+		rec.waitFor(t, path, what, hasNames(want...))
+	}
+
+	base := scaleFile(30_000)
+	if len(base) < mapMin {
+		t.Fatalf("the file of %d bytes is below mapMin", len(base))
+	}
+	write(base)
+	expect("first load", base)
+
+	grown := scaleFile(60_000)
+	write(grown)
+	expect("grown", grown)
+
+	edited := bytes.Replace(grown, []byte(" host45000 "), []byte(" edited45000 "), 1)
+	write(edited)
+	expect("one line edited", edited)
+
+	shrunk := scaleFile(40_000)
+	write(shrunk)
+	expect("shrunk, after the grace", shrunk)
+
+	write(base[:len(base)/3]) // half written ...
+	time.Sleep(10 * time.Millisecond)
+	write(grown) // ... then whole
+	expect("whole after half written", grown)
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, path, "missing", func(u Update) bool { return u.Missing })
+
+	write(edited)
+	expect("back", edited)
+
+	w.Stop()
+	if mapping && mappedUpdates.Load() == 0 {
+		t.Error("no update was served from a mapped buffer")
+	}
+	if f := w.files[0]; f.served.mem != nil || f.spare.mem != nil || f.tab.content != nil {
+		t.Errorf("stopped watcher holds buffers of %d and %d bytes", len(f.served.mem), len(f.spare.mem))
+	}
 }
