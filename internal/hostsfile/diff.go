@@ -21,6 +21,9 @@ import (
 // part of the file, the next reread loads it whole again (compaction), so a
 // file always costs about what its table does.
 type table struct {
+	// content is the file's bytes, borrowed: the watcher's buffer, which
+	// may be unmapped once the table lets go of it. Nothing made from it
+	// (hosts, the index table, Stats) keeps a slice of it; names are copied.
 	content []byte
 	base    *index.Table
 	dead    []uint64 // bit per base host whose line is gone

@@ -378,7 +378,9 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 		}
 		b = b[:i]
 	}
-	// ParseAddr keeps nothing of a string without a zone: no copy needed.
+	// ParseAddr keeps nothing of a string without a zone (its error does,
+	// but is dropped): no copy needed, though b may be memory the watcher
+	// unmaps later.
 	ip, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(b), len(b)))
 	if err != nil {
 		return netip.Addr{}, false

@@ -116,9 +116,10 @@ type file struct {
 	sent    int // sentNothing, sentTable, sentMissing, sentErr
 	errText string
 	tab     table // the table the consumer has
-	// spare is the buffer of the read before: rereads of a large file
-	// alternate between two buffers instead of allocating one each.
-	spare []byte
+	// The file is read into two buffers in turn, so rereads of a large file
+	// allocate nothing: tab.content is bytes of served, and a read goes
+	// into spare. They are the only holders of the bytes (see buffer).
+	served, spare buffer
 
 	shrinkSince, missingSince time.Time
 }
@@ -202,6 +203,11 @@ func (w *Watcher) Stop() {
 	w.wg.Wait()
 	if w.notify != nil {
 		w.notify.Close() // waits for fsnotify's own reader goroutine
+	}
+	// The goroutine that read the files is gone: nothing uses their
+	// buffers any more.
+	for _, f := range w.files {
+		f.forget(w.newTable)
 	}
 }
 
@@ -362,7 +368,7 @@ func (w *Watcher) read(f *file, now time.Time) {
 		w.failed(f, fmt.Errorf("stat %s: %w", f.path, err))
 		return
 	}
-	content, truncated, cut, err := readLimited(fh, fi.Size(), w.limits.FileBytes, f.spare)
+	content, truncated, cut, err := readLimited(fh, fi.Size(), w.limits.FileBytes, &f.spare)
 	if err != nil {
 		w.failed(f, fmt.Errorf("read %s: %w", f.path, err))
 		return
@@ -373,12 +379,12 @@ func (w *Watcher) read(f *file, now time.Time) {
 	if !c.drops {
 		f.shrinkSince = time.Time{}
 	} else if !f.lasted(&f.shrinkSince, now, w.shrinkGrace) {
-		f.spare = content
-		return // maybe caught mid-rewrite: names go once the shorter table lasts
+		// Maybe caught mid-rewrite: names go once the shorter table
+		// lasts. The read stays in spare, the table in served.
+		return
 	}
 	unchanged := f.sent == sentTable && c.empty() && c.stats == f.tab.stats
-	f.spare = f.tab.content
-	f.tab.accept(c)
+	f.accept(c)
 	if unchanged {
 		return // touched, or rewritten with the same hosts
 	}
@@ -386,21 +392,35 @@ func (w *Watcher) read(f *file, now time.Time) {
 	w.onUpdate(c.update(f.path))
 }
 
-// readLimited reads what r holds, up to limit bytes, into buf when it is
-// large enough. A file over the limit is cut at its last whole line within
-// it; cut counts the names of what was left out, read (not kept) to the end.
+// accept makes c, read into spare, the table; the buffers trade places, and
+// the old table's bytes become the next read's buffer.
+func (f *file) accept(c change) {
+	f.tab.accept(c)
+	f.served, f.spare = f.spare, f.served
+}
+
+// forget drops the table and releases the buffers: nothing else holds
+// their bytes (the index tables copy names out of them).
+func (f *file) forget(newTable func(hosts, names, nameBytes int) *index.TableBuilder) {
+	f.tab = table{newTable: newTable}
+	f.served.release()
+	f.spare.release()
+}
+
+// readLimited reads what r holds, up to limit bytes, into buf, which it
+// replaces when too small; content is bytes of buf. A file over the limit
+// is cut at its last whole line within it; cut counts the names of what was
+// left out, read (not kept) to the end.
 const readChunk = 1 << 20
 
-func readLimited(r io.Reader, size, limit int64, buf []byte) (content []byte, truncated bool, cut int, err error) {
-	if want := min(size, limit) + 1; int64(cap(buf)) >= want {
-		content = buf[:0]
-	} else {
-		content = make([]byte, 0, want)
-	}
+func readLimited(r io.Reader, size, limit int64, buf *buffer) (content []byte, truncated bool, cut int, err error) {
 	var pace index.Pacer
+	buf.reserve(int(min(size, limit)+1), 0, &pace)
+	content = buf.mem[:0]
 	for int64(len(content)) < limit {
-		if len(content) == cap(content) {
-			content = append(content, 0)[:len(content)] // grown while read
+		if len(content) == cap(content) { // grown while read
+			buf.reserve(int(min(2*int64(len(content)), limit)), len(content), &pace)
+			content = buf.mem[:len(content)]
 		}
 		// A megabyte a read: one long read syscall would hold the CPU
 		// from queries until the scheduler notices (up to 10 ms).
@@ -442,7 +462,8 @@ func (w *Watcher) missing(f *file, now time.Time) {
 		return // keep serving through a delete + re-create
 	}
 	f.missingSince = time.Time{}
-	f.sent, f.tab, f.spare = sentMissing, table{newTable: w.newTable}, nil
+	f.sent = sentMissing
+	f.forget(w.newTable)
 	w.onUpdate(Update{Path: f.path, Missing: true})
 }
 
