@@ -401,7 +401,7 @@ func (f *file) accept(c change) {
 
 // forget drops the table and releases the buffers: nothing else holds
 // their bytes (the index tables copy names out of them).
-func (f *file) forget(newTable func(hosts, names, nameBytes int) *index.TableBuilder) {
+func (f *file) forget(newTable func() *index.TableBuilder) {
 	f.tab = table{newTable: newTable}
 	f.served.release()
 	f.spare.release()
