@@ -232,7 +232,10 @@ func (b *TableBuilder) Done() *Table {
 // same digit is skipped: IPv4 addresses share their upper 96 bits.
 func radixSort(n, passes int, digit func(item uint32, pass int) uint16, pace *Pacer) blocks[uint32] {
 	items, tmp := makeBlocks[uint32](n, pace), makeBlocks[uint32](n, pace)
-	items.each(func(i int, _ uint32) { *items.ref(i) = uint32(i) })
+	items.each(func(i int, _ uint32) {
+		*items.ref(i) = uint32(i) // the first touch of fresh pages: 4 ms for 4 MB here
+		pace.Tick()
+	})
 	count := make([]int, 1<<16)
 	for pass := range passes {
 		clear(count)
