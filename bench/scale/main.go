@@ -6,9 +6,10 @@
 //     resident memory (VmRSS) then.
 //
 //  2. dockerhosts under a steady load (-qps, UDP, names at random) while the
-//     whole file is rewritten (every address changes, atomic rename): the
-//     latency percentiles of the queries sent meanwhile, and any left
-//     unanswered.
+//     whole file is rewritten -reloads times (every address changes, atomic
+//     rename): the latency percentiles of the queries sent meanwhile, each
+//     reload's and all together, any left unanswered, and the same load's
+//     before the first, the floor the machine allows.
 //
 //  3. dockerhosts after -changes single-line changes, each waited for until
 //     served: resident memory before and after, and the change-to-answer lag.
@@ -51,10 +52,11 @@ func main() {
 	serverCPU := flag.String("server-cpu", "", "taskset -c list for the servers; empty: no pinning")
 	qps := flag.Int("qps", 10_000, "query rate during the reload")
 	changes := flag.Int("changes", 100, "single-line changes for the memory check")
+	reloads := flag.Int("reloads", 5, "whole-file rewrites under the load")
 	only := flag.String("only", "", "run only this plugin (dockerhosts or hosts)")
 	flag.Parse()
 	b := &bench{coredns: *coredns, lines: *lines, dir: *dir, port: *port, cpu: *serverCPU}
-	if err := b.run(*qps, *changes, *only); err != nil {
+	if err := b.run(*qps, *reloads, *changes, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		os.Exit(1)
 	}
@@ -90,24 +92,14 @@ func (b *bench) content(gen int, changed map[int]int) []byte {
 
 // write replaces the file by atomic rename.
 func (b *bench) write(content []byte) error {
-	if err := b.prepare(content); err != nil {
+	tmp := b.file + ".tmp"
+	if err := os.WriteFile(tmp, content, 0o644); err != nil {
 		return err
 	}
-	return b.swap()
+	return os.Rename(tmp, b.file)
 }
 
-// prepare writes content beside the file, for swap to rename into place:
-// the load generator shares its core with this process, so the heavy part of
-// a change must be done before the measured window opens.
-func (b *bench) prepare(content []byte) error {
-	return os.WriteFile(b.file+".tmp", content, 0o644)
-}
-
-func (b *bench) swap() error {
-	return os.Rename(b.file+".tmp", b.file)
-}
-
-func (b *bench) run(qps, changes int, only string) error {
+func (b *bench) run(qps, reloads, changes int, only string) error {
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {
 		return err
 	}
@@ -131,7 +123,7 @@ func (b *bench) run(qps, changes int, only string) error {
 		fmt.Printf("%-11s ready (last names answer) %.2fs; every name: %d of %d answer; VmRSS %.0f MiB (%.0f B per name)\n",
 			plugin, ready.Seconds(), ok, total, rss/(1<<20), rss/float64(2*b.lines))
 		if plugin == "dockerhosts" {
-			if err := b.reloadUnderLoad(qps); err != nil {
+			if err := b.reloadUnderLoad(qps, reloads); err != nil {
 				srv.stop()
 				return err
 			}
@@ -343,35 +335,58 @@ func askAll(conn net.Conn, names []int, window int, q func(int) (name, want stri
 	return failed
 }
 
-// reloadUnderLoad rewrites the whole file while a steady load runs and
-// reports the latency of the queries sent from the write until the new
-// file is served, and over the whole run.
-func (b *bench) reloadUnderLoad(qps int) error {
-	if err := b.prepare(b.content(1, nil)); err != nil {
-		return err
+// reloadUnderLoad rewrites the whole file reloads times while a steady load
+// runs, and reports the latency of the queries sent from each rename until
+// the new file is served, beside the same load's in the 2 s before the
+// first (the floor this machine allows), and over the whole run. Every
+// address changes each time; the files are written before the load starts,
+// so that the load generator's core only renames them.
+func (b *bench) reloadUnderLoad(qps, reloads int) error {
+	// Alternate the generations, ending at 1 (what the changes start from).
+	gen := func(k int) int { return 1 - (reloads-1-k)%2 }
+	for k := range reloads {
+		if err := os.WriteFile(b.reloadFile(k), b.content(gen(k), nil), 0o644); err != nil {
+			return err
+		}
 	}
 	l := startLoad("127.0.0.1:"+strconv.Itoa(b.port), qps, b.lines)
 	time.Sleep(2 * time.Second)
-	t0 := time.Now()
-	if err := b.swap(); err != nil {
-		l.stop()
-		return err
-	}
+	type window struct{ from, to time.Time }
+	var windows []window
 	last := b.lines - 1
-	err := b.await(fmt.Sprintf("host%d%s", last, zone), addr(last, 1), 60*time.Second)
-	served := time.Since(t0)
-	time.Sleep(2 * time.Second)
-	l.stop()
-	if err != nil {
-		return err
+	for k := range reloads {
+		t0 := time.Now()
+		if err := os.Rename(b.reloadFile(k), b.file); err != nil {
+			l.stop()
+			return err
+		}
+		if err := b.await(fmt.Sprintf("host%d%s", last, zone), addr(last, gen(k)), 60*time.Second); err != nil {
+			l.stop()
+			return err
+		}
+		windows = append(windows, window{t0, time.Now()})
+		time.Sleep(time.Second)
 	}
-	during := l.between(t0, t0.Add(served))
-	all := l.between(time.Time{}, time.Now())
-	fmt.Printf("dockerhosts reload of all %d names under %d qps: served %.0f ms after the rename\n", 2*b.lines, qps, ms(served))
-	fmt.Printf("  queries sent during the reload: %s\n", during)
-	fmt.Printf("  whole run (%.1f s):              %s\n", l.elapsed().Seconds(), all)
+	time.Sleep(time.Second)
+	l.stop()
+
+	fmt.Printf("dockerhosts reload of all %d names under %d qps, %d times:\n", 2*b.lines, qps, reloads)
+	fmt.Printf("  queries sent in the 2 s before:  %s\n", l.between(time.Time{}, windows[0].from))
+	var p99s []float64
+	var pooled []sample
+	for k, w := range windows {
+		sum := l.between(w.from, w.to)
+		fmt.Printf("  reload %d, served after %4.0f ms: %s\n", k+1, ms(w.to.Sub(w.from)), sum)
+		p99s = append(p99s, sum.p99)
+		pooled = append(pooled, l.samples(w.from, w.to)...)
+	}
+	slices.Sort(p99s)
+	fmt.Printf("  all reloads:                     %s; median p99 %.2f ms\n", summarise(pooled), p99s[len(p99s)/2])
+	fmt.Printf("  whole run (%.1f s):               %s\n", l.elapsed().Seconds(), l.between(time.Time{}, time.Now()))
 	return nil
 }
+
+func (b *bench) reloadFile(k int) string { return fmt.Sprintf("%s.reload%d", b.file, k) }
 
 // memoryAfterChanges makes single-line changes (by atomic rename), each
 // waited for, and compares resident memory before and after.
@@ -535,25 +550,50 @@ func (l *load) elapsed() time.Duration {
 	return last.Sub(l.start)
 }
 
-// between summarises the queries sent in [from, to].
-func (l *load) between(from, to time.Time) string {
-	var took []time.Duration
-	lost := 0
-	for _, s := range l.sent {
-		if s.at.Before(from) || s.at.After(to) {
-			continue
-		}
-		if s.took < 0 {
-			lost++
-			continue
-		}
-		took = append(took, s.took)
+// summary is the latency of a set of queries.
+type summary struct {
+	answered, lost      int
+	p50, p99, p999, max float64 // ms
+}
+
+func (s summary) String() string {
+	if s.answered == 0 {
+		return fmt.Sprintf("no answers, %d lost", s.lost)
 	}
+	return fmt.Sprintf("%d answered: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms; %d unanswered",
+		s.answered, s.p50, s.p99, s.p999, s.max, s.lost)
+}
+
+// samples are the queries sent in [from, to].
+func (l *load) samples(from, to time.Time) []sample {
+	var out []sample
+	for _, s := range l.sent {
+		if !s.at.Before(from) && !s.at.After(to) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// between summarises the queries sent in [from, to].
+func (l *load) between(from, to time.Time) summary { return summarise(l.samples(from, to)) }
+
+func summarise(samples []sample) summary {
+	var took []time.Duration
+	var s summary
+	for _, q := range samples {
+		if q.took < 0 {
+			s.lost++
+			continue
+		}
+		took = append(took, q.took)
+	}
+	s.answered = len(took)
 	if len(took) == 0 {
-		return fmt.Sprintf("no answers, %d lost", lost)
+		return s
 	}
 	slices.Sort(took)
 	p := func(q float64) float64 { return ms(took[min(len(took)-1, int(q*float64(len(took))))]) }
-	return fmt.Sprintf("%d answered: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms; %d unanswered",
-		len(took), p(0.5), p(0.99), p(0.999), ms(took[len(took)-1]), lost)
+	s.p50, s.p99, s.p999, s.max = p(0.5), p(0.99), p(0.999), ms(took[len(took)-1])
+	return s
 }
