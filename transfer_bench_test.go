@@ -56,6 +56,37 @@ func BenchmarkTransfer10000Containers(b *testing.B) {
 	}
 }
 
+// BenchmarkTransfer10000HostsFileHosts is one AXFR of each zone over a
+// hosts file of 10,000 lines (name and alias, one address each), served as
+// a table, as bench/xfer serves it.
+func BenchmarkTransfer10000HostsFileHosts(b *testing.B) {
+	zones := []string{"bench.test.", "10.in-addr.arpa."}
+	d := &DockerHosts{Zones: zones, TTL: 5, index: index.New(zones)}
+	tb := d.index.NewTableBuilder()
+	for i := range 10000 {
+		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		tb.Add(ip, [][]byte{fmt.Appendf(nil, "c%05d", i), fmt.Appendf(nil, "alias-c%05d", i)})
+	}
+	d.index.SetTable(index.Source{Name: "hosts:bench"}, tb.Done())
+	for _, z := range zones {
+		b.Run(z, func(b *testing.B) {
+			b.ReportAllocs()
+			records := 0
+			for b.Loop() {
+				ch, err := d.Transfer(z, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				records = 0
+				for rrs := range ch {
+					records += len(rrs)
+				}
+			}
+			b.ReportMetric(float64(records), "records/op")
+		})
+	}
+}
+
 // notifyTimes is a notifyTarget that records when each NOTIFY went out.
 type notifyTimes struct {
 	mu    sync.Mutex

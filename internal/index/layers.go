@@ -585,7 +585,8 @@ func (s *Snapshot) heldBefore(i int, q string) bool {
 // writtenFirst reports whether w is the first name l has that qualifies to
 // q: two written names ("web" and "web.docker") can give one owner name.
 func (s *Snapshot) writtenFirst(l *layer, q, w string) bool {
-	for _, c := range s.zones.written(q, nil) {
+	var wbuf [4]string
+	for _, c := range s.zones.written(q, wbuf[:0]) {
 		if l.has(c) {
 			return c == w
 		}
