@@ -73,7 +73,15 @@ func (d *DockerHosts) zoneRecords(zone string, snap *index.Snapshot, emit func([
 			batch = nil
 		}
 	}
+	// Hosts' names lie outside the reverse trees and PTR records inside
+	// them: a zone walks only what it can hold (a forward zone's transfer
+	// took twice its time walking the addresses).
+	reverse := dnsutil.IsReverse(zone) > 0
+	holdsPTR := reverse || dns.IsSubDomain(zone, "in-addr.arpa.") || dns.IsSubDomain(zone, "ip6.arpa.")
 	snap.EachName(func(name string, e *index.Entry) bool {
+		if reverse {
+			return false
+		}
 		if dnsutil.IsReverse(name) > 0 || matchZone(d.Zones, name) != zone {
 			return true
 		}
@@ -89,7 +97,7 @@ func (d *DockerHosts) zoneRecords(zone string, snap *index.Snapshot, emit func([
 		flush(false)
 		return true
 	})
-	if !d.NoReverse {
+	if !d.NoReverse && holdsPTR {
 		snap.EachAddr(func(addr netip.Addr, names []string) bool {
 			rev, err := dns.ReverseAddr(addr.String())
 			if err == nil && matchZone(d.Zones, rev) == zone {

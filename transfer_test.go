@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/index"
 	"github.com/dockerhosts/dockerhosts/internal/knottest"
 	"github.com/dockerhosts/dockerhosts/internal/serial"
 
@@ -339,5 +340,51 @@ func TestTransferWithTSIG(t *testing.T) {
 	}
 	if len(got) < 3 || got[0].Header().Rrtype != dns.TypeSOA || !names["appsrv1.docker."] {
 		t.Errorf("signed AXFR: want SOA ... appsrv1 ... SOA, got %v", got)
+	}
+}
+
+// A zone's transfer holds the names and PTR records inside it, whichever
+// side of the reverse trees it lies on: a forward zone walks no addresses
+// and a reverse zone no names, but a zone above in-addr.arpa. walks both.
+func TestTransferHoldsWhatTheZoneHolds(t *testing.T) {
+	for _, tc := range []struct {
+		zones          []string
+		zone           string
+		wantA, wantPTR bool
+	}{
+		{zones: []string{"docker.", "10.in-addr.arpa."}, zone: "docker.", wantA: true},
+		{zones: []string{"docker.", "10.in-addr.arpa."}, zone: "10.in-addr.arpa.", wantPTR: true},
+		// Relative names are qualified in every zone: c00000.arpa. too.
+		{zones: []string{"docker.", "arpa."}, zone: "arpa.", wantA: true, wantPTR: true},
+		{zones: []string{"."}, zone: ".", wantA: true, wantPTR: true},
+	} {
+		t.Run(tc.zone, func(t *testing.T) {
+			d := &DockerHosts{Zones: tc.zones, TTL: 5, index: index.New(tc.zones)}
+			d.index.Replace(index.Source{Name: "docker:host"}, benchContainers(3))
+			ch, err := d.Transfer(tc.zone, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var as, ptrs int
+			for rrs := range ch {
+				for _, rr := range rrs {
+					if !dns.IsSubDomain(tc.zone, rr.Header().Name) {
+						t.Errorf("%s in the transfer of %s", rr, tc.zone)
+					}
+					switch rr.(type) {
+					case *dns.A:
+						as++
+					case *dns.PTR:
+						ptrs++
+					}
+				}
+			}
+			if (as > 0) != tc.wantA || (ptrs > 0) != tc.wantPTR {
+				t.Errorf("transfer of %s (zones %v): %d A, %d PTR; want A %v, PTR %v", tc.zone, tc.zones, as, ptrs, tc.wantA, tc.wantPTR)
+			}
+			if tc.wantPTR && ptrs != 3 {
+				t.Errorf("transfer of %s: %d PTR records, want 3 (one a container)", tc.zone, ptrs)
+			}
+		})
 	}
 }
