@@ -15,6 +15,12 @@ const (
 	notifyMaxWait = 2 * time.Second
 )
 
+// notifyRetries are the waits before each new try of a NOTIFY that a
+// secondary did not accept (RFC 1996 3.6: a master resends until
+// answered, a few times). A secondary that starts after us, or restarts,
+// still hears of the serial before its refresh timer (hours) runs out.
+var notifyRetries = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second}
+
 // notifyTarget sends a NOTIFY for a zone: CoreDNS's transfer plugin, which
 // sends it to every `to` address of the zone.
 type notifyTarget interface {
@@ -31,6 +37,7 @@ type notifier struct {
 	changes <-chan struct{}
 	quiet   time.Duration // changes settle when none came for this long
 	maxWait time.Duration // or when this long has passed since the first
+	retries []time.Duration
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
 }
@@ -56,7 +63,9 @@ func (n *notifier) stop() {
 
 func (n *notifier) run(ctx context.Context) {
 	var notified uint32
-	settle := true // at start, as after a change
+	var failed []string // zones of the serial notified whose NOTIFY failed
+	tries := 0          // retries of them so far
+	settle := true      // at start, as after a change
 	for {
 		if settle && !n.settle(ctx) {
 			return
@@ -76,20 +85,47 @@ func (n *notifier) run(ctx context.Context) {
 			continue
 		}
 		if s != notified {
-			notified = s
-			for _, z := range n.d.Zones {
-				if err := n.target.Notify(z); err != nil {
-					log.Warningf("NOTIFY of %s serial %d: %v", z, s, err)
-				}
-			}
+			notified, tries = s, 0
+			failed = n.send(n.d.Zones, s, tries)
+		}
+		retry := time.NewTimer(time.Hour)
+		if len(failed) == 0 || tries == len(n.retries) {
+			retry.Stop()
+		} else {
+			retry.Reset(n.retries[tries])
 		}
 		select {
 		case <-ctx.Done():
+			retry.Stop()
 			return
 		case <-n.changes:
+			retry.Stop()
 			settle = true
+		case <-retry.C:
+			tries++
+			failed = n.send(failed, notified, tries)
 		}
 	}
+}
+
+// send notifies the zones of serial s, the try-th time (0 for the first),
+// and returns those that failed. A failure is logged at the first try and
+// at the last, not at each.
+func (n *notifier) send(zones []string, s uint32, try int) (failed []string) {
+	for _, z := range zones {
+		err := n.target.Notify(z)
+		if err == nil {
+			continue
+		}
+		failed = append(failed, z)
+		switch {
+		case try == len(n.retries):
+			log.Warningf("NOTIFY of %s serial %d: %v; not accepted in %d tries", z, s, err, try+1)
+		case try == 0:
+			log.Warningf("NOTIFY of %s serial %d: %v; trying again, %d times at most", z, s, err, len(n.retries))
+		}
+	}
+	return failed
 }
 
 // settle waits until no change has come for quiet, or maxWait has passed; it

@@ -109,7 +109,7 @@ func setup(c *caddy.Controller) error {
 	// With a transfer plugin in the block, secondaries hear of changes.
 	c.OnStartup(func() error {
 		if t, ok := dnsserver.GetConfig(c).Handler("transfer").(notifyTarget); ok {
-			d.notifier = &notifier{d: d, target: t, changes: d.sources.changes, quiet: notifyQuiet, maxWait: notifyMaxWait}
+			d.notifier = &notifier{d: d, target: t, changes: d.sources.changes, quiet: notifyQuiet, maxWait: notifyMaxWait, retries: notifyRetries}
 			d.notifier.start()
 		}
 		return nil
