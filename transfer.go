@@ -78,7 +78,7 @@ func (d *DockerHosts) zoneRecords(zone string, snap *index.Snapshot, emit func([
 	// took twice its time walking the addresses).
 	reverse := dnsutil.IsReverse(zone) > 0
 	holdsPTR := reverse || dns.IsSubDomain(zone, "in-addr.arpa.") || dns.IsSubDomain(zone, "ip6.arpa.")
-	snap.EachName(func(name string, e *index.Entry) bool {
+	snap.EachForwardName(func(name string, e *index.Entry) bool {
 		if reverse {
 			return false
 		}

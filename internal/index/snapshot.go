@@ -181,18 +181,30 @@ func (s *Snapshot) Generation() uint64 { return s.gen }
 // names inside served reverse zones), in no particular order, until fn
 // returns false. The snapshot never changes, so a walk is consistent.
 func (s *Snapshot) EachName(fn func(name string, e *Entry) bool) {
+	if s.eachName(fn) {
+		s.eachLayerReverse(fn)
+	}
+}
+
+// EachForwardName is EachName less the names above tables' addresses in the
+// served reverse zones, for a walk that has no use for them (the transfer
+// of a forward zone): for a table they are most of the walk's cost. The
+// maps' reverse names still come.
+func (s *Snapshot) EachForwardName(fn func(name string, e *Entry) bool) { s.eachName(fn) }
+
+// eachName walks the maps' names and the tables', and reports whether fn
+// asked for more.
+func (s *Snapshot) eachName(fn func(name string, e *Entry) bool) bool {
 	if len(s.layers) == 0 {
 		s.names.each(fn)
-		return
+		return false // no tables: nothing follows
 	}
 	done := false
 	s.names.each(func(n string, e *Entry) bool {
 		done = !fn(n, s.merged(n, e))
 		return !done
 	})
-	if !done && s.eachLayerName(fn) {
-		s.eachLayerReverse(fn)
-	}
+	return !done && s.eachLayerName(fn)
 }
 
 // EachAddr calls fn for every address with PTR names, until fn returns

@@ -326,6 +326,22 @@ func diffSnapshots(a, b *Snapshot, zones []string, addrs []netip.Addr, ord order
 			bad("EachName: B has %s, A does not", n)
 		}
 	}
+	// EachForwardName leaves out only names inside the reverse trees.
+	forwardB := map[string]bool{}
+	b.EachForwardName(func(n string, _ *Entry) bool { forwardB[n] = true; return true })
+	for _, n := range sortedKeys(namesB) {
+		if reverseName(n) {
+			continue
+		}
+		if !forwardB[n] {
+			bad("EachForwardName: B misses %s", n)
+		}
+	}
+	for _, n := range sortedKeys(forwardB) {
+		if namesB[n] == 0 {
+			bad("EachForwardName: B has %s, EachName does not", n)
+		}
+	}
 
 	// Lookup at every name either has, above them, below them, and at the
 	// names qualifying could wrongly give.
@@ -776,4 +792,8 @@ func TestTableEachNameListsNamesAboveAddresses(t *testing.T) {
 	if got := walk(tab.Load()); !slices.Equal(got, want) {
 		t.Errorf("EachName: got %v, want %v", got, want)
 	}
+}
+
+func reverseName(n string) bool {
+	return strings.HasSuffix(n, ".in-addr.arpa.") || strings.HasSuffix(n, ".ip6.arpa.") || n == "in-addr.arpa." || n == "ip6.arpa."
 }
