@@ -7,7 +7,7 @@ import "github.com/dockerhosts/dockerhosts/internal/index"
 // front, in a loop that faults in every recycled page and gives up the CPU
 // only when the scheduler insists (after 10 ms), so queries wait. The pages
 // of a mapping are zero without anyone writing them: the kernel supplies
-// each when first touched, inside the megabyte reads that fill it, which
+// each when first touched, inside the quarter-megabyte reads that fill it, which
 // are paced. On systems without mmap, and for small buffers, it is heap.
 //
 // Mapped memory is not the garbage collector's (nor counted in the Go

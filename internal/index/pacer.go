@@ -8,7 +8,7 @@ import (
 )
 
 // Pacer keeps a long change (a reload of a million names) from holding the
-// CPU for whole scheduler slices: every half millisecond of work it yields.
+// CPU for whole scheduler slices: every quarter millisecond of work it yields.
 // Queries never wait for the writer's lock, but on a server given one core
 // they wait for the CPU.
 //
@@ -40,7 +40,7 @@ func (p *Pacer) Tick() {
 }
 
 // Block counts a step worth many ticks (a block of a copy, a read of a
-// megabyte) and yields when the last yield is paceWork ago.
+// quarter megabyte) and yields when the last yield is paceWork ago.
 func (p *Pacer) Block() {
 	now := time.Now()
 	if p.last.IsZero() {
@@ -98,9 +98,3 @@ var netYielder = sync.OnceValue(func() *yielder {
 	return y
 })
 
-// Yield yields now: after a step too large to count in ticks (zeroing a
-// large allocation, a read of a megabyte).
-func (p *Pacer) Yield() {
-	yieldToNetwork()
-	p.last = time.Now()
-}

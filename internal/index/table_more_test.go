@@ -67,9 +67,8 @@ func TestPacerYieldsAndGoesOn(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			var p Pacer
 			for range 200 {
-				p.Yield()
+				yieldToNetwork()
 			}
 		}()
 		select {
