@@ -97,4 +97,3 @@ var netYielder = sync.OnceValue(func() *yielder {
 	}()
 	return y
 })
-
