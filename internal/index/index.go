@@ -226,31 +226,6 @@ func (x *Index) Replace(src Source, hosts []Host) {
 	x.commit(t)
 }
 
-// Apply removes the hosts with the IDs in remove from src and adds (or
-// replaces) the hosts in add, publishing one snapshot: a reader sees all of
-// the change or none of it. It is how a source that knows what changed (a
-// reread hosts file diffed against the last one) touches only that.
-func (x *Index) Apply(src Source, remove []string, add []Host) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	t := x.begin()
-	x.apply(t, src, remove, add)
-	x.commit(t)
-}
-
-// apply removes the hosts with the IDs in remove from src and puts those in
-// add, within t.
-func (x *Index) apply(t *txn, src Source, remove []string, add []Host) {
-	for _, id := range remove {
-		x.remove(t, src.Name, id)
-		t.pace.Tick()
-	}
-	for _, h := range add {
-		x.put(t, src, h)
-		t.pace.Tick()
-	}
-}
-
 // Upsert adds h to src, replacing any host with the same ID. It reports
 // whether that changed anything: an identical host publishes nothing.
 func (x *Index) Upsert(src Source, h Host) bool {

@@ -707,7 +707,8 @@ type Tabler interface {
 	// hosts it had go.
 	SetTable(t *Table)
 	// Patch removes the table's hosts in kill, brings back those in
-	// revive, and removes and adds hosts as Apply does, in one snapshot.
+	// revive, removes the hosts with the IDs in remove and adds (or
+	// replaces) those in add, in one snapshot.
 	Patch(kill, revive []int32, remove []string, add []Host)
 }
 
@@ -738,9 +739,11 @@ func (x *Index) SetTable(src Source, tab *Table) {
 	x.commit(t)
 }
 
-// Patch changes src's table and hosts in one snapshot: the table's hosts
-// in kill go and those in revive come back, then remove and add apply as in
-// Apply.
+// Patch changes src's table and hosts in one snapshot, so a reader sees
+// all of the change or none of it: the table's hosts in kill go and those
+// in revive come back, the hosts with the IDs in remove go, and those in
+// add come (or replace the hosts with their IDs). With no kill or revive it
+// is how any source that knows what changed touches only that.
 func (x *Index) Patch(src Source, kill, revive []int32, remove []string, add []Host) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -781,7 +784,14 @@ func (x *Index) Patch(src Source, kill, revive []int32, remove []string, add []H
 			return &l
 		})
 	}
-	x.apply(t, src, remove, add)
+	for _, id := range remove {
+		x.remove(t, src.Name, id)
+		t.pace.Tick()
+	}
+	for _, h := range add {
+		x.put(t, src, h)
+		t.pace.Tick()
+	}
 	x.commit(t)
 }
 

@@ -12,8 +12,8 @@ import (
 )
 
 // The tests here hold a Table to what the same hosts give as Hosts: index A
-// gets every plain host through Apply, index B gets the table's through
-// SetTable (and Patch), and every query must answer alike.
+// gets every plain host through Patch without a table, index B gets the
+// table's through SetTable (and Patch), and every query must answer alike.
 
 // picker makes the choices that build a case: from a seeded PRNG in the
 // differential tests, from the input bytes in FuzzTable.
@@ -175,12 +175,12 @@ func newTablePair(zones []string, tabs []*tableSrc, maps []mapSrc) *tablePair {
 			hosts[i] = h.host(tableID(i))
 		}
 		ts.dead = make([]bool, len(ts.hosts))
-		p.a.Apply(ts.src, nil, hosts)
+		p.a.Patch(ts.src, nil, nil, nil, hosts)
 		p.b.SetTable(ts.src, buildTable(p.b, ts.hosts))
 	}
 	for _, ms := range maps {
-		p.a.Apply(ms.src, nil, ms.hosts)
-		p.b.Apply(ms.src, nil, ms.hosts)
+		p.a.Patch(ms.src, nil, nil, nil, ms.hosts)
+		p.b.Patch(ms.src, nil, nil, nil, ms.hosts)
 	}
 	return p
 }
@@ -193,7 +193,7 @@ func (p *tablePair) kill(i int, hosts []int32) {
 		ids = append(ids, tableID(int(h)))
 		ts.dead[h] = true
 	}
-	p.a.Apply(ts.src, ids, nil)
+	p.a.Patch(ts.src, nil, nil, ids, nil)
 	p.b.Patch(ts.src, hosts, nil, nil, nil)
 }
 
@@ -207,7 +207,7 @@ func (p *tablePair) revive(i int, hosts []int32) {
 		}
 		ts.dead[h] = false
 	}
-	p.a.Apply(ts.src, nil, add)
+	p.a.Patch(ts.src, nil, nil, nil, add)
 	p.b.Patch(ts.src, nil, hosts, nil, nil)
 }
 
@@ -237,7 +237,7 @@ func (p *tablePair) patchHosts(i int, remove []string, add []Host) {
 	for _, ts := range p.tabs {
 		p.order.mapsLast = p.order.mapsLast || (ts.src.Priority == src.Priority && ts.src.Name < src.Name)
 	}
-	p.a.Apply(src, remove, add)
+	p.a.Patch(src, nil, nil, remove, add)
 	p.b.Patch(src, nil, nil, remove, add)
 }
 
