@@ -207,7 +207,7 @@ func (w *Watcher) Stop() {
 	// The goroutine that read the files is gone: nothing uses their
 	// buffers any more.
 	for _, f := range w.files {
-		f.forget(w.newTable)
+		f.forget()
 	}
 }
 
@@ -401,8 +401,8 @@ func (f *file) accept(c change) {
 
 // forget drops the table and releases the buffers: nothing else holds
 // their bytes (the index tables copy names out of them).
-func (f *file) forget(newTable func() *index.TableBuilder) {
-	f.tab = table{newTable: newTable}
+func (f *file) forget() {
+	f.tab = table{newTable: f.tab.newTable}
 	f.served.release()
 	f.spare.release()
 }
@@ -465,7 +465,7 @@ func (w *Watcher) missing(f *file, now time.Time) {
 	}
 	f.missingSince = time.Time{}
 	f.sent = sentMissing
-	f.forget(w.newTable)
+	f.forget()
 	w.onUpdate(Update{Path: f.path, Missing: true})
 }
 

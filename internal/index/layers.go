@@ -196,19 +196,14 @@ func (l *layer) entry(h int32) *Entry {
 	he := &hostEntry{host: h}
 	defer slot.Store(he)
 	ip := l.tab.Addr(h)
-	raw := he.raw[:16]
-	if ip.Is4() {
-		a := ip.As4()
-		raw = he.raw[:4]
-		copy(raw, a[:])
-	} else {
-		he.raw = ip.As16()
-	}
-	he.t[0] = Target{IP: ip, Raw: raw}
 	he.e.prio = l.src.Priority
 	if ip.Is4() {
+		a := ip.As4()
+		he.t[0] = Target{IP: ip, Raw: he.raw[:copy(he.raw[:], a[:])]}
 		he.e.A = he.t[:1:1]
 	} else {
+		he.raw = ip.As16()
+		he.t[0] = Target{IP: ip, Raw: he.raw[:]}
 		he.e.AAAA = he.t[:1:1]
 	}
 	return &he.e
@@ -638,7 +633,7 @@ func (s *Snapshot) eachLayerReverse(fn func(name string, e *Entry) bool) bool {
 				if _, ok := s.names.get(q); ok || slices.ContainsFunc(s.layers[:i], func(b *layer) bool { return b.liveIn(lo, hi) }) {
 					continue
 				}
-				if hits, _ := s.nameHits(q, nil, nil); len(hits) > 0 || slices.ContainsFunc(s.layers, func(l *layer) bool { return l.above(q) }) {
+				if _, _, n := s.oneHost(q); n > 0 || slices.ContainsFunc(s.layers, func(l *layer) bool { return l.above(q) }) {
 					continue
 				}
 				if e := s.Lookup(q); e != nil && !fn(q, e) {

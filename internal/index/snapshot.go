@@ -192,12 +192,13 @@ func (s *Snapshot) EachName(fn func(name string, e *Entry) bool) {
 // maps' reverse names still come.
 func (s *Snapshot) EachForwardName(fn func(name string, e *Entry) bool) { s.eachName(fn) }
 
-// eachName walks the maps' names and the tables', and reports whether fn
-// asked for more.
+// eachName walks the maps' names and the tables', and reports whether the
+// walk goes on to the tables' reverse names (there are tables, and fn asked
+// for more).
 func (s *Snapshot) eachName(fn func(name string, e *Entry) bool) bool {
 	if len(s.layers) == 0 {
 		s.names.each(fn)
-		return false // no tables: nothing follows
+		return false
 	}
 	done := false
 	s.names.each(func(n string, e *Entry) bool {
