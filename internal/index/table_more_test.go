@@ -54,7 +54,8 @@ func TestDeadSetCopiesWhatItChanges(t *testing.T) {
 			t.Errorf("has(%d) = %v, want %v", c.h, got, c.want)
 		}
 	}
-	if a[0] == b[0] || a[1] != b[1] {
+	// Chunk 0 changed in b, chunk 2 (holding 2*deadChunk+1) did not.
+	if a[0] == b[0] || a[2] == nil || a[2] != b[2] {
 		t.Errorf("a change must copy the chunk it touches and share the rest")
 	}
 }
@@ -62,8 +63,9 @@ func TestDeadSetCopiesWhatItChanges(t *testing.T) {
 // TestPacerYieldsAndGoesOn: a yield parks on the pipe and comes back, on
 // one P as on several, however often it is asked.
 func TestPacerYieldsAndGoesOn(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, procs := range []int{1, 2} {
-		old := runtime.GOMAXPROCS(procs)
+		runtime.GOMAXPROCS(procs)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -76,6 +78,5 @@ func TestPacerYieldsAndGoesOn(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("GOMAXPROCS %d: 200 yields did not return within 10 s", procs)
 		}
-		runtime.GOMAXPROCS(old)
 	}
 }

@@ -571,21 +571,10 @@ func exercise(t testing.TB, p picker, pair *tablePair) {
 	t.Helper()
 	pair.check(t)
 	for i, ts := range pair.tabs {
-		var kill []int32
-		for h := range ts.hosts {
-			if p.intn(3) == 0 {
-				kill = append(kill, int32(h))
-			}
-		}
+		kill := some(p, allHosts(len(ts.hosts)), 3)
 		pair.kill(i, kill)
 		pair.check(t)
-		var revive []int32
-		for _, h := range kill {
-			if p.intn(2) == 0 {
-				revive = append(revive, h)
-			}
-		}
-		pair.revive(i, revive)
+		pair.revive(i, some(p, kill, 2))
 		pair.check(t)
 	}
 	// Hosts beside the table in its own source.
@@ -598,28 +587,38 @@ func exercise(t testing.TB, p picker, pair *tablePair) {
 	pair.check(t)
 	// Every table host gone: nothing of the tables is left.
 	for i, ts := range pair.tabs {
-		all := make([]int32, len(ts.hosts))
-		for h := range all {
-			all[h] = int32(h)
-		}
-		pair.kill(i, all)
+		pair.kill(i, allHosts(len(ts.hosts)))
 	}
 	pair.check(t)
 	pair.patchHosts(0, []string{"p000"}, nil)
 	pair.check(t)
 	for i, ts := range pair.tabs {
-		var revive []int32
-		for h := range ts.hosts {
-			if p.intn(2) == 0 {
-				revive = append(revive, int32(h))
-			}
-		}
-		pair.revive(i, revive)
+		pair.revive(i, some(p, allHosts(len(ts.hosts)), 2))
 	}
 	pair.check(t)
 	// A reload: the live hosts in a new table, the Hosts beside it gone.
 	pair.reload(0)
 	pair.check(t)
+}
+
+// allHosts is hosts 0..n-1 of a table.
+func allHosts(n int) []int32 {
+	all := make([]int32, n)
+	for h := range all {
+		all[h] = int32(h)
+	}
+	return all
+}
+
+// some picks each of hosts with a chance of one in k.
+func some(p picker, hosts []int32, k int) []int32 {
+	var out []int32
+	for _, h := range hosts {
+		if p.intn(k) == 0 {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 func TestTableAnswersAsHosts(t *testing.T) {
