@@ -65,13 +65,36 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 		return d.reply(ctx, w, r, dns.RcodeRefused, nil, nil, nil, outcomeRefused)
 	}
 
+	// A transfer the transfer plugin did not take: of a name that is no zone
+	// apex it is not the authority (RFC 5936 2.2.1: NOTAUTH, as BIND and
+	// Knot answer); of a zone, none is configured for this client.
+	if qt := state.QType(); qt == dns.TypeAXFR || qt == dns.TypeIXFR {
+		if qname != zone {
+			return d.reply(ctx, w, r, dns.RcodeNotAuth, nil, nil, nil, outcomeRefused)
+		}
+		return d.reply(ctx, w, r, dns.RcodeRefused, nil, nil, nil, outcomeRefused)
+	}
+	// We are the zones' primary: a NOTIFY (RFC 1996) asks a secondary to
+	// refresh from its primary, and we have none. REFUSED, as BIND answers,
+	// tells the sender at once that nothing was taken (3.10).
+	if r.Opcode == dns.OpcodeNotify {
+		return d.reply(ctx, w, r, dns.RcodeRefused, nil, nil, nil, outcomeRefused)
+	}
+
 	snap := d.index.Load()
 	owner := state.QName() // the question's own spelling
-	soa := func() []dns.RR { return []dns.RR{d.soa(zoneSpelling(owner, zone), d.serial(snap))} }
+	soa := func() []dns.RR { return []dns.RR{d.soa(zoneSpelling(owner, zone), zone, d.serial(snap))} }
 
 	var answer, extra []dns.RR
 	exists := false
-	if dnsutil.IsReverse(qname) > 0 {
+	if qname == nsName(zone) && snap.Lookup(qname) == nil {
+		// The zones' name server; before the reverse branch, as a reverse
+		// zone has one too. A host of that name answers for itself.
+		exists = true
+		answer = d.selfAddress(w, owner, state.QType())
+	} else if isSelfENT(qname, zone) && snap.Lookup(qname) == nil {
+		exists = true // the empty non-terminal above it: NODATA (RFC 8020)
+	} else if dnsutil.IsReverse(qname) > 0 {
 		if !d.NoReverse {
 			if names := snap.Reverse(reverseAddr(qname)); len(names) > 0 {
 				exists = true
@@ -85,9 +108,6 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 	} else if e := snap.Lookup(qname); e != nil {
 		exists = true
 		answer, extra = d.records(owner, state.QType(), w, e, snap)
-	} else if qname == nsName(zone) {
-		exists = true
-		answer = d.selfAddress(w, owner, state.QType())
 	} else if e := snap.Wildcard(qname, zone); e != nil {
 		// Only a name that does not exist gets here: the plain path never
 		// looks for a wildcard. The answer's owner is the question's name.
@@ -101,7 +121,8 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 		case dns.TypeSOA, dns.TypeANY:
 			answer = soa()
 		case dns.TypeNS:
-			ns := nsName(zoneSpelling(owner, zone))
+			// RDATA in the zone's own spelling: one RRset, one set of bytes.
+			ns := nsName(zone)
 			answer = []dns.RR{&dns.NS{Hdr: hdr(owner, dns.TypeNS, d.TTL), Ns: ns}}
 			extra = d.selfAddress(w, ns, dns.TypeNS)
 		}
@@ -214,7 +235,7 @@ func (d *DockerHosts) reply(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	m.SetRcode(r, rcode)
 	// An NXDOMAIN without SOA is for a reverse name outside our zones: we
 	// know the address is not ours, but we are not that zone's authority.
-	m.Authoritative = rcode != dns.RcodeRefused && (rcode != dns.RcodeNameError || len(ns) > 0)
+	m.Authoritative = rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError && len(ns) > 0
 	m.Answer, m.Ns, m.Extra = answer, ns, extra
 	d.count(ctx, o)
 	if err := w.WriteMsg(m); err != nil {
@@ -265,3 +286,9 @@ func zoneSpelling(owner, zone string) string {
 }
 
 func nsName(zone string) string { return "ns.dns." + zone }
+
+// isSelfENT reports whether qname is "dns.<zone>", the empty non-terminal
+// above the zone's name server, without building that name.
+func isSelfENT(qname, zone string) bool {
+	return len(qname) == len(zone)+4 && strings.HasPrefix(qname, "dns.") && strings.HasSuffix(qname, zone)
+}

@@ -51,8 +51,11 @@ func testHandler(fallZones ...string) *DockerHosts {
 	return d
 }
 
-func soa(zone string) dns.RR {
-	return test.SOA(zone + " 5 IN SOA ns.dns." + zone + " hostmaster." + zone + " 1 7200 1800 86400 5")
+func soa(zone string) dns.RR { return soaOwned(zone, zone) }
+
+// soaOwned is zone's SOA with owner spelled as a question spelled it.
+func soaOwned(owner, zone string) dns.RR {
+	return test.SOA(owner + " 5 IN SOA ns.dns." + zone + " hostmaster." + zone + " 1 7200 1800 86400 5")
 }
 
 func TestServeDNS(t *testing.T) {
@@ -85,7 +88,9 @@ func TestServeDNS(t *testing.T) {
 		{name: "unknown name is NXDOMAIN with SOA", tc: test.Case{Qname: "nope.docker.", Qtype: dns.TypeA,
 			Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("docker.")}}},
 		{name: "SOA owner keeps the question's case", tc: test.Case{Qname: "nope.DoCkEr.", Qtype: dns.TypeA,
-			Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("DoCkEr.")}}},
+			Rcode: dns.RcodeNameError, Ns: []dns.RR{soaOwned("DoCkEr.", "docker.")}}},
+		{name: "NS target in the zone's spelling", tc: test.Case{Qname: "DoCkEr.", Qtype: dns.TypeNS,
+			Answer: []dns.RR{test.NS("DoCkEr. 5 IN NS ns.dns.docker.")}, Extra: []dns.RR{test.A("ns.dns.docker. 5 IN A 127.0.0.1")}}},
 		{name: "unknown name falls through", fall: []string{}, tc: test.Case{Qname: "nope.docker.", Qtype: dns.TypeA, Rcode: nextRcode}},
 		{name: "fallthrough limited to other zones", fall: []string{"example.org."}, tc: test.Case{Qname: "nope.docker.", Qtype: dns.TypeA,
 			Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("docker.")}}},
@@ -96,6 +101,16 @@ func TestServeDNS(t *testing.T) {
 		{name: "apex A is NODATA", tc: test.Case{Qname: "docker.", Qtype: dns.TypeA, Ns: []dns.RR{soa("docker.")}}},
 		{name: "name server address", tc: test.Case{Qname: "ns.dns.docker.", Qtype: dns.TypeA,
 			Answer: []dns.RR{test.A("ns.dns.docker. 5 IN A 127.0.0.1")}}},
+		{name: "reverse zone's name server address", tc: test.Case{Qname: "ns.dns.17.172.in-addr.arpa.", Qtype: dns.TypeA,
+			Answer: []dns.RR{test.A("ns.dns.17.172.in-addr.arpa. 5 IN A 127.0.0.1")}}},
+		{name: "the name above the name server is NODATA", tc: test.Case{Qname: "dns.docker.", Qtype: dns.TypeA,
+			Ns: []dns.RR{soa("docker.")}}},
+		{name: "the name above a reverse zone's name server is NODATA", tc: test.Case{Qname: "dns.17.172.in-addr.arpa.", Qtype: dns.TypePTR,
+			Ns: []dns.RR{soa("17.172.in-addr.arpa.")}}},
+		{name: "AXFR of a name that is no zone apex is NOTAUTH", tc: test.Case{Qname: "appsrv1.docker.", Qtype: dns.TypeAXFR,
+			Rcode: dns.RcodeNotAuth}},
+		{name: "AXFR no transfer plugin took is REFUSED", tc: test.Case{Qname: "docker.", Qtype: dns.TypeAXFR,
+			Rcode: dns.RcodeRefused}},
 		{name: "ANY is minimal", tc: test.Case{Qname: "dual.docker.", Qtype: dns.TypeANY,
 			Answer: []dns.RR{test.A("dual.docker. 5 IN A 172.17.0.3")}}},
 		{name: "ANY without addresses is HINFO RFC8482", tc: test.Case{Qname: "noaddr.docker.", Qtype: dns.TypeANY,
@@ -162,8 +177,8 @@ func TestServeDNS(t *testing.T) {
 				t.Fatal(err)
 			}
 			inZones := matchZone(d.Zones, strings.ToLower(c.tc.Qname)) != ""
-			if resp.Authoritative != (inZones && resp.Rcode != dns.RcodeRefused || resp.Rcode == dns.RcodeSuccess) {
-				t.Errorf("authoritative=%v: answers in our zones and PTR answers must be, refusals and foreign NXDOMAINs not", resp.Authoritative)
+			if resp.Authoritative != (inZones && resp.Rcode == dns.RcodeNameError || resp.Rcode == dns.RcodeSuccess) {
+				t.Errorf("authoritative=%v: answers in our zones and PTR answers must be, refusals, NOTAUTH and foreign NXDOMAINs not", resp.Authoritative)
 			}
 		})
 	}

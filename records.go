@@ -52,9 +52,11 @@ func srv(name string, ttl uint32, s index.SRV) dns.RR {
 
 // soa is synthesized like CoreDNS's kubernetes plugin does; its minimum is
 // the record TTL so negative answers are cached no longer than positive ones.
-func (d *DockerHosts) soa(zone string, serial uint32) dns.RR {
+// Its owner is spelled as the question spelled the zone, its RDATA as the
+// zone is: an RRset has the same bytes whoever asks.
+func (d *DockerHosts) soa(owner, zone string, serial uint32) dns.RR {
 	return &dns.SOA{
-		Hdr:     hdr(zone, dns.TypeSOA, d.TTL),
+		Hdr:     hdr(owner, dns.TypeSOA, d.TTL),
 		Ns:      nsName(zone),
 		Mbox:    "hostmaster." + zone,
 		Serial:  serial,

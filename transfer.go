@@ -31,7 +31,7 @@ func (d *DockerHosts) Transfer(zone string, ixfrSerial uint32) (<-chan []dns.RR,
 		return nil, transfer.ErrNotAuthoritative
 	}
 	snap, s := d.consistentSnapshot()
-	soa := []dns.RR{d.soa(zone, s)}
+	soa := []dns.RR{d.soa(zone, zone, s)}
 	ch := make(chan []dns.RR, 1)
 	go func() {
 		defer close(ch)
