@@ -2,7 +2,8 @@
 // test serves, configured by the test, so that tests check zone transfers
 // and NOTIFY against a real secondary. It skips without knotd (fails with
 // DOCKERHOSTS_REQUIRE_DOCKER=1, as CI installs it) and stops knotd and
-// removes its files whatever the outcome.
+// removes its files whatever the outcome. It also transfers zones (AXFR)
+// and checks a transfer against the server's direct answers (DirectDiffs).
 package knottest
 
 import (
