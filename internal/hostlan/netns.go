@@ -75,13 +75,33 @@ func NewLAN(t testing.TB, bits int) *LAN {
 	t.Helper()
 	RequireRoot(t)
 	RequirePrograms(t, "ip")
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	l := &LAN{t: t, prefix: "dh" + hex.EncodeToString(b[:]), bits: bits}
+	l := &LAN{t: t, prefix: namespacePrefix(), bits: bits}
 	l.sw = l.namespace("switch")
 	l.sw.ip("link", "add", "br0", "type", "bridge")
 	l.sw.ip("link", "set", "br0", "up")
 	return l
+}
+
+func namespacePrefix() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return "dh" + hex.EncodeToString(b[:])
+}
+
+// Loopback creates a machine alone: a namespace whose only link is its
+// loopback, up, holding 127.0.0.1/8 and the extra addrs (servers that bind
+// to the addresses of their links, such as named, need them there). Its
+// programs reach each other and nothing else.
+func Loopback(t testing.TB, name string, addrs ...netip.Addr) *Namespace {
+	t.Helper()
+	RequireRoot(t)
+	RequirePrograms(t, "ip")
+	n := (&LAN{t: t, prefix: namespacePrefix()}).namespace(name)
+	n.ip("link", "set", "lo", "up")
+	for _, a := range addrs {
+		n.ip("addr", "add", netip.PrefixFrom(a, a.BitLen()).String(), "dev", "lo")
+	}
+	return n
 }
 
 // Machine creates a namespace plugged into the LAN on eth0 with the given
