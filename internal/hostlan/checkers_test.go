@@ -50,7 +50,8 @@ var (
 		"NOT_ENOUGH_NS_DEL", "NOT_ENOUGH_NS_CHILD", "NOT_ENOUGH_IPV4_NS_DEL", "NOT_ENOUGH_IPV4_NS_CHILD", // one NS
 		"NAMESERVER_IP_PRIVATE_NETWORK", // loopback
 	}
-	dnsvizByDesign = []string{"NS_NAME_PRIVATE_IP", "GLUE_PRIVATE_IP"} // loopback
+	dnsvizByDesign  = []string{"NS_NAME_PRIVATE_IP", "GLUE_PRIVATE_IP"} // loopback
+	dnswalkByDesign = []string{"has only one authoritative nameserver"}
 )
 
 // TestDNSCheckersFindNoFault serves a forward zone and both kinds of reverse
@@ -62,11 +63,12 @@ var (
 func TestDNSCheckersFindNoFault(t *testing.T) {
 	for program, pkg := range map[string]string{
 		"named": "bind9", "named-checkzone": "bind9-utils", "kzonecheck": "knot-dnssecutils",
-		"zonemaster-cli": "zonemaster-cli", "dnsviz": "dnsviz",
+		"zonemaster-cli": "zonemaster-cli", "dnsviz": "dnsviz", "dnswalk": "dnswalk",
 	} {
 		dockertest.NeedProgram(t, program, pkg)
 	}
 	machine := Loopback(t, "checkers", primaryAddr, secondaryAddr)
+	machine.WriteResolvConf(fmt.Sprintf("nameserver %s\n", primaryAddr)) // for dnswalk
 	e := dockertest.Require(t)
 	network, subnet := e.SubnetNetwork("checked", "--ipv6", "--subnet", ipv6Subnet)
 	dir := t.TempDir()
@@ -113,10 +115,17 @@ func TestDNSCheckersFindNoFault(t *testing.T) {
 	for _, zone := range checkedZones {
 		t.Run(strings.TrimSuffix(zone, "."), func(t *testing.T) {
 			transfer := axfrFrom(t, machine, zone)
+			// Each zone holds names from both sources.
+			for _, name := range []string{e.Name("web") + "." + forwardZone, "files." + forwardZone} {
+				if !slices.ContainsFunc(transfer, func(rr dns.RR) bool { return strings.Contains(rr.String(), name) }) {
+					t.Errorf("AXFR %s lacks %s: %v", zone, name, transfer)
+				}
+			}
 			checkDirectAnswers(t, machine, transfer)
 			checkZoneFile(t, machine, dir, zone, transfer)
 			runZonemaster(t, machine, fake, zone)
 			runDNSViz(t, machine, zone)
+			runDNSWalk(t, machine, zone)
 			await.True(t, 10*time.Second, "BIND loads "+zone+" at our serial", func() bool {
 				ours, ok1 := serialAt(machine, primaryAddr, zone)
 				theirs, ok2 := serialAt(machine, secondaryAddr, zone)
@@ -317,6 +326,27 @@ func runDNSViz(t *testing.T, machine *Namespace, zone string) {
 	for _, f := range dnsvizErrors(report, "") {
 		if !slices.Contains(dnsvizByDesign, f.code) {
 			t.Errorf("dnsviz %s: %s %s: %s", zone, f.where, f.code, f.description)
+		}
+	}
+}
+
+// runDNSWalk transfers zone with dnswalk, which checks every record of it,
+// and fails on each of its failures and errors not by design.
+func runDNSWalk(t *testing.T, machine *Namespace, zone string) {
+	t.Helper()
+	// Its exit status counts its errors: the output says which.
+	out, err := machine.Run("dnswalk", "-F", zone)
+	if !strings.Contains(out, "Checking "+zone) {
+		t.Fatalf("dnswalk %s: %v\n%s", zone, err, out)
+	}
+	// It prints the SOA once it has the zone; a failed transfer is a FAIL.
+	if !strings.Contains(out, "SOA=ns.dns."+strings.TrimSuffix(zone, ".")) {
+		t.Errorf("dnswalk %s did not transfer the zone:\n%s", zone, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if (strings.HasPrefix(line, "FAIL:") || strings.HasPrefix(line, "BAD:")) &&
+			!slices.ContainsFunc(dnswalkByDesign, func(s string) bool { return strings.Contains(line, s) }) {
+			t.Errorf("dnswalk %s: %s", zone, line)
 		}
 	}
 }
