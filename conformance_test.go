@@ -2,6 +2,7 @@ package dockerhosts
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -179,4 +180,80 @@ func firstAnswer(r *dns.Msg) dns.RR {
 		return nil
 	}
 	return r.Answer[0]
+}
+
+// TestUpstreamFORMERRGapsAsDocumented pins what CoreDNS itself (its server
+// in core/dnsserver, on miekg/dns) answers to malformed queries, before any
+// plugin runs: the README's Bugs lists each with its component. The plugin
+// does not work around them. When this test fails after an upgrade, the
+// upstream code changed: update the README.
+func TestUpstreamFORMERRGapsAsDocumented(t *testing.T) {
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	writeFile(t, hosts, "172.17.0.2 appsrv1\n")
+	s := startCoreDNS(t, fmt.Sprintf("docker.:0 {\n bind 127.0.0.1\n dockerhosts {\n  hostsfile %s\n }\n}", hosts))
+	query := func() *dns.Msg { return new(dns.Msg).SetQuestion("appsrv1.docker.", dns.TypeA) }
+	pack := func(m *dns.Msg) []byte {
+		w, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	update := query()
+	update.Opcode = dns.OpcodeUpdate
+	update.RecursionDesired, update.RecursionAvailable, update.AuthenticatedData, update.CheckingDisabled = true, true, true, true
+	cookie := query()
+	o := cookie.SetEdns0(1232, false).IsEdns0()
+	o.Option = append(o.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405"}) // 5 bytes, RFC 7873 wants 8 or 16-40
+	twoOPT := query()
+	twoOPT.SetEdns0(1232, false)
+	twoOPT.Extra = append(twoOPT.Extra, &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 1232}})
+	ownedOPT := query()
+	ownedOPT.Extra = append(ownedOPT.Extra, &dns.OPT{Hdr: dns.RR_Header{Name: "docker.", Rrtype: dns.TypeOPT, Class: 1232}})
+	headerOnly := pack(query())[:12] // QDCOUNT 1, no question
+
+	cases := []struct {
+		name  string
+		wire  []byte
+		rcode int // what CoreDNS answers; RFC: see the README's Bugs
+		check func(*dns.Msg) bool
+	}{
+		{"NOTIMP echoes RD, RA, AD and CD (miekg/dns server)", pack(update), dns.RcodeNotImplemented,
+			func(r *dns.Msg) bool { return r.RecursionAvailable && r.AuthenticatedData && r.CheckingDisabled }},
+		{"malformed COOKIE is answered (RFC 7873 5.2.2: FORMERR)", pack(cookie), dns.RcodeSuccess, nil},
+		{"two OPT records are answered (RFC 6891 6.1.1: FORMERR)", pack(twoOPT), dns.RcodeSuccess, nil},
+		{"OPT owned by a name other than the root is answered (RFC 6891 6.1.2: FORMERR)", pack(ownedOPT), dns.RcodeSuccess, nil},
+		{"header without its question is SERVFAIL (core/dnsserver; FORMERR)", headerOnly, dns.RcodeServerFailure, nil},
+	}
+	for _, c := range cases {
+		r, err := exchangeWire(s.udp, c.wire)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if r.Rcode != c.rcode || c.check != nil && !c.check(r) {
+			t.Errorf("%s: now %s %v: upstream changed, update the README's Bugs", c.name, dns.RcodeToString[r.Rcode], &r.MsgHdr)
+		}
+	}
+}
+
+// exchangeWire sends bytes that dns.Msg may not pack as a query over UDP
+// and reads the answer.
+func exchangeWire(addr string, wire []byte) (*dns.Msg, error) {
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write(wire); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, dns.MaxMsgSize)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return nil, err
+	}
+	r := new(dns.Msg)
+	return r, r.Unpack(buf[:n])
 }
