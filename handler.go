@@ -87,7 +87,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 
 	var answer, extra []dns.RR
 	exists := false
-	if qname == nsName(zone) && snap.Lookup(qname) == nil {
+	if isSelfNS(qname, zone) && snap.Lookup(qname) == nil {
 		// The zones' name server; before the reverse branch, as a reverse
 		// zone has one too. A host of that name answers for itself.
 		exists = true
@@ -287,8 +287,13 @@ func zoneSpelling(owner, zone string) string {
 
 func nsName(zone string) string { return "ns.dns." + zone }
 
-// isSelfENT reports whether qname is "dns.<zone>", the empty non-terminal
-// above the zone's name server, without building that name.
+// isSelfNS reports whether qname is nsName(zone), and isSelfENT whether it
+// is "dns.<zone>", the empty non-terminal above it, without building either
+// name: every query asks.
+func isSelfNS(qname, zone string) bool {
+	return len(qname) == len(zone)+7 && strings.HasPrefix(qname, "ns.dns.") && strings.HasSuffix(qname, zone)
+}
+
 func isSelfENT(qname, zone string) bool {
 	return len(qname) == len(zone)+4 && strings.HasPrefix(qname, "dns.") && strings.HasSuffix(qname, zone)
 }
