@@ -20,6 +20,13 @@ type source interface {
 	Synced() bool
 }
 
+// The kinds of source compose makes, as their index.SourceID says.
+const (
+	hostsFileKind = "hostsfile"
+	dockerKind    = "docker" // an engine's containers
+	swarmKind     = "swarm"  // an engine's swarm: services, tasks, nodes
+)
+
 // Priorities in the index: hosts files are operator overrides, their names
 // hide Docker's.
 const (
@@ -51,13 +58,13 @@ func (cfg *config) hostsFileLimits() hostsfile.Limits {
 }
 
 // compose builds the sources of cfg over idx. It is the only place that
-// gives a source its identity and priority in the index.
+// gives a source its identity (kind and name) and priority in the index.
 func compose(cfg *config, idx *index.Index) (*sources, error) {
 	s := &sources{changes: make(chan struct{}, 1)}
 	for _, path := range cfg.hostsFiles {
-		name := "hostsfile:" + path
-		sink := meteredSink{idx, index.Source{Name: name, Priority: hostsFilePriority}, s.changes}
-		src := hostsfile.NewSource(path, name, cfg.reload, sink)
+		id := index.Source{Kind: hostsFileKind, Name: path, Priority: hostsFilePriority}
+		sink := meteredSink{idx, id, s.changes}
+		src := hostsfile.NewSource(path, id.ID().String(), cfg.reload, sink)
 		src.SetLimits(cfg.hostsFileLimits())
 		s.list = append(s.list, src)
 	}
@@ -68,7 +75,7 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 		if !e.noSwarm {
 			tasks = docker.NewSwarmTasks()
 		}
-		sink := meteredSink{idx, index.Source{Name: "docker:" + e.name, Priority: dockerPriority}, s.changes}
+		sink := meteredSink{idx, index.Source{Kind: dockerKind, Name: e.name, Priority: dockerPriority}, s.changes}
 		src, err := docker.New(docker.Config{
 			Engine: e.name, Endpoint: e.endpoint, HostAddrs: e.hostAddrs,
 			TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA,
@@ -82,7 +89,7 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 		if e.noSwarm {
 			continue
 		}
-		swarmSink := meteredSink{idx, index.Source{Name: "swarm:" + e.name, Priority: dockerPriority}, s.changes}
+		swarmSink := meteredSink{idx, index.Source{Kind: swarmKind, Name: e.name, Priority: dockerPriority}, s.changes}
 		sw, err := docker.NewSwarm(docker.SwarmConfig{Engine: e.name, Resync: cfg.resync, OptIn: cfg.optIn, LabelPrefix: cfg.labels,
 			Endpoints: swarmEndpoints(e), Tasks: tasks}, swarmSink)
 		if err != nil {
@@ -193,9 +200,11 @@ func (m meteredSink) Patch(kill, revive []int32, remove []string, add []index.Ho
 }
 
 func (m meteredSink) changed() {
-	entries.WithLabelValues(m.src.Name).Set(float64(m.idx.Count(m.src.Name)))
-	updates.WithLabelValues(m.src.Name).Inc()
-	lastUpdate.WithLabelValues(m.src.Name).SetToCurrentTime()
+	id := m.src.ID()
+	label := id.String()
+	entries.WithLabelValues(label).Set(float64(m.idx.Count(id)))
+	updates.WithLabelValues(label).Inc()
+	lastUpdate.WithLabelValues(label).SetToCurrentTime()
 	select {
 	case m.changes <- struct{}{}:
 	default: // one pending signal covers every change before it is taken
