@@ -35,6 +35,8 @@ type Index struct {
 	// brokenChain hears of each changed alias whose chain loops or is
 	// longer than MaxChain; nil ignores them.
 	brokenChain func(name string)
+	// changed hears of each write of a source; nil ignores them.
+	changed func(src SourceID, hosts int)
 }
 
 // MaxChain is the longest CNAME chain served: a longer one, or a loop, is
@@ -47,6 +49,25 @@ func (x *Index) OnBrokenChain(fn func(name string)) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.brokenChain = fn
+}
+
+// OnChange sets fn to hear of each write of a source that may have changed
+// the index: every Replace, SetTable and Patch, and each Upsert and Delete
+// that changed something. It hears the source and how many hosts it now
+// has (to count them and signal secondaries). fn runs with the index
+// locked: it must not call the index.
+func (x *Index) OnChange(fn func(src SourceID, hosts int)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.changed = fn
+}
+
+// wrote tells the change hook that src wrote.
+func (x *Index) wrote(src Source) {
+	if x.changed != nil {
+		id := src.ID()
+		x.changed(id, x.count(id))
+	}
 }
 
 // placed is a host with everything derived from it, kept so that removing it
@@ -194,10 +215,8 @@ func isReverseZone(z string) bool {
 // Load returns the current snapshot; it never blocks.
 func (x *Index) Load() *Snapshot { return x.snap.Load() }
 
-// Count returns how many hosts a source currently has in the index.
-func (x *Index) Count(source SourceID) int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
+// count is how many hosts a source has in the index; x.mu is held.
+func (x *Index) count(source SourceID) int {
 	return len(x.hosts[source]) + x.tableCount(source)
 }
 
@@ -224,6 +243,7 @@ func (x *Index) Replace(src Source, hosts []Host) {
 		t.pace.Tick()
 	}
 	x.commit(t)
+	x.wrote(src)
 }
 
 // Upsert adds h to src, replacing any host with the same ID. It reports
@@ -234,6 +254,9 @@ func (x *Index) Upsert(src Source, h Host) bool {
 	t := x.begin()
 	changed := x.put(t, src, h)
 	x.commit(t)
+	if changed {
+		x.wrote(src)
+	}
 	return changed
 }
 
@@ -244,6 +267,9 @@ func (x *Index) Delete(src Source, id string) bool {
 	t := x.begin()
 	changed := x.remove(t, src.ID(), id)
 	x.commit(t)
+	if changed {
+		x.wrote(src)
+	}
 	return changed
 }
 

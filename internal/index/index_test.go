@@ -159,8 +159,8 @@ func TestReplaceDropsWhatVanished(t *testing.T) {
 	if s.Reverse(netip.MustParseAddr("10.0.0.1")) != nil {
 		t.Fatal("PTR of a vanished host must go")
 	}
-	if x.Count(docker.ID()) != 2 {
-		t.Fatalf("count %d", x.Count(docker.ID()))
+	if x.count(docker.ID()) != 2 {
+		t.Fatalf("count %d", x.count(docker.ID()))
 	}
 }
 

@@ -695,6 +695,7 @@ func (s *Snapshot) addrBefore(i int, a netip.Addr) bool {
 // many plain hosts (a large hosts file) hands them over in bulk, then
 // changes them by patches.
 type Tabler interface {
+	Sink
 	// NewTableBuilder starts a table for this index (its zones decide
 	// which names lie above a host's).
 	NewTableBuilder() *TableBuilder
@@ -732,6 +733,7 @@ func (x *Index) SetTable(src Source, tab *Table) {
 		return &layer{src: x.source(src), tab: tab, cache: make([]atomic.Pointer[hostEntry], min(tab.Hosts(), entryCache))}
 	})
 	x.commit(t)
+	x.wrote(src)
 }
 
 // Patch changes src's table and hosts in one snapshot, so a reader sees
@@ -788,6 +790,7 @@ func (x *Index) Patch(src Source, kill, revive []int32, remove []string, add []H
 		t.pace.Tick()
 	}
 	x.commit(t)
+	x.wrote(src)
 }
 
 // setLayer replaces src's layer in t with what change makes of it (nil for
