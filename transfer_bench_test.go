@@ -14,7 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/index"
-	"github.com/dockerhosts/dockerhosts/internal/knottest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/knottest"
 )
 
 // benchContainers are n containers as the Docker source hands them in: a
