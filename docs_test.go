@@ -190,6 +190,22 @@ func TestDocsCorefilesAreValid(t *testing.T) {
 			checkCorefile(t, b, directives)
 		}
 	}
+	// The Corefiles shipped as files that no example test runs: the quick
+	// start's, the packages', the lab's.
+	for _, pattern := range []string{"examples/quickstart/Corefile", "packaging/*Corefile", "lab/Corefile"} {
+		files, _ := filepath.Glob(pattern)
+		if len(files) == 0 {
+			t.Errorf("no file matches %s", pattern)
+		}
+		for _, file := range files {
+			text, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tested++
+			checkCorefile(t, codeBlock{file: file, line: 1, info: "corefile", text: string(text)}, directives)
+		}
+	}
 	if tested < 5 {
 		t.Errorf("only %d Corefiles found in the docs", tested)
 	}
