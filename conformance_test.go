@@ -10,7 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/knottest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/knottest"
 )
 
 // The zones of the conformance tests: a forward zone and both kinds of

@@ -15,9 +15,9 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
-	"github.com/dockerhosts/dockerhosts/internal/dockertest"
-	"github.com/dockerhosts/dockerhosts/internal/knottest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/knottest"
 )
 
 // The checkers' machine holds a small DNS tree of its own on loopback: a
