@@ -3,8 +3,10 @@
 // Package hostlan tests dockerhosts the way the host and the machines on its
 // LAN use it: real resolvers from Debian (glibc, unbound, nginx, curl) talk to
 // the custom CoreDNS on port 53, each "machine" a network namespace of its own
-// on a bridge the test creates. Nothing leaves the test's namespaces: they have
-// no route to anywhere else.
+// on a bridge the test creates. The DNS world's checkers (zonemaster, dnsviz,
+// dnswalk, the zone validators, a BIND secondary) judge its zones on a machine
+// of their own with only a loopback. Nothing leaves the test's namespaces:
+// they have no route to anywhere else.
 //
 // This file is the small toolkit for that: namespaces on a private LAN,
 // processes run inside them, and sockets opened from inside them. Everything
