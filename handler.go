@@ -123,33 +123,34 @@ func (d *DockerHosts) records(owner string, qtype uint16, client dns.ResponseWri
 	if e.CNAME != "" {
 		return d.alias(owner, qtype, client, e, snap)
 	}
+	ttl := e.TTL(d.TTL) // a container may ask its own
 	switch qtype {
 	case dns.TypeA:
-		return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
+		return a(owner, ttl, d.pick(e.A, e.Networked, client, snap)), nil
 	case dns.TypeAAAA:
-		return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
+		return aaaa(owner, ttl, d.pick(e.AAAA, e.Networked, client, snap)), nil
 	case dns.TypeSRV:
 		for _, s := range e.SRV {
-			answer = append(answer, srv(owner, d.TTL, s))
+			answer = append(answer, srv(owner, ttl, s))
 			if t := snap.Lookup(s.Target); t != nil {
-				extra = append(extra, a(s.Target, d.TTL, d.pick(t.A, t.Networked, client, snap))...)
-				extra = append(extra, aaaa(s.Target, d.TTL, d.pick(t.AAAA, t.Networked, client, snap))...)
+				extra = append(extra, a(s.Target, t.TTL(d.TTL), d.pick(t.A, t.Networked, client, snap))...)
+				extra = append(extra, aaaa(s.Target, t.TTL(d.TTL), d.pick(t.AAAA, t.Networked, client, snap))...)
 			}
 		}
 		return answer, extra
 	case dns.TypeTXT:
-		return txt(owner, d.TTL, e.TXT), nil
+		return txt(owner, ttl, e.TXT), nil
 	case dns.TypeANY:
 		// RFC 8482: one RRset rather than everything.
 		switch {
 		case len(e.A) > 0:
-			return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
+			return a(owner, ttl, d.pick(e.A, e.Networked, client, snap)), nil
 		case len(e.AAAA) > 0:
-			return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
+			return aaaa(owner, ttl, d.pick(e.AAAA, e.Networked, client, snap)), nil
 		case len(e.TXT) > 0:
-			return txt(owner, d.TTL, e.TXT), nil
+			return txt(owner, ttl, e.TXT), nil
 		}
-		return []dns.RR{&dns.HINFO{Hdr: hdr(owner, dns.TypeHINFO, d.TTL), Cpu: "RFC8482"}}, nil
+		return []dns.RR{&dns.HINFO{Hdr: hdr(owner, dns.TypeHINFO, ttl), Cpu: "RFC8482"}}, nil
 	}
 	return nil, nil
 }
@@ -165,7 +166,7 @@ func (d *DockerHosts) alias(owner string, qtype uint16, client dns.ResponseWrite
 		if len(chain) == index.MaxChain {
 			return nil, nil
 		}
-		chain = append(chain, cname(owner, d.TTL, e.CNAME))
+		chain = append(chain, cname(owner, e.TTL(d.TTL), e.CNAME))
 		owner = e.CNAME
 		e = nil
 		if zone := matchZone(d.Zones, owner); zone != "" {

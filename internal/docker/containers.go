@@ -90,6 +90,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	r.host.ID = c.ID
 	r.host.TXT = cl.txt
 	r.host.Wildcard = cl.wildcard
+	r.host.TTL, r.host.HasTTL = cl.ttl, cl.hasTTL
 	seen := make(map[string]bool, 4)
 	add := func(name string, exclusive bool) {
 		raw := strings.TrimSpace(name)
@@ -171,6 +172,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	}
 	if m.engine != "" {
 		r.host.Services, r.binds = publishedPorts(ports, m.engine)
+		rankAll(r.host.Services, cl.rank)
 	}
 	if m.hostMode {
 		// Reached on the engine host: no PTR (the host's addresses are
