@@ -48,6 +48,10 @@ type config struct {
 	// Limits of each hosts file; zero for the default.
 	maxLineSize int
 	maxFileSize int64
+	// traefikProxy names the proxy container; traefikOptIn is Traefik's
+	// exposedByDefault=false.
+	traefikProxy string
+	traefikOptIn bool
 }
 
 // engineConfig is one Docker engine: a `docker` line and the per-engine
@@ -238,7 +242,8 @@ func localEngines(engines []*engineConfig) []string {
 
 func isDockerProperty(p string) bool {
 	switch p {
-	case "tls", "resync", "opt_in", "networks", "host_address", "label_prefix", "no_short_id", "name_template", "host_mode", "no_swarm", "swarm_managers":
+	case "tls", "resync", "opt_in", "networks", "host_address", "label_prefix", "no_short_id", "name_template", "host_mode", "no_swarm", "swarm_managers",
+		"traefik_proxy", "traefik_opt_in":
 		return true
 	}
 	return false
@@ -369,6 +374,16 @@ func parseProperty(c *caddy.Controller, cfg *config, prop string) error {
 			return err
 		}
 		cfg.hostMode = true
+	case "traefik_proxy":
+		if err := want(1, 1); err != nil {
+			return err
+		}
+		cfg.traefikProxy = strings.TrimPrefix(args[0], "/")
+	case "traefik_opt_in":
+		if err := want(0, 0); err != nil {
+			return err
+		}
+		cfg.traefikOptIn = true
 	case "networks":
 		if err := want(1, -1); err != nil {
 			return err

@@ -30,6 +30,8 @@ type record struct {
 	skipped   []string     // invalid names
 	badLabels []string     // malformed label values, skipped
 	problems  []string     // failed name templates
+	routes    []string     // Traefik router names in the zones (traefik.go)
+	proxy     bool         // a candidate for the Traefik proxy
 }
 
 // mapping is what decides a container's records besides the container.
@@ -49,6 +51,11 @@ type mapping struct {
 	hostAddrs []netip.Addr
 	// leaveTasks leaves swarm task containers to the swarm source.
 	leaveTasks bool
+	// zones bound the Traefik router names served; traefikProxy and
+	// traefikOptIn are Config's.
+	zones        []string
+	traefikProxy string
+	traefikOptIn bool
 }
 
 func (m mapping) prefix() string {
@@ -85,6 +92,8 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 		return r, false
 	}
 	r.badLabels = cl.problems
+	r.routes, r.badLabels = traefikRoutes(labels, m, r.badLabels)
+	r.proxy = isTraefik(c, m)
 
 	r.name = strings.TrimPrefix(c.Name, "/")
 	r.host.ID = c.ID
