@@ -131,6 +131,9 @@ func (d *DockerHosts) records(owner string, qtype uint16, client dns.ResponseWri
 		return aaaa(owner, ttl, d.pick(e.AAAA, e.Networked, client, snap)), nil
 	case dns.TypeSRV:
 		for _, s := range e.SRV {
+			if !d.reaches(s, client, snap) {
+				continue
+			}
 			answer = append(answer, srv(owner, ttl, s))
 			if t := snap.Lookup(s.Target); t != nil {
 				extra = append(extra, a(s.Target, t.TTL(d.TTL), d.pick(t.A, t.Networked, client, snap))...)

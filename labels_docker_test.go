@@ -273,3 +273,61 @@ func haproxyWeights(t *testing.T, sock, backend string) map[string]int {
 	}
 	return out
 }
+
+// TestExposedPortSRVOnTheNetworks: a container's ports answer SRV at the
+// container and its container port to a client on its network, while the
+// host (elsewhere) keeps the published host port; a port only exposed is
+// no record for the host.
+func TestExposedPortSRVOnTheNetworks(t *testing.T) {
+	dig := dockertest.NeedProgram(t, "dig", "bind9-dnsutils")
+	nsenter := dockertest.NeedProgram(t, "nsenter", "util-linux")
+	l := newDockerLab(t)
+	s := startCoreDNS(t, dockerCorefile("", nil))
+	db := l.Name("db")
+	id := l.run("db", "--expose", "9187", "-p", "127.0.0.1::5432")
+	published := l.Docker("port", id, "5432/tcp")
+	_, hostPort, _ := strings.Cut(strings.Split(published, "\n")[0], ":")
+	gateway := l.subnet.Masked().Addr().Next().String() // Docker's default gateway: the first address
+	_, port, _ := net.SplitHostPort(s.udp)
+	pid := l.Docker("inspect", "--format", "{{.State.Pid}}", l.run("client"))
+
+	// fromClient asks as the client container does: from its network
+	// namespace, to the server on the network's gateway.
+	fromClient := func(name string) string {
+		out, err := exec.Command(nsenter, "--net=/proc/"+pid+"/ns/net", dig, "+short", "+tries=1", "+time=1",
+			"@"+gateway, "-p", port, "SRV", name).CombinedOutput()
+		if err != nil {
+			t.Logf("dig from the client: %v: %s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	fromHost := func(name string) string {
+		var out []string
+		for _, rr := range s.exchange(t, "udp", name, dns.TypeSRV).Answer {
+			out = append(out, strings.TrimPrefix(rr.String(), rr.Header().String()))
+		}
+		return strings.Join(out, "\n")
+	}
+	for _, c := range []struct {
+		from       string
+		ask        func(string) string
+		name, want string
+	}{
+		{"the client", fromClient, "_5432._tcp." + fqdn(db), "10 10 5432 " + fqdn(db)},
+		{"the client", fromClient, "_9187._tcp." + fqdn(db), "10 10 9187 " + fqdn(db)},
+		{"the host", fromHost, "_5432._tcp." + fqdn(db), "10 10 " + hostPort + " 127-0-0-1.host.docker."},
+		{"the host", fromHost, "_9187._tcp." + fqdn(db), ""},
+	} {
+		await.True(t, dockerWithin, fmt.Sprintf("%s asking %s gets %q", c.from, c.name, c.want), func() bool {
+			got := c.ask(c.name)
+			if got != c.want {
+				t.Logf("%s: %s: %q", c.from, c.name, got)
+			}
+			return got == c.want
+		})
+	}
+	// The host's empty answer is NODATA: the name exists for others.
+	if r := s.exchange(t, "udp", "_9187._tcp."+fqdn(db), dns.TypeSRV); r.Rcode != dns.RcodeSuccess || len(r.Ns) == 0 {
+		t.Errorf("the host asking for an exposed-only port: %s, want NODATA with SOA", dns.RcodeToString[r.Rcode])
+	}
+}

@@ -92,7 +92,9 @@ func (d *DockerHosts) zoneRecords(zone string, snap *index.Snapshot, emit func([
 		batch = append(batch, a(name, ttl, e.A)...)
 		batch = append(batch, aaaa(name, ttl, e.AAAA)...)
 		for _, s := range e.SRV {
-			batch = append(batch, srv(name, ttl, s))
+			if s.Reach != index.ReachNetworks { // a secondary's clients are elsewhere
+				batch = append(batch, srv(name, ttl, s))
+			}
 		}
 		batch = append(batch, txt(name, ttl, e.TXT)...)
 		flush(false)

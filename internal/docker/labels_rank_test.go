@@ -33,8 +33,8 @@ func TestSRVRankAppliesToEverySRVOfTheContainer(t *testing.T) {
 		nets:  map[string]ep{"n": {ip: "10.0.0.2"}},
 		ports: map[string][]string{"8080/tcp": {"0.0.0.0:32768"}}}
 	r, ok := recordFor(c.build(), mapping{engine: "host", noShortID: true})
-	if !ok || len(r.host.Services) != 3 {
-		t.Fatalf("got %+v (served %v), want two label services and a published one", r.host.Services, ok)
+	if !ok || len(r.host.Services) != 4 {
+		t.Fatalf("got %+v (served %v), want two label services and a port both published and exposed", r.host.Services, ok)
 	}
 	want := index.Rank{Priority: 5, Weight: 0, Set: true}
 	if i := slices.IndexFunc(r.host.Services, func(s index.Service) bool { return s.Rank != want }); i >= 0 {

@@ -87,4 +87,7 @@ type Service struct {
 	Target string
 	// Rank is the records' priority and weight; unset is DefaultRank.
 	Rank Rank
+	// Reach says which clients the records are for: all, or only those on
+	// (or only those off) the host's own networks.
+	Reach Reach
 }

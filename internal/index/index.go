@@ -157,6 +157,8 @@ type srvRecord struct {
 	target string
 	port   uint16
 	rank   Rank
+	reach  Reach
+	on     string // the host's own name, whose networks Reach is about
 }
 
 var seed = maphash.MakeSeed()
@@ -453,6 +455,12 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 			continue
 		}
 		targets := x.qualify(target)
+		var on []string // the host's own name, for a record not for all
+		if s.Reach != ReachAll && len(h.ReverseNames) > 0 {
+			on = x.qualify(h.ReverseNames[0])
+		} else if s.Reach != ReachAll {
+			continue // no name to tell its clients by
+		}
 		for _, name := range h.Names {
 			for i, q := range x.qualify(name) {
 				owner := "_" + s.Name + "._" + s.Proto + "." + q
@@ -460,7 +468,11 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 				if m.srvNames == nil {
 					m.srvNames = map[string][]srvRecord{}
 				}
-				m.srvNames[owner] = append(m.srvNames[owner], srvRecord{target: targets[min(i, len(targets)-1)], port: s.Port, rank: s.Rank.OrDefault()})
+				m.srvNames[owner] = append(m.srvNames[owner], srvRecord{target: targets[min(i, len(targets)-1)], port: s.Port, rank: s.Rank.OrDefault(), reach: s.Reach})
+				if on != nil {
+					rs := m.srvNames[owner]
+					rs[len(rs)-1].on = on[min(i, len(on)-1)]
+				}
 				x.addEnts(&ents, owner)
 			}
 		}
@@ -760,7 +772,7 @@ func (x *Index) fill(e *Entry, n string) {
 			}
 		}
 		for _, r := range p.srvAt(n) {
-			e.SRV = append(e.SRV, SRV{Target: r.target, Port: r.port, Priority: r.rank.Priority, Weight: r.rank.Weight})
+			e.SRV = append(e.SRV, SRV{Target: r.target, Port: r.port, Priority: r.rank.Priority, Weight: r.rank.Weight, Reach: r.reach, On: r.on})
 		}
 		e.TXT = append(e.TXT, p.txtAt(n)...)
 	}

@@ -2,6 +2,7 @@ package index
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -86,5 +87,33 @@ func TestTTLBesideATable(t *testing.T) {
 	x.Upsert(docker, h)
 	if e := x.Load().Lookup("web.docker."); e == nil || len(e.A) != 2 || e.TTL(30) != 30 {
 		t.Fatalf("web from a table and a host asking 60: %+v, want both addresses at the block's 30", e)
+	}
+}
+
+func TestSRVReachNamesItsHost(t *testing.T) {
+	x := New([]string{"docker."})
+	h := host("c1", []string{"db", "pg"}, "10.0.0.1")
+	h.ReverseNames = []string{"db"}
+	h.Services = []Service{
+		{Name: "5432", Proto: "tcp", Port: 15432, Target: "host", Reach: ReachElsewhere},
+		{Name: "5432", Proto: "tcp", Port: 5432, Reach: ReachNetworks},
+	}
+	x.Upsert(docker, h)
+	e := x.Load().Lookup("_5432._tcp.pg.docker.")
+	want := []SRV{
+		{Target: "host.docker.", Port: 15432, Priority: 10, Weight: 10, Reach: ReachElsewhere, On: "db.docker."},
+		{Target: "db.docker.", Port: 5432, Priority: 10, Weight: 10, Reach: ReachNetworks, On: "db.docker."},
+	}
+	if e == nil || !slices.Equal(e.SRV, want) {
+		t.Fatalf("SRV %+v\nwant %+v", e, want)
+	}
+	// A host with no name of its own has no record whose clients depend
+	// on its networks.
+	n := host("c2", []string{"anon"}, "10.0.0.2")
+	n.ReverseNames = nil
+	n.Services = []Service{{Name: "80", Proto: "tcp", Port: 80, Target: "host", Reach: ReachElsewhere}}
+	x.Upsert(docker, n)
+	if e := x.Load().Lookup("_80._tcp.anon.docker."); e != nil {
+		t.Errorf("got %+v", e)
 	}
 }

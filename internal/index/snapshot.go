@@ -106,6 +106,10 @@ type SRV struct {
 	Target           string
 	Port             uint16
 	Priority, Weight uint16
+	// Reach says which clients the record is for; On, for a record not
+	// for all, is the name of its host, whose addresses' networks tell.
+	Reach Reach
+	On    string
 }
 
 // Lookup returns the entry at the lowercase FQDN name, or nil.
