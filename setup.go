@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -213,6 +214,9 @@ func endpointOrDefault(endpoint string) string {
 	return endpoint
 }
 
+// containerName is what Docker accepts as a container name.
+var containerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
 // validLabelPrefix accepts what Docker label keys are made of: dotted
 // lowercase words (reverse DNS notation), no empty part.
 func validLabelPrefix(p string) bool {
@@ -378,7 +382,11 @@ func parseProperty(c *caddy.Controller, cfg *config, prop string) error {
 		if err := want(1, 1); err != nil {
 			return err
 		}
-		cfg.traefikProxy = strings.TrimPrefix(args[0], "/")
+		name := strings.TrimPrefix(args[0], "/")
+		if !containerName.MatchString(name) {
+			return c.Errf("traefik_proxy '%s' is not a container name", args[0])
+		}
+		cfg.traefikProxy = name
 	case "traefik_opt_in":
 		if err := want(0, 0); err != nil {
 			return err
