@@ -176,38 +176,40 @@ func (t *traefikState) set(r record) {
 	}
 }
 
-// hosts returns the router-name hosts to serve: none without a proxy. A
-// name of the proxy itself in a zone is left out: it would alias itself.
-func (t *traefikState) hosts(zones []string) map[string]index.Host {
-	out := make(map[string]index.Host, len(t.routes))
-	if t.proxy == "" {
-		return out
+// hostFor returns the router-name host of container id to serve; ok is
+// false without a proxy or router names. A name of the proxy itself in a
+// zone is left out: it would alias itself.
+func (t *traefikState) hostFor(id string, zones []string) (h index.Host, ok bool) {
+	r, routed := t.routes[id]
+	if !routed || t.proxy == "" {
+		return h, false
 	}
-	for id, r := range t.routes {
-		r.names = slices.DeleteFunc(slices.Clone(r.names), func(n string) bool {
-			return n == t.proxy || slices.ContainsFunc(zones, func(z string) bool { return n+"." == t.proxy+"."+z })
-		})
-		if len(r.names) > 0 {
-			out[routeHostID(id)] = r.host(id, t.proxy)
-		}
-	}
-	return out
+	r.names = slices.DeleteFunc(slices.Clone(r.names), func(n string) bool {
+		return n == t.proxy || slices.ContainsFunc(zones, func(z string) bool { return n+"." == t.proxy+"."+z })
+	})
+	return r.host(id, t.proxy), len(r.names) > 0
 }
 
-// reroute brings the served router-name hosts to what t says now, after a
-// container changed (or went, r.host.ID with nothing else).
+// reroute brings the served router-name hosts up to date after container
+// r changed (or went: r.host.ID with nothing else). Only its own host
+// changes, unless the proxy did: then every one does.
 func (s *Source) reroute(r record) {
-	before := s.traefik.hosts(s.cfg.Zones)
-	s.traefik.set(r)
-	s.traefik.proxy = s.traefik.choose()
-	after := s.traefik.hosts(s.cfg.Zones)
-	for id := range before {
-		if _, ok := after[id]; !ok {
-			s.drop(id)
-		}
+	before := s.traefik.proxy
+	ids := []string{r.host.ID}
+	if _, routed := s.traefik.routes[r.host.ID]; !routed && !r.proxy && len(r.routes) == 0 && s.traefik.proxies[r.host.ID] == "" {
+		return // the common case: nothing to do with Traefik
 	}
-	for _, h := range after {
-		s.put(h) // a no-op for what is served unchanged
+	s.traefik.set(r)
+	if s.traefik.proxy = s.traefik.choose(); s.traefik.proxy != before {
+		ids = slices.Collect(maps.Keys(s.traefik.routes))
+		ids = append(ids, r.host.ID) // its names may just have gone
+	}
+	for _, id := range ids {
+		if h, ok := s.traefik.hostFor(id, s.cfg.Zones); ok {
+			s.put(h) // a no-op for a host served unchanged
+		} else {
+			s.drop(routeHostID(id))
+		}
 	}
 }
 
@@ -219,7 +221,11 @@ func (s *Source) routeAll(records []record, want map[string]index.Host) {
 		s.traefik.set(records[i])
 	}
 	s.traefik.proxy = s.traefik.choose()
-	maps.Copy(want, s.traefik.hosts(s.cfg.Zones))
+	for id := range s.traefik.routes {
+		if h, ok := s.traefik.hostFor(id, s.cfg.Zones); ok {
+			want[h.ID] = h
+		}
+	}
 }
 
 func newTraefikState() traefikState {
