@@ -35,6 +35,15 @@ func routeHostID(containerID string) string { return "traefik:" + containerID }
 // to problems; Host names outside the zones and other matchers are left out
 // without a word.
 func traefikRoutes(labels map[string]string, m mapping, problems []string) ([]string, []string) {
+	var rules []string
+	for key := range labels {
+		if strings.HasPrefix(key, traefikLabelPrefix) && isRouterRule(key) {
+			rules = append(rules, key)
+		}
+	}
+	if len(rules) == 0 {
+		return nil, problems // the common case: no Traefik routers
+	}
 	if v, ok := labels[traefikEnable]; ok {
 		enabled, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
@@ -47,10 +56,8 @@ func traefikRoutes(labels map[string]string, m mapping, problems []string) ([]st
 		return nil, problems // exposedByDefault=false: only traefik.enable=true
 	}
 	var routes []string
-	for _, key := range slices.Sorted(maps.Keys(labels)) {
-		if !isRouterRule(key) {
-			continue
-		}
+	slices.Sort(rules) // one order of problems for one set of labels
+	for _, key := range rules {
 		hosts, err := ruleHosts(labels[key])
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s=%q: %v", key, labels[key], err))
