@@ -127,3 +127,22 @@ func TestRouterNamesAfterResync(t *testing.T) {
 		t.Errorf("the proxy's own routers: %+v, want dash.lan only (traefik.lan is its own name)", h)
 	}
 }
+
+// TestNamedProxyAndOptIn: with TraefikProxy the named container is the
+// proxy whatever its image (a Traefik-image container is not); with
+// TraefikOptIn only traefik.enable=true containers have router names.
+func TestNamedProxyAndOptIn(t *testing.T) {
+	fe := newFakeEngine()
+	fe.set(ctr{id: "ppp", name: "edge", image: "nginx"}.build())
+	fe.set(ctr{id: "ttt", name: "a-traefik", image: "traefik"}.build())
+	fe.set(ctr{id: "aaa", name: "app", labels: map[string]string{
+		"traefik.enable": "true", "traefik.http.routers.app.rule": "Host(`app.lan`)"}}.build())
+	fe.set(ctr{id: "bbb", name: "other", labels: map[string]string{"traefik.http.routers.b.rule": "Host(`b.lan`)"}}.build())
+	_, sink := running(t, Config{Zones: []string{"lan."}, TraefikProxy: "edge", TraefikOptIn: true}, fe)
+	if h, _ := sink.host(routeHostID("aaa")); h.CNAME != "edge" || !slices.Equal(h.Names, []string{"app.lan"}) {
+		t.Errorf("app: %+v, want app.lan aliasing edge", h)
+	}
+	if h, ok := sink.host(routeHostID("bbb")); ok {
+		t.Errorf("a container without traefik.enable=true got router names: %+v", h)
+	}
+}
