@@ -17,8 +17,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
-	"github.com/dockerhosts/dockerhosts/internal/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
 )
 
 // traefikImage tags the lab's idle image as Traefik's (traefik:<prefix>),
