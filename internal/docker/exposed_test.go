@@ -1,6 +1,9 @@
 package docker
 
 import (
+	"context"
+	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -37,5 +40,43 @@ func TestExposedPortsForClientsOnTheNetworks(t *testing.T) {
 	host.Config.ExposedPorts = network.PortSet{network.MustParsePort("5432/tcp"): {}}
 	if r, _ := recordFor(host, mapping{engine: "host"}); len(r.host.Services) != 1 || r.host.Services[0].Reach != index.ReachAll {
 		t.Errorf("host-networked: %+v, want the published port for all", r.host.Services)
+	}
+}
+
+// BenchmarkIndexMemoryPerContainer: what a compose container costs in the
+// index with ports=N exposed ports (each an SRV name under every name of
+// the container), after a full sync of 10,000 of them.
+func BenchmarkIndexMemoryPerContainer(b *testing.B) {
+	const n = 10_000
+	for _, ports := range []int{0, 1, 2} {
+		b.Run(fmt.Sprintf("ports=%d", ports), func(b *testing.B) {
+			fe := newFakeEngine()
+			for i := range n {
+				id := fmt.Sprintf("%064x", i+1)
+				c := composeCtr(id, fmt.Sprintf("proj%d", i/250), "svc", fmt.Sprint(i%250+1),
+					fmt.Sprintf("10.%d.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff)).build()
+				c.Config.ExposedPorts = network.PortSet{}
+				for p := range ports {
+					c.Config.ExposedPorts[network.MustParsePort(fmt.Sprintf("%d/tcp", 8080+p))] = struct{}{}
+				}
+				fe.set(c)
+			}
+			ctx := context.Background()
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				x := index.New([]string{"docker."})
+				s := newSource(Config{Engine: "host"}, fe, x.For(index.Source{Kind: "docker", Name: "host"}))
+				if err := s.fullSync(ctx, "startup"); err != nil {
+					b.Fatal(err)
+				}
+				s = nil
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				runtime.KeepAlive(x)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/container")
+			}
+		})
 	}
 }
