@@ -118,42 +118,49 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 	return d.reply(ctx, w, r, dns.RcodeSuccess, answer, nil, extra, outcomeAnswer)
 }
 
-// records answers the question from an entry that exists.
+// records answers the question from an entry that exists, at the TTL its
+// hosts ask (applyTTLs).
 func (d *DockerHosts) records(owner string, qtype uint16, client dns.ResponseWriter, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
 	if e.CNAME != "" {
 		return d.alias(owner, qtype, client, e, snap)
 	}
-	ttl := e.TTL(d.TTL) // a container may ask its own
+	answer, extra = d.data(owner, qtype, client, e, snap)
+	d.applyTTLs(answer, extra, e, snap)
+	return answer, extra
+}
+
+// data is what the question asks of a name with data, at the block's TTL.
+func (d *DockerHosts) data(owner string, qtype uint16, client dns.ResponseWriter, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
 	switch qtype {
 	case dns.TypeA:
-		return a(owner, ttl, d.pick(e.A, e.Networked, client, snap)), nil
+		return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
 	case dns.TypeAAAA:
-		return aaaa(owner, ttl, d.pick(e.AAAA, e.Networked, client, snap)), nil
+		return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
 	case dns.TypeSRV:
 		for _, s := range e.SRV {
 			if !d.reaches(s, client, snap) {
 				continue
 			}
-			answer = append(answer, srv(owner, ttl, s))
+			answer = append(answer, srv(owner, d.TTL, s))
 			if t := snap.Lookup(s.Target); t != nil {
-				extra = append(extra, a(s.Target, t.TTL(d.TTL), d.pick(t.A, t.Networked, client, snap))...)
-				extra = append(extra, aaaa(s.Target, t.TTL(d.TTL), d.pick(t.AAAA, t.Networked, client, snap))...)
+				extra = append(extra, a(s.Target, d.TTL, d.pick(t.A, t.Networked, client, snap))...)
+				extra = append(extra, aaaa(s.Target, d.TTL, d.pick(t.AAAA, t.Networked, client, snap))...)
 			}
 		}
 		return answer, extra
 	case dns.TypeTXT:
-		return txt(owner, ttl, e.TXT), nil
+		return txt(owner, d.TTL, e.TXT), nil
 	case dns.TypeANY:
 		// RFC 8482: one RRset rather than everything.
 		switch {
 		case len(e.A) > 0:
-			return a(owner, ttl, d.pick(e.A, e.Networked, client, snap)), nil
+			return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
 		case len(e.AAAA) > 0:
-			return aaaa(owner, ttl, d.pick(e.AAAA, e.Networked, client, snap)), nil
+			return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
 		case len(e.TXT) > 0:
-			return txt(owner, ttl, e.TXT), nil
+			return txt(owner, d.TTL, e.TXT), nil
 		}
-		return []dns.RR{&dns.HINFO{Hdr: hdr(owner, dns.TypeHINFO, ttl), Cpu: "RFC8482"}}, nil
+		return []dns.RR{&dns.HINFO{Hdr: hdr(owner, dns.TypeHINFO, d.TTL), Cpu: "RFC8482"}}, nil
 	}
 	return nil, nil
 }
