@@ -3,6 +3,7 @@ package dockerhosts
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -43,5 +44,30 @@ func TestSRVPerClientAndTTL(t *testing.T) {
 		if err := test.SortAndCheck(rec.Msg, tc); err != nil {
 			t.Errorf("client %s: %v\n%v", c.client, err, rec.Msg)
 		}
+	}
+}
+
+// TestTransferCarriesTTLsAndPublishedSRVOnly: a zone transfer gives each
+// name its TTL and carries the SRV records for clients elsewhere (a
+// secondary's), not those for the container's own networks.
+func TestTransferCarriesTTLsAndPublishedSRVOnly(t *testing.T) {
+	d := testHandler()
+	d.index.Upsert(dockerSource, index.Host{ID: "db", Names: []string{"db"}, ReverseNames: []string{"db"}, TTL: 60, HasTTL: true,
+		Addrs: []index.Addr{{IP: netip.MustParseAddr("172.30.0.5"), Subnet: netip.MustParsePrefix("172.30.0.0/16")}},
+		Services: []index.Service{
+			{Name: "5432", Proto: "tcp", Port: 15432, Target: "appsrv1", Reach: index.ReachElsewhere},
+			{Name: "5432", Proto: "tcp", Port: 5432, Reach: index.ReachNetworks},
+		}})
+	var got []string
+	d.zoneRecords("docker.", d.index.Load(), func(rrs []dns.RR) {
+		for _, rr := range rrs {
+			if n := rr.Header().Name; n == "db.docker." || n == "_5432._tcp.db.docker." {
+				got = append(got, rr.String())
+			}
+		}
+	})
+	want := []string{"db.docker.\t60\tIN\tA\t172.30.0.5", "_5432._tcp.db.docker.\t60\tIN\tSRV\t10 10 15432 appsrv1.docker."}
+	if slices.Sort(got); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Errorf("transferred %q, want %q", got, want)
 	}
 }
