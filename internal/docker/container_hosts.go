@@ -209,7 +209,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	if len(r.claims) > 0 && r.claims[0].name == strings.ToLower(r.name) {
 		r.host.ReverseNames = r.host.Names[:1:1]
 	}
-	r.host.Services = append(cl.services, withExposed(r.host.Services, c, r.host.Addrs, cl.rank)...)
+	r.host.Services = append(cl.services, withExposed(r.host.Services, cl.services, c, r.host.Addrs, cl.rank)...)
 	return r, true
 }
 

@@ -55,8 +55,9 @@ func onNetworks(addrs []index.Addr) bool {
 
 // withExposed adds the exposed ports of c to the published ones, which
 // then are for clients elsewhere only; a container with no network of its
-// own (no subnet known) keeps its published ports for all.
-func withExposed(published []index.Service, c container.InspectResponse, addrs []index.Addr, rank index.Rank) []index.Service {
+// own (no subnet known) keeps its published ports for all. A port a label
+// already advertises for all under the same name is not repeated.
+func withExposed(published, labelled []index.Service, c container.InspectResponse, addrs []index.Addr, rank index.Rank) []index.Service {
 	exposed := exposedPorts(c, rank)
 	if len(exposed) == 0 || !onNetworks(addrs) {
 		return published
@@ -66,5 +67,12 @@ func withExposed(published []index.Service, c container.InspectResponse, addrs [
 		s.Reach = index.ReachElsewhere
 		out = append(out, s)
 	}
-	return append(out, exposed...)
+	for _, s := range exposed {
+		if !slices.ContainsFunc(labelled, func(l index.Service) bool {
+			return l.Name == s.Name && l.Proto == s.Proto && l.Port == s.Port && l.Target == ""
+		}) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

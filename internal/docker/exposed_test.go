@@ -34,6 +34,14 @@ func TestExposedPortsForClientsOnTheNetworks(t *testing.T) {
 		t.Errorf("services\n got %+v\nwant %+v", r.host.Services, want)
 	}
 
+	// A label that advertises the same port under its number already
+	// answers every client: the exposed record would repeat it.
+	c.Config.Labels["dockerhosts.srv"] = "9187:9187/tcp"
+	r, _ = recordFor(c, mapping{engine: "host", noShortID: true})
+	if n := len(slices.DeleteFunc(slices.Clone(r.host.Services), func(s index.Service) bool { return s.Name != "9187" })); n != 1 {
+		t.Errorf("port 9187 in %d services, want the label's alone: %+v", n, r.host.Services)
+	}
+
 	// Without a network of its own (host networking), a container's
 	// published ports stay for everyone and nothing is exposed.
 	host := ctr{id: "0123456789abcdef", name: "db", mode: "host", ports: map[string][]string{"5432/tcp": {"0.0.0.0:5432"}}}.build()
