@@ -149,10 +149,6 @@ type routedHost struct {
 	hasTTL bool
 }
 
-func (r routedHost) equal(o routedHost) bool {
-	return slices.Equal(r.names, o.names) && r.ttl == o.ttl && r.hasTTL == o.hasTTL
-}
-
 // host is the index host of id's router names, aliases of proxy.
 func (r routedHost) host(id, proxy string) index.Host {
 	return index.Host{ID: routeHostID(id), Names: r.names, CNAME: proxy, TTL: r.ttl, HasTTL: r.hasTTL}
@@ -201,11 +197,10 @@ func (t *traefikState) hostFor(id string, zones []string) (h index.Host, ok bool
 // r changed (or went: r.host.ID with nothing else). Only its own host
 // changes, unless the proxy did: then every one does.
 func (s *Source) reroute(r record) {
-	before := s.traefik.proxy
-	ids := []string{r.host.ID}
 	if _, routed := s.traefik.routes[r.host.ID]; !routed && !r.proxy && len(r.routes) == 0 && s.traefik.proxies[r.host.ID] == "" {
 		return // the common case: nothing to do with Traefik
 	}
+	before, ids := s.traefik.proxy, []string{r.host.ID}
 	s.traefik.set(r)
 	if s.traefik.proxy = s.traefik.choose(); s.traefik.proxy != before {
 		ids = slices.Collect(maps.Keys(s.traefik.routes))
