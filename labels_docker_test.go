@@ -95,21 +95,7 @@ func TestTraefikStandInProxyServesTheApp(t *testing.T) {
 	appIP := l.ip(l.Run("app", "--network", l.net, "--hostname", appName,
 		"--label", fmt.Sprintf("traefik.http.routers.app.rule=Host(`%s`) || Host(`%s`)", app, www), l.HostnameImage()), l.net)
 
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "nginx.conf")
-	var temps strings.Builder
-	for _, kind := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		fmt.Fprintf(&temps, "    %s_temp_path %s;\n", kind, filepath.Join(dir, kind))
-	}
-	writeFile(t, conf, fmt.Sprintf(`daemon off;
-master_process off;
-user root;
-pid %s;
-error_log stderr notice;
-events { worker_connections 64; }
-http {
-    access_log off;
-%s
+	args := nginxArgs(t, fmt.Sprintf(`
     server {
         listen 80 default_server;
         return 404;
@@ -119,10 +105,9 @@ http {
         server_name %s %s;
         location / { proxy_pass http://%s:8080; }
     }
-}
-`, filepath.Join(dir, "nginx.pid"), temps.String(), app, www, appIP))
+`, app, www, appIP))
 	pid := l.Docker("inspect", "--format", "{{.State.Pid}}", proxyID)
-	startListening(t, "nginx", exec.Command(nsenter, "--net=/proc/"+pid+"/ns/net", bin, "-e", "stderr", "-p", dir, "-c", conf),
+	startListening(t, "nginx", exec.Command(nsenter, append([]string{"--net=/proc/" + pid + "/ns/net", bin}, args...)...),
 		net.JoinHostPort(proxyIP, "80"))
 
 	// The client's resolver is dockerhosts: it follows the CNAME to the
