@@ -36,9 +36,15 @@ func TestExamples(t *testing.T) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			l := newDockerLab(t)
 			project := strings.ReplaceAll(l.Prefix, "-", "")
+			// An example with a Traefik proxy gets the lab's image tagged
+			// as Traefik's, which is all dockerhosts looks at.
+			traefik := ""
+			if compose, _ := os.ReadFile(file); strings.Contains(string(compose), "TRAEFIK_IMAGE") {
+				traefik = l.traefikImage()
+			}
 			up := func(args ...string) *exec.Cmd {
 				cmd := exec.Command(compose[0], append(append(compose[1:], "-p", project, "-f", file), args...)...)
-				cmd.Env = append(os.Environ(), "EXAMPLE_IMAGE="+l.image)
+				cmd.Env = append(os.Environ(), "EXAMPLE_IMAGE="+l.image, "TRAEFIK_IMAGE="+traefik)
 				return cmd
 			}
 			t.Cleanup(func() {
@@ -57,8 +63,9 @@ func TestExamples(t *testing.T) {
 			for _, q := range readQueries(t, filepath.Join(dir, "README.md")) {
 				name := fill(t, l, project, strings.ReplaceAll(q.name, "example", project))
 				want := expand(t, l, project, q.want)
+				qtype, withTTL := strings.CutSuffix(q.qtype, "+ttl")
 				await.True(t, dockerWithin, fmt.Sprintf("%s %s answers %q", name, q.qtype, want), func() bool {
-					got := render(s.exchange(t, "tcp", name, dns.StringToType[q.qtype]))
+					got := render(s.exchange(t, "tcp", name, dns.StringToType[qtype]), withTTL)
 					if got != want {
 						t.Logf("%s %s: %q", name, q.qtype, got)
 					}
@@ -113,7 +120,7 @@ func readQueries(t *testing.T, readme string) []exampleQuery {
 	return out
 }
 
-var placeholder = regexp.MustCompile(`<(ip|port|id):([a-z0-9-]+)_(\d+)(?::(\d+))?>`)
+var placeholder = regexp.MustCompile(`<(ip|port|id|name):([a-z0-9-]+)_(\d+)(?::(\d+))?>`)
 
 // expand fills in the placeholders of an answer and sorts the answers as
 // render does.
@@ -123,8 +130,10 @@ func expand(t *testing.T, l *dockerLab, project, want string) string {
 	return strings.Join(answers, " | ")
 }
 
-// fill replaces <ip:SERVICE_N>, <port:SERVICE_N:PORT> and <id:SERVICE_N>
-// (the 12-hex short ID) with what the project's containers have.
+// fill replaces <ip:SERVICE_N>, <port:SERVICE_N:PORT>, <id:SERVICE_N>
+// (the 12-hex short ID) and <name:SERVICE_N> (the container name, which
+// compose versions spell differently) with what the project's containers
+// have.
 func fill(t *testing.T, l *dockerLab, project, s string) string {
 	return placeholder.ReplaceAllStringFunc(s, func(p string) string {
 		m := placeholder.FindStringSubmatch(p)
@@ -135,6 +144,9 @@ func fill(t *testing.T, l *dockerLab, project, s string) string {
 		}
 		if m[1] == "id" {
 			return id
+		}
+		if m[1] == "name" {
+			return strings.ToLower(strings.TrimPrefix(l.Docker("inspect", "--format", "{{.Name}}", id), "/"))
 		}
 		if m[1] == "ip" {
 			return l.Docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", id)
@@ -152,8 +164,9 @@ func fill(t *testing.T, l *dockerLab, project, s string) string {
 	})
 }
 
-// render writes an answer as the queries block does.
-func render(r *dns.Msg) string {
+// render writes an answer as the queries block does; withTTL starts each
+// record with its TTL.
+func render(r *dns.Msg, withTTL bool) string {
 	switch {
 	case r.Rcode == dns.RcodeNameError:
 		return "NXDOMAIN"
@@ -175,6 +188,9 @@ func render(r *dns.Msg) string {
 			out = append(out, "CNAME "+v.Target)
 		default:
 			out = append(out, strings.TrimPrefix(rr.String(), rr.Header().String()))
+		}
+		if withTTL {
+			out[len(out)-1] = fmt.Sprint(rr.Header().Ttl, " ", out[len(out)-1])
 		}
 	}
 	slices.Sort(out)

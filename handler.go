@@ -139,11 +139,19 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 	return d.reply(ctx, w, r, dns.RcodeSuccess, answer, nil, extra, outcomeAnswer)
 }
 
-// records answers the question from an entry that exists.
+// records answers the question from an entry that exists, at the TTL its
+// hosts ask (applyTTLs).
 func (d *DockerHosts) records(owner string, qtype uint16, client dns.ResponseWriter, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
 	if e.CNAME != "" {
 		return d.alias(owner, qtype, client, e, snap)
 	}
+	answer, extra = d.data(owner, qtype, client, e, snap)
+	d.applyTTLs(answer, extra, e, snap)
+	return answer, extra
+}
+
+// data is what the question asks of a name with data, at the block's TTL.
+func (d *DockerHosts) data(owner string, qtype uint16, client dns.ResponseWriter, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
 	switch qtype {
 	case dns.TypeA:
 		return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
@@ -151,6 +159,9 @@ func (d *DockerHosts) records(owner string, qtype uint16, client dns.ResponseWri
 		return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
 	case dns.TypeSRV:
 		for _, s := range e.SRV {
+			if !d.reaches(s, client, snap) {
+				continue
+			}
 			answer = append(answer, srv(owner, d.TTL, s))
 			if t := snap.Lookup(s.Target); t != nil {
 				extra = append(extra, a(s.Target, d.TTL, d.pick(t.A, t.Networked, client, snap))...)
@@ -186,7 +197,7 @@ func (d *DockerHosts) alias(owner string, qtype uint16, client dns.ResponseWrite
 		if len(chain) == index.MaxChain {
 			return nil, nil
 		}
-		chain = append(chain, cname(owner, d.TTL, e.CNAME))
+		chain = append(chain, cname(owner, e.TTL(d.TTL), e.CNAME))
 		owner = e.CNAME
 		e = nil
 		if zone := matchZone(d.Zones, owner); zone != "" {

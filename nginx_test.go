@@ -29,22 +29,7 @@ func TestNginxFollowsAWildcardSubdomain(t *testing.T) {
 	s.waitA(t, "tenant1."+fqdn(app), l.ip(app, l.net))
 
 	front := freeLoopbackAddr(t)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "nginx.conf")
-	var temps strings.Builder
-	for _, kind := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		fmt.Fprintf(&temps, "    %s_temp_path %s;\n", kind, filepath.Join(dir, kind))
-	}
-	// One process (master_process off): nothing outlives the test's kill.
-	writeFile(t, conf, fmt.Sprintf(`daemon off;
-master_process off;
-user root;
-pid %s;
-error_log stderr notice;
-events { worker_connections 64; }
-http {
-    access_log off;
-%s
+	args := nginxArgs(t, fmt.Sprintf(`
     resolver %s ipv6=off valid=1s;
     server {
         listen %s;
@@ -55,9 +40,8 @@ http {
             proxy_pass http://$backend:8080;
         }
     }
-}
-`, filepath.Join(dir, "nginx.pid"), temps.String(), s.udp, front, app))
-	startListening(t, "nginx", exec.Command(bin, "-e", "stderr", "-p", dir, "-c", conf), front)
+`, s.udp, front, app))
+	startListening(t, "nginx", exec.Command(bin, args...), front)
 
 	get := func(tenant string) (int, string) {
 		c := &http.Client{Timeout: 3 * time.Second}
@@ -79,4 +63,29 @@ http {
 	if code, body := get("bad..name"); code == http.StatusOK {
 		t.Errorf("an invalid tenant reached %q", body)
 	}
+}
+
+// nginxArgs writes an nginx configuration whose http block holds http, in
+// a directory of the test's own, and returns the arguments that run nginx
+// with it: one process in the foreground (master_process off), so that
+// nothing outlives the test's kill.
+func nginxArgs(t *testing.T, http string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nginx.conf")
+	var temps strings.Builder
+	for _, kind := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		fmt.Fprintf(&temps, "    %s_temp_path %s;\n", kind, filepath.Join(dir, kind))
+	}
+	writeFile(t, conf, fmt.Sprintf(`daemon off;
+master_process off;
+user root;
+pid %s;
+error_log stderr notice;
+events { worker_connections 64; }
+http {
+    access_log off;
+%s%s}
+`, filepath.Join(dir, "nginx.pid"), temps.String(), http))
+	return []string{"-e", "stderr", "-p", dir, "-c", conf}
 }

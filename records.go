@@ -47,7 +47,7 @@ func txt(name string, ttl uint32, records [][]string) []dns.RR {
 }
 
 func srv(name string, ttl uint32, s index.SRV) dns.RR {
-	return &dns.SRV{Hdr: hdr(name, dns.TypeSRV, ttl), Priority: 10, Weight: 10, Port: s.Port, Target: s.Target}
+	return &dns.SRV{Hdr: hdr(name, dns.TypeSRV, ttl), Priority: s.Priority, Weight: s.Weight, Port: s.Port, Target: s.Target}
 }
 
 // soa is synthesized like CoreDNS's kubernetes plugin does; its minimum is

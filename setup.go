@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -48,6 +49,10 @@ type config struct {
 	// Limits of each hosts file; zero for the default.
 	maxLineSize int
 	maxFileSize int64
+	// traefikProxy names the proxy container; traefikOptIn is Traefik's
+	// exposedByDefault=false.
+	traefikProxy string
+	traefikOptIn bool
 }
 
 // engineConfig is one Docker engine: a `docker` line and the per-engine
@@ -274,6 +279,8 @@ var properties = map[string]property{
 	"no_short_id":    {min: 0, max: 0, where: forDocker, set: setNoShortID},
 	"name_template":  {min: 1, max: 1, where: forDocker, repeat: true, set: setNameTemplate},
 	"host_mode":      {min: 0, max: 0, where: forDocker, set: setHostMode},
+	"traefik_proxy":  {min: 1, max: 1, where: forDocker, set: setTraefikProxy},
+	"traefik_opt_in": {min: 0, max: 0, where: forDocker, set: setTraefikOptIn},
 	"networks":       {min: 1, max: many, where: forDocker, set: setNetworks},
 	"ttl":            {min: 1, max: 1, where: inBlock, set: setTTL},
 	"reload":         {min: 1, max: 1, where: inBlock, set: setReload},
@@ -395,6 +402,23 @@ func setNameTemplate(c *caddy.Controller, cfg *config, _ *engineConfig, args []s
 
 func setHostMode(_ *caddy.Controller, cfg *config, _ *engineConfig, _ []string) error {
 	cfg.hostMode = true
+	return nil
+}
+
+// containerName is what Docker accepts as a container name.
+var containerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+func setTraefikProxy(c *caddy.Controller, cfg *config, _ *engineConfig, args []string) error {
+	name := strings.TrimPrefix(args[0], "/")
+	if !containerName.MatchString(name) {
+		return c.Errf("traefik_proxy '%s' is not a container name", args[0])
+	}
+	cfg.traefikProxy = name
+	return nil
+}
+
+func setTraefikOptIn(_ *caddy.Controller, cfg *config, _ *engineConfig, _ []string) error {
+	cfg.traefikOptIn = true
 	return nil
 }
 

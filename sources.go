@@ -101,6 +101,7 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 			TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA,
 			Resync: cfg.resync, OptIn: cfg.optIn, LabelPrefix: cfg.labels, NoShortID: cfg.noShortID,
 			NameTemplates: cfg.templates, HostMode: cfg.hostMode, SwarmTasks: tasks,
+			Zones: cfg.zones, TraefikProxy: cfg.traefikProxy, TraefikOptIn: cfg.traefikOptIn,
 		}, sink)
 		if err != nil {
 			return nil, err

@@ -85,15 +85,18 @@ func (d *DockerHosts) zoneRecords(zone string, snap *index.Snapshot, emit func([
 		if dnsutil.IsReverse(name) > 0 || matchZone(d.Zones, name) != zone {
 			return true
 		}
+		ttl := e.TTL(d.TTL)
 		if e.CNAME != "" && snap.Served(e) {
-			batch = append(batch, cname(name, d.TTL, e.CNAME))
+			batch = append(batch, cname(name, ttl, e.CNAME))
 		}
-		batch = append(batch, a(name, d.TTL, e.A)...)
-		batch = append(batch, aaaa(name, d.TTL, e.AAAA)...)
+		batch = append(batch, a(name, ttl, e.A)...)
+		batch = append(batch, aaaa(name, ttl, e.AAAA)...)
 		for _, s := range e.SRV {
-			batch = append(batch, srv(name, d.TTL, s))
+			if s.Reach != index.ReachNetworks { // a secondary's clients are elsewhere
+				batch = append(batch, srv(name, ttl, s))
+			}
 		}
-		batch = append(batch, txt(name, d.TTL, e.TXT)...)
+		batch = append(batch, txt(name, ttl, e.TXT)...)
 		flush(false)
 		return true
 	})

@@ -29,13 +29,21 @@ func TestPublishedPortsBecomeSRV(t *testing.T) {
 	if !ok {
 		t.Fatal("not served")
 	}
+	// The published ports for clients elsewhere, then the same ports at
+	// the container for clients on its networks.
+	elsewhere, on := index.ReachElsewhere, index.ReachNetworks
 	want := []index.Service{
-		{Name: "53", Proto: "udp", Port: 1053, Target: "127-0-0-2.edge"},
-		{Name: "8080", Proto: "tcp", Port: 32768, Target: "edge"},
-		{Name: "8443", Proto: "tcp", Port: 32770, Target: "edge"},
-		{Name: "8444", Proto: "tcp", Port: 32772, Target: "edge"},
-		{Name: "9090", Proto: "tcp", Port: 9090, Target: "127-0-0-2.edge"},
-		{Name: "9090", Proto: "tcp", Port: 9091, Target: "fd00--2.edge"},
+		{Name: "53", Proto: "udp", Port: 1053, Target: "127-0-0-2.edge", Reach: elsewhere},
+		{Name: "8080", Proto: "tcp", Port: 32768, Target: "edge", Reach: elsewhere},
+		{Name: "8443", Proto: "tcp", Port: 32770, Target: "edge", Reach: elsewhere},
+		{Name: "8444", Proto: "tcp", Port: 32772, Target: "edge", Reach: elsewhere},
+		{Name: "9090", Proto: "tcp", Port: 9090, Target: "127-0-0-2.edge", Reach: elsewhere},
+		{Name: "9090", Proto: "tcp", Port: 9091, Target: "fd00--2.edge", Reach: elsewhere},
+		{Name: "53", Proto: "udp", Port: 53, Reach: on},
+		{Name: "8080", Proto: "tcp", Port: 8080, Reach: on},
+		{Name: "8443", Proto: "tcp", Port: 8443, Reach: on},
+		{Name: "8444", Proto: "tcp", Port: 8444, Reach: on},
+		{Name: "9090", Proto: "tcp", Port: 9090, Reach: on},
 	}
 	if !slices.Equal(r.host.Services, want) {
 		t.Errorf("services\n got %+v\nwant %+v", r.host.Services, want)

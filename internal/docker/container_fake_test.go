@@ -211,6 +211,7 @@ type ctr struct {
 	paused   bool
 	mode     string              // HostConfig.NetworkMode
 	ports    map[string][]string // "8080/tcp" -> "HOSTIP:HOSTPORT" bindings
+	image    string
 }
 
 type ep struct {
@@ -227,7 +228,7 @@ func (c ctr) build() container.InspectResponse {
 		ID:         c.id,
 		Name:       "/" + c.name,
 		State:      &container.State{Running: !c.stopped, Paused: c.paused},
-		Config:     &container.Config{Hostname: hostname, Labels: c.labels},
+		Config:     &container.Config{Hostname: hostname, Labels: c.labels, Image: c.image},
 		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(c.mode)},
 		NetworkSettings: &container.NetworkSettings{
 			Networks: make(map[string]*network.EndpointSettings),

@@ -30,6 +30,8 @@ type record struct {
 	skipped   []string     // invalid names
 	badLabels []string     // malformed label values, skipped
 	problems  []string     // failed name templates
+	routes    []string     // Traefik router names in the zones (traefik.go)
+	proxy     bool         // a candidate for the Traefik proxy
 }
 
 // mapping is what decides a container's records besides the container.
@@ -49,6 +51,11 @@ type mapping struct {
 	hostAddrs []netip.Addr
 	// leaveTasks leaves swarm task containers to the swarm source.
 	leaveTasks bool
+	// zones bound the Traefik router names served; traefikProxy and
+	// traefikOptIn are Config's.
+	zones        []string
+	traefikProxy string
+	traefikOptIn bool
 }
 
 func (m mapping) prefix() string {
@@ -85,11 +92,14 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 		return r, false
 	}
 	r.badLabels = cl.problems
+	r.routes, r.badLabels = traefikRoutes(labels, m, r.badLabels)
+	r.proxy = isTraefik(c, m)
 
 	r.name = strings.TrimPrefix(c.Name, "/")
 	r.host.ID = c.ID
 	r.host.TXT = cl.txt
 	r.host.Wildcard = cl.wildcard
+	r.host.TTL, r.host.HasTTL = cl.ttl, cl.hasTTL
 	seen := make(map[string]bool, 4)
 	add := func(name string, exclusive bool) {
 		raw := strings.TrimSpace(name)
@@ -171,6 +181,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	}
 	if m.engine != "" {
 		r.host.Services, r.binds = publishedPorts(ports, m.engine)
+		rankAll(r.host.Services, cl.rank)
 	}
 	if m.hostMode {
 		// Reached on the engine host: no PTR (the host's addresses are
@@ -198,7 +209,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	if len(r.claims) > 0 && r.claims[0].name == strings.ToLower(r.name) {
 		r.host.ReverseNames = r.host.Names[:1:1]
 	}
-	r.host.Services = append(cl.services, r.host.Services...)
+	r.host.Services = append(cl.services, withExposed(r.host.Services, cl.services, c, r.host.Addrs, cl.rank)...)
 	return r, true
 }
 

@@ -52,6 +52,7 @@ func (s *Source) mapping() mapping {
 		engine: s.cfg.Engine, optIn: s.cfg.OptIn, labelPrefix: s.cfg.LabelPrefix, noShortID: s.cfg.NoShortID,
 		templates: s.cfg.NameTemplates, hostMode: s.cfg.HostMode, hostAddrs: s.hostAddrs,
 		leaveTasks: s.cfg.SwarmTasks.Served(),
+		zones:      s.cfg.Zones, traefikProxy: s.cfg.TraefikProxy, traefikOptIn: s.cfg.TraefikOptIn,
 	}
 }
 
@@ -62,6 +63,7 @@ func (s *Source) upsert(r record) bool {
 	changed := s.put(r.host)
 	s.track(r)
 	s.rebind(old, r.binds)
+	s.reroute(r)
 	s.updateGauges()
 	return changed
 }
@@ -75,6 +77,7 @@ func (s *Source) remove(id string) bool {
 	changed := s.drop(id)
 	s.untrack(id)
 	s.rebind(t.binds, nil)
+	s.reroute(record{host: index.Host{ID: id}})
 	s.updateGauges()
 	return changed
 }
@@ -191,6 +194,7 @@ func (s *Source) fullSync(ctx context.Context, reason string) error {
 		h := s.bindHost(a)
 		want[h.ID] = h
 	}
+	s.routeAll(records, want)
 	s.converge(want)
 	s.binds = binds
 

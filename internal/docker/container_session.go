@@ -57,6 +57,14 @@ type Config struct {
 	// SwarmTasks, when the engine's swarm is served, says while the swarm
 	// source serves its tasks: their containers are then left to it.
 	SwarmTasks *SwarmTasks
+	// Zones are the plugin's zones (lowercase FQDNs): Traefik router names
+	// outside them are not served.
+	Zones []string
+	// TraefikProxy names the container Traefik router names alias; ""
+	// finds it by its image. TraefikOptIn reads the router rules only of
+	// containers labelled traefik.enable=true (exposedByDefault=false).
+	TraefikProxy string
+	TraefikOptIn bool
 }
 
 // DefaultResync is the plugin's full-resync period when none is configured.
@@ -92,6 +100,7 @@ type Source struct {
 	up         bool                  // connected and synced
 	downLogged bool                  // the current outage has been logged
 	connected  bool                  // has been up at least once
+	traefik    traefikState          // the proxy, and containers' router names
 }
 
 // New builds a source for cfg. It does not contact the engine: an
@@ -127,6 +136,7 @@ func newSource(cfg Config, e engine, sink index.Sink) *Source {
 		containers: make(map[string]tracked),
 		claims:     make(map[string]claim),
 		binds:      make(map[netip.Addr]int),
+		traefik:    newTraefikState(),
 	}
 }
 

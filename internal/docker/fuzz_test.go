@@ -12,18 +12,24 @@ import (
 // to DNS names: no panic, and nothing served that is not a valid lowercase
 // DNS name or a well-formed SRV service.
 func FuzzRecordFor(f *testing.F) {
-	f.Add("web", "api", "alias", "db,Primary", "http:8080/tcp,dns:53/udp", "shop", "front", "true")
-	f.Add("x", "", "", ",,", ":0/", "", "", "false")
-	f.Add(strings.Repeat("a", 70), "h.", "a..b", "_x", "http:99999/tcp", "p", "s", "")
-	f.Fuzz(func(t *testing.T, name, hostname, alias, extra, srv, project, service, enable string) {
-		c := ctr{id: "0123456789abcdef0123", name: name, hostname: hostname,
+	f.Add("web", "api", "alias", "db,Primary", "http:8080/tcp,dns:53/udp", "shop", "front", "true", "Host(`a.lan`)", "traefik:v3")
+	f.Add("x", "", "", ",,", ":0/", "", "", "false", "Host(`a`", "")
+	f.Add(strings.Repeat("a", 70), "h.", "a..b", "_x", "http:99999/tcp", "p", "s", "", "HostSNI(`*`) || Host(`B..lan`)", "r:5000/traefik@x")
+	f.Fuzz(func(t *testing.T, name, hostname, alias, extra, srv, project, service, enable, rule, image string) {
+		c := ctr{id: "0123456789abcdef0123", name: name, hostname: hostname, image: image,
 			labels: map[string]string{
 				keyName: extra, keySRV: srv, keyEnable: enable,
 				labelComposeProject: project, labelComposeService: service,
+				"traefik.http.routers.r.rule": rule,
 			},
 			nets: map[string]ep{"net": {ip: "10.0.0.2", aliases: []string{alias}}}}
 		for _, optIn := range []bool{false, true} {
-			r, ok := recordFor(c.build(), mapping{optIn: optIn})
+			r, ok := recordFor(c.build(), mapping{optIn: optIn, zones: []string{"lan.", "."}})
+			for _, n := range r.routes {
+				if !dnsname.Valid(n) {
+					t.Fatalf("served an invalid router name %q from %q", n, rule)
+				}
+			}
 			if !ok {
 				continue
 			}

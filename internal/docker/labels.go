@@ -2,6 +2,7 @@ package docker
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,9 @@ import (
 // change it for users who migrate with labels of another tool.
 const DefaultLabelPrefix = "dockerhosts"
 
+// MaxTTL bounds the ttl label as it bounds the block's ttl: a day.
+const MaxTTL = 86400
+
 // Labels under the prefix, and those of other tools that name containers.
 const (
 	labelEnable = "enable"   // "false" opts out; "true" opts in (Config.OptIn)
@@ -22,6 +26,10 @@ const (
 	labelCNAME  = "cname"    // every name of the container aliases this one
 	labelTXT    = "txt"      // a TXT record on every name; txt.<KEY> at <KEY>.<name>
 	labelWild   = "wildcard" // "true": *.<name> for every name
+	labelTTL    = "ttl"      // seconds, for all of the container's records
+
+	labelSRVPriority = "srv.priority" // of every SRV record of the container
+	labelSRVWeight   = "srv.weight"   // of every SRV record; 0 drains
 
 	labelComposeProject = "com.docker.compose.project"
 	labelComposeService = "com.docker.compose.service"
@@ -44,6 +52,12 @@ type containerLabels struct {
 	// txt are the TXT records asked for, the keyed ones in label order.
 	txt      []index.TXT
 	wildcard bool
+	// rank is the priority and weight of every SRV record; unset when
+	// neither label is.
+	rank index.Rank
+	// ttl is the TTL asked for, when hasTTL.
+	ttl    uint32
+	hasTTL bool
 	// problems are malformed values, each worded for one log line.
 	problems []string
 }
@@ -84,8 +98,36 @@ func parseLabels(labels map[string]string, prefix string) containerLabels {
 		}
 	}
 	cl.txt, cl.problems = parseTXTLabels(labels, key(labelTXT), cl.problems)
+	number := func(label string, max uint64) (n uint64, ok bool) {
+		v, set := labels[key(label)]
+		if !set {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil || n > max {
+			cl.problems = append(cl.problems, fmt.Sprintf("%s=%q is not a number from 0 to %d", key(label), v, max))
+			return 0, false
+		}
+		return n, true
+	}
+	cl.rank = index.DefaultRank
+	p, okP := number(labelSRVPriority, math.MaxUint16)
+	w, okW := number(labelSRVWeight, math.MaxUint16)
+	if okP {
+		cl.rank.Priority = uint16(p)
+	}
+	if okW {
+		cl.rank.Weight = uint16(w)
+	}
+	if !okP && !okW {
+		cl.rank = index.Rank{}
+	}
+	if ttl, ok := number(labelTTL, MaxTTL); ok {
+		cl.ttl, cl.hasTTL = uint32(ttl), true
+	}
 	var bad []string
 	cl.services, bad = parseSRV(labels[key(labelSRV)])
+	rankAll(cl.services, cl.rank)
 	for _, b := range bad {
 		cl.problems = append(cl.problems, fmt.Sprintf("%s entry %s", key(labelSRV), b))
 	}
@@ -155,6 +197,13 @@ func parseSRV(label string) (services []index.Service, bad []string) {
 		}
 	}
 	return services, bad
+}
+
+// rankAll gives every service the container's rank.
+func rankAll(services []index.Service, rank index.Rank) {
+	for i := range services {
+		services[i].Rank = rank
+	}
 }
 
 func containsService(ss []index.Service, s index.Service) bool {

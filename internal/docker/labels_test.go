@@ -98,12 +98,30 @@ func TestHostModeAnswersPublishedAddresses(t *testing.T) {
 // FuzzParseLabels: any label values, under any prefix, give no panic and
 // nothing that could become a malformed record.
 func FuzzParseLabels(f *testing.F) {
-	f.Add("dockerhosts", "true", "a,b", "http:80/tcp", "web", "v=1", "_acme", "true")
-	f.Add("x", "maybe", ",,", ":0/", "Example.COM.", `"a b" "c\"d\065"`, "Bad Key", "yes")
-	f.Add("", "", "\x00", "_a:65535/_UDP,b:1/sctp", "a..", `"open`, "", "")
-	f.Fuzz(func(t *testing.T, prefix, enable, names, srv, cname, txt, txtKey, wildcard string) {
+	f.Add("dockerhosts", "true", "a,b", "http:80/tcp", "web", "v=1", "_acme", "true", "60", "10", "0")
+	f.Add("x", "maybe", ",,", ":0/", "Example.COM.", `"a b" "c\"d\065"`, "Bad Key", "yes", "86401", "-1", "65536")
+	f.Add("", "", "\x00", "_a:65535/_UDP,b:1/sctp", "a..", `"open`, "", "", " 0 ", "0x10", "1e3")
+	f.Fuzz(func(t *testing.T, prefix, enable, names, srv, cname, txt, txtKey, wildcard, ttl, priority, weight string) {
 		cl := parseLabels(map[string]string{prefix + ".enable": enable, prefix + ".name": names, prefix + ".srv": srv,
-			prefix + ".cname": cname, prefix + ".txt": txt, prefix + ".txt." + txtKey: txt, prefix + ".wildcard": wildcard}, prefix)
+			prefix + ".cname": cname, prefix + ".txt": txt, prefix + ".txt." + txtKey: txt, prefix + ".wildcard": wildcard,
+			prefix + ".ttl": ttl, prefix + ".srv.priority": priority, prefix + ".srv.weight": weight}, prefix)
+		if n, err := strconv.ParseUint(strings.TrimSpace(ttl), 10, 32); cl.hasTTL != (err == nil && n <= MaxTTL) || cl.hasTTL && uint64(cl.ttl) != n {
+			t.Fatalf("ttl=%q gave %d (%v)", ttl, cl.ttl, cl.hasTTL)
+		}
+		for _, c := range []struct {
+			value string
+			got   uint16
+		}{{priority, cl.rank.Priority}, {weight, cl.rank.Weight}} {
+			n, err := strconv.ParseUint(strings.TrimSpace(c.value), 10, 16)
+			if err == nil && uint64(c.got) != n || !cl.rank.Set && err == nil {
+				t.Fatalf("srv.priority=%q srv.weight=%q gave %+v", priority, weight, cl.rank)
+			}
+		}
+		for _, s := range cl.services {
+			if s.Rank != cl.rank {
+				t.Fatalf("service %+v without the container's rank %+v", s, cl.rank)
+			}
+		}
 		if b, err := strconv.ParseBool(strings.TrimSpace(wildcard)); cl.wildcard != (err == nil && b) {
 			t.Fatalf("wildcard=%q gave %v", wildcard, cl.wildcard)
 		}

@@ -39,6 +39,11 @@ type swarmService struct {
 	taskNames []string
 	vips      []index.Addr
 	ingress   []swarm.PortConfig // ingress-mode published ports
+	// ttl (when hasTTL) and rank are its labels' (dockerhosts.ttl,
+	// dockerhosts.srv.*), for its records and its tasks'.
+	ttl    uint32
+	hasTTL bool
+	rank   index.Rank
 }
 
 // swarmTask is what the source needs of a running task.
@@ -204,7 +209,7 @@ func taskHost(id string, t swarmTask, svc swarmService) index.Host {
 	if svc.dnsrr {
 		names = append(names, svc.names...)
 	}
-	h := index.Host{ID: taskHostPrefix + id, Names: names, Addrs: t.addrs}
+	h := index.Host{ID: taskHostPrefix + id, Names: names, Addrs: t.addrs, TTL: svc.ttl, HasTTL: svc.hasTTL}
 	if t.containerName != "" {
 		h.ReverseNames = names[:1:1]
 	}
@@ -215,7 +220,7 @@ func taskHost(id string, t swarmTask, svc swarmService) index.Host {
 // in dnsrr mode the tasks answer them) and its published ports as SRV
 // records whose targets are the node names where each port is reachable.
 func serviceHost(id string, svc swarmService, tasks []swarmTask, nodes map[string]swarmNode, nodeOrder []string) index.Host {
-	h := index.Host{ID: serviceHostPrefix + id, Names: svc.names, Addrs: svc.vips}
+	h := index.Host{ID: serviceHostPrefix + id, Names: svc.names, Addrs: svc.vips, TTL: svc.ttl, HasTTL: svc.hasTTL}
 	add := func(p swarm.PortConfig, published uint32, node swarmNode) {
 		if !node.offersPorts || node.hostname == "" || published == 0 || published > 65535 {
 			return
@@ -227,7 +232,7 @@ func serviceHost(id string, svc swarmService, tasks []swarmTask, nodes map[strin
 		if proto != "tcp" && proto != "udp" {
 			return // sctp has no SRV convention here
 		}
-		s := index.Service{Name: strconv.FormatUint(uint64(p.TargetPort), 10), Proto: proto, Port: uint16(published), Target: node.hostname}
+		s := index.Service{Name: strconv.FormatUint(uint64(p.TargetPort), 10), Proto: proto, Port: uint16(published), Target: node.hostname, Rank: svc.rank}
 		if !slices.Contains(h.Services, s) {
 			h.Services = append(h.Services, s)
 		}

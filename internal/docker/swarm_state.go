@@ -146,12 +146,13 @@ func (s *SwarmSource) setService(svc swarm.Service) {
 		return
 	}
 	v, skipped := serviceFrom(svc, st.networks, s.cfg.Engine)
+	v.ttl, v.hasTTL, v.rank = labels.ttl, labels.hasTTL, labels.rank
 	for _, name := range skipped {
 		s.skip("service name", name)
 	}
 	st.services[svc.ID] = v
 	st.dirty[svc.ID] = struct{}{}
-	if known && (old.dnsrr != v.dnsrr || !slices.Equal(old.names, v.names)) {
+	if known && (old.dnsrr != v.dnsrr || !slices.Equal(old.names, v.names) || old.ttl != v.ttl || old.hasTTL != v.hasTTL) {
 		for id := range st.byService[svc.ID] {
 			s.publish(taskHost(id, *st.tasks[id], v))
 		}

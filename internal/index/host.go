@@ -68,6 +68,10 @@ type Host struct {
 	// Wildcard adds *.<name> for each of the host's names, with its
 	// records (RFC 4592).
 	Wildcard bool
+	// TTL, when HasTTL, is the TTL of the host's records instead of the
+	// block's (Entry.TTL).
+	TTL    uint32
+	HasTTL bool
 }
 
 // TXT is one TXT record a host asks for.
@@ -86,7 +90,8 @@ func (t TXT) equal(o TXT) bool { return t.Key == o.Key && slices.Equal(t.Strings
 func (h Host) Equal(o Host) bool {
 	return h.ID == o.ID && slices.Equal(h.Names, o.Names) && slices.Equal(h.ReverseNames, o.ReverseNames) &&
 		slices.Equal(h.Addrs, o.Addrs) && slices.Equal(h.Services, o.Services) && h.CNAME == o.CNAME &&
-		slices.EqualFunc(h.TXT, o.TXT, TXT.equal) && h.Wildcard == o.Wildcard
+		slices.EqualFunc(h.TXT, o.TXT, TXT.equal) && h.Wildcard == o.Wildcard &&
+		h.TTL == o.TTL && h.HasTTL == o.HasTTL
 }
 
 // Addr is one address of a host. Network, Subnet and Scope are set for
@@ -111,4 +116,9 @@ type Service struct {
 	// published port is reached on the engine host, not the container).
 	// "" means the host itself, by its first ReverseName.
 	Target string
+	// Rank is the records' priority and weight; unset is DefaultRank.
+	Rank Rank
+	// Reach says which clients the records are for: all, or only those on
+	// (or only those off) the host's own networks.
+	Reach Reach
 }

@@ -177,6 +177,9 @@ func (p *placed) addr(i int) *Addr {
 type srvRecord struct {
 	target string
 	port   uint16
+	rank   Rank
+	reach  Reach
+	on     string // the host's own name, whose networks Reach is about
 }
 
 var seed = maphash.MakeSeed()
@@ -382,7 +385,7 @@ func (x *Index) same(p *placed, h Host) bool {
 	if q.more != nil {
 		qm = *q.more
 	}
-	return p.id == q.id && slices.Equal(p.owners, q.owners) && slices.Equal(p.reverse, q.reverse) &&
+	return p.id == q.id && p.plain.ttls == q.plain.ttls && p.plain.ttl == q.plain.ttl && slices.Equal(p.owners, q.owners) && slices.Equal(p.reverse, q.reverse) &&
 		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(pm.services, qm.services) &&
 		pm.cname == qm.cname && slices.EqualFunc(pm.txt, qm.txt, slices.Equal) &&
 		maps.EqualFunc(pm.txtNames, qm.txtNames, func(a, b [][]string) bool { return slices.EqualFunc(a, b, slices.Equal) })
@@ -478,6 +481,12 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 			continue
 		}
 		targets := x.qualify(target)
+		var on []string // the host's own name, for a record not for all
+		if s.Reach != ReachAll && len(h.ReverseNames) > 0 {
+			on = x.qualify(h.ReverseNames[0])
+		} else if s.Reach != ReachAll {
+			continue // no name to tell its clients by
+		}
 		for _, name := range h.Names {
 			for i, q := range x.qualify(name) {
 				owner := "_" + s.Name + "._" + s.Proto + "." + q
@@ -485,7 +494,11 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 				if m.srvNames == nil {
 					m.srvNames = map[string][]srvRecord{}
 				}
-				m.srvNames[owner] = append(m.srvNames[owner], srvRecord{target: targets[min(i, len(targets)-1)], port: s.Port})
+				m.srvNames[owner] = append(m.srvNames[owner], srvRecord{target: targets[min(i, len(targets)-1)], port: s.Port, rank: s.Rank.OrDefault(), reach: s.Reach})
+				if on != nil {
+					rs := m.srvNames[owner]
+					rs[len(rs)-1].on = on[min(i, len(on)-1)]
+				}
 				x.addEnts(&ents, owner)
 			}
 		}
@@ -528,6 +541,7 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 		}
 	}
 	p.plain.one, p.plain.prio = p, src.Priority
+	p.plain.addTTL(h.TTL, h.HasTTL)
 	if p.plain.CNAME = p.cname(); p.plain.CNAME == "" {
 		p.plain.addTargets(p, 0, nil)
 		if p.more != nil {
@@ -760,7 +774,7 @@ func winners(owners []*placed) []*placed {
 // such host (by source, then ID) gives the name its CNAME and nothing else,
 // whatever addresses other hosts of the same priority have.
 func (x *Index) fill(e *Entry, n string) {
-	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked = nil, nil, nil, nil, "", false
+	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked, e.ttls, e.ttl = nil, nil, nil, nil, "", false, 0, 0
 	won := winners(e.st.owners)
 	if len(won) > 0 {
 		e.prio = won[0].src.Priority
@@ -768,11 +782,15 @@ func (x *Index) fill(e *Entry, n string) {
 	for _, p := range won {
 		if p.cname() != "" && p.owns(n) {
 			e.CNAME = p.cname()
+			e.addTTLOf(&p.plain)
 			return
 		}
 	}
 	seen := map[netip.Addr]struct{}{}
 	for group, p := range won {
+		if p.owns(n) || p.hasRecordsAt(n) {
+			e.addTTLOf(&p.plain) // its TTL is the one of its host
+		}
 		if p.owns(n) {
 			e.addTargets(p, group, seen)
 			if p.more != nil {
@@ -780,7 +798,7 @@ func (x *Index) fill(e *Entry, n string) {
 			}
 		}
 		for _, r := range p.srvAt(n) {
-			e.SRV = append(e.SRV, SRV{Target: r.target, Port: r.port})
+			e.SRV = append(e.SRV, SRV{Target: r.target, Port: r.port, Priority: r.rank.Priority, Weight: r.rank.Weight, Reach: r.reach, On: r.on})
 		}
 		e.TXT = append(e.TXT, p.txtAt(n)...)
 	}

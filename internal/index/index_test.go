@@ -127,7 +127,7 @@ func TestSRVTargetNamedByTheService(t *testing.T) {
 	x.Upsert(docker, web)
 	for _, z := range []string{"docker.", "lab."} {
 		e := x.Load().Lookup("_8080._tcp.web." + z)
-		want := []SRV{{Target: "host1." + z, Port: 32768}, {Target: "host1." + z, Port: 32769}}
+		want := []SRV{{Target: "host1." + z, Port: 32768, Priority: 10, Weight: 10}, {Target: "host1." + z, Port: 32769, Priority: 10, Weight: 10}}
 		if e == nil || !slices.Equal(e.SRV, want) {
 			t.Errorf("zone %s: SRV %+v, want %+v", z, e, want)
 		}

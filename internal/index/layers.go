@@ -251,6 +251,7 @@ func (s *Snapshot) merged(q string, e *Entry) *Entry {
 		}
 		out.A, out.AAAA = slices.Clip(e.A), slices.Clip(e.AAAA)
 		out.SRV, out.TXT, out.Networked = e.SRV, e.TXT, e.Networked
+		out.addTTLOf(e)
 		for _, t := range slices.Concat(e.A, e.AAAA) {
 			group = max(group, t.Group+1)
 		}
@@ -277,6 +278,7 @@ func (s *Snapshot) merged(q string, e *Entry) *Entry {
 		if h.l.src.Priority != best {
 			continue
 		}
+		out.ttls |= ttlUnasked // table hosts (hosts files) ask no TTL
 		for _, host := range hosts[h.from:h.to] {
 			ip := h.l.tab.Addr(host)
 			if have(ip) {

@@ -34,6 +34,10 @@ type Entry struct {
 	// Networked is set when some target carries a subnet, so the answer may
 	// depend on who asks.
 	Networked bool
+	// ttls says which of the hosts giving the records ask a TTL of their
+	// own; ttl is the smallest asked. Read through TTL.
+	ttls ttlAsk
+	ttl  uint32
 	// prio is the priority of the sources whose hosts gave the records.
 	prio int
 
@@ -99,8 +103,13 @@ func (a addrEntry) scopes() []string {
 
 // SRV is one service record at a name.
 type SRV struct {
-	Target string
-	Port   uint16
+	Target           string
+	Port             uint16
+	Priority, Weight uint16
+	// Reach says which clients the record is for; On, for a record not
+	// for all, is the name of its host, whose addresses' networks tell.
+	Reach Reach
+	On    string
 }
 
 // Lookup returns the entry at the lowercase FQDN name, or nil.
