@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/dockertest"
 
 	// The plugins the test Corefiles use besides ours.
 	_ "github.com/coredns/coredns/plugin/forward"
@@ -29,7 +30,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	caddy.Quiet, dnsserver.Quiet = true, true
-	os.Exit(m.Run())
+	code := m.Run()
+	dockertest.StopPodman()
+	os.Exit(code)
 }
 
 // coreDNS is a CoreDNS server running in this process on loopback ports.

@@ -71,6 +71,7 @@ type nameClaim struct {
 // to the next container at stop), restarting (it holds no address then),
 // excluded by label, or a swarm task the swarm source answers for. Paused containers keep their address and are served.
 func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
+	c = dockerShapeState(c)
 	if c.State == nil || !c.State.Running || c.State.Restarting {
 		return r, false
 	}

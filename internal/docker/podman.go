@@ -1,6 +1,9 @@
 package docker
 
-import "github.com/moby/moby/api/types/events"
+import (
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+)
 
 // Podman serves the Docker Engine API (podman system service), with a few
 // differences in its events, checked against podman 4.3. They are undone
@@ -17,6 +20,8 @@ import "github.com/moby/moby/api/types/events"
 //     Attributes["container"].
 //   - "rename" carries the new name only: harmless, since every event is
 //     applied by inspecting the container.
+//   - A paused container is not Running (Docker: Running and Paused). It
+//     keeps its address, and is served as Docker's is.
 //   - Health checks report a bare "health_status" on every probe, with no
 //     value (Docker: "health_status: healthy" on changes only).
 const (
@@ -51,4 +56,14 @@ func dockerShape(ev events.Message) events.Message {
 		}
 	}
 	return ev
+}
+
+// dockerShapeState returns the container's state as Docker reports it.
+func dockerShapeState(c container.InspectResponse) container.InspectResponse {
+	if c.State != nil && c.State.Paused && !c.State.Running {
+		state := *c.State
+		state.Running = true
+		c.State = &state
+	}
+	return c
 }

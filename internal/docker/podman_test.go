@@ -120,3 +120,16 @@ func TestEngineInfoNamesTheKind(t *testing.T) {
 		t.Error("the subscription does not ask for died")
 	}
 }
+
+// Podman reports a paused container as not running; it keeps its address.
+func TestPodmanPausedContainerIsServed(t *testing.T) {
+	c := ctr{id: "aaa", name: "web", nets: map[string]ep{"podman": {ip: "10.88.0.2"}}, paused: true}.build()
+	c.State.Running = false
+	if _, ok := recordFor(c, mapping{}); !ok {
+		t.Error("paused Podman container not served")
+	}
+	c.State.Paused = false
+	if _, ok := recordFor(c, mapping{}); ok {
+		t.Error("stopped container served")
+	}
+}

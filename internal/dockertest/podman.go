@@ -154,7 +154,7 @@ func startPodman() (*podmanService, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &podmanService{dir: dir, exited: make(chan struct{}), netavarkBefore: netavarkChainsExist()}
+	p := &podmanService{dir: dir, netavarkBefore: netavarkChainsExist()}
 	for _, sub := range []string{"root", "run", "tmp", "networks"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, err
@@ -164,41 +164,95 @@ func startPodman() (*podmanService, error) {
 	if err := os.WriteFile(filepath.Join(dir, "containers.conf"), []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(dir, "service.log"))
-	if err != nil {
+	if err := p.start(); err != nil {
+		p.stop()
 		return nil, err
 	}
+	return p, nil
+}
+
+// start runs the service and waits for its socket.
+func (p *podmanService) start() error {
+	logFile, err := os.OpenFile(filepath.Join(p.dir, "service.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
 	defer logFile.Close()
+	p.exited = make(chan struct{})
 	p.cmd = p.command(context.Background(), "system", "service", "--time=0", p.host())
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	// The service goes with the test binary, even one that dies.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start podman system service: %w", err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
 		close(p.exited)
+		return fmt.Errorf("start podman system service: %w", err)
+	}
+	cmd, exited := p.cmd, p.exited
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
 	}()
 	deadline := time.Now().Add(podmanStartTimeout)
 	for {
-		c, err := net.Dial("unix", filepath.Join(dir, "podman.sock"))
+		c, err := net.Dial("unix", filepath.Join(p.dir, "podman.sock"))
 		if err == nil {
 			c.Close()
-			return p, nil
+			return nil
 		}
 		select {
 		case <-p.exited:
-			p.stop()
-			return nil, fmt.Errorf("podman system service exited: %s", p.logTail())
+			return fmt.Errorf("podman system service exited: %s", p.logTail())
 		default:
 		}
 		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("podman system service: no socket after %s: %s", podmanStartTimeout, p.logTail())
+			return fmt.Errorf("podman system service: no socket after %s: %s", podmanStartTimeout, p.logTail())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// halt stops the service process only: containers live on (conmon holds
+// them), as they do when a host's podman.socket unit stops.
+func (p *podmanService) halt() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+	os.Remove(filepath.Join(p.dir, "podman.sock"))
+}
+
+// PodmanOutage stops the Podman service, runs during with local, which
+// runs the podman CLI on the service's storage without the service (what
+// happens meanwhile reaches no event stream), and starts the service again
+// on the same socket. e must come from RequirePodman.
+func (e *Engine) PodmanOutage(during func(local func(args ...string) string)) {
+	e.t.Helper()
+	shared.Lock()
+	p := shared.svc
+	shared.Unlock()
+	if !e.IsPodman() || p == nil {
+		e.t.Fatal("PodmanOutage: not a Podman engine")
+	}
+	p.halt()
+	during(func(args ...string) string {
+		e.t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+		defer cancel()
+		out, err := p.command(ctx, args...).Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			e.t.Fatalf("podman %s (service down): %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr))
+		}
+		return strings.TrimSpace(string(out))
+	})
+	if err := p.start(); err != nil {
+		e.t.Fatal(err)
 	}
 }
 
@@ -229,13 +283,7 @@ func (p *podmanService) stop() (errs []error) {
 		run(remote("pod", "rm", "--all", "--force"))
 		run(remote("rm", "--all", "--force", "--time", "0"))
 		run(remote("network", "prune", "--force"))
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
+		p.halt()
 	}
 	// What a crashed test may have left: the storage, conmon and container
 	// processes, aardvark-dns, mounts.
