@@ -1,14 +1,12 @@
 package dockerhosts
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -211,5 +209,4 @@ func TestPodmanServiceOutage(t *testing.T) {
 		t.Errorf("%d of %d questions for %s during the outage got another answer", bad, n, stays)
 	}
 	t.Logf("%d questions answered during the test", asked.Load())
-	_ = fmt.Sprint(time.Second)
 }

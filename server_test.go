@@ -41,7 +41,7 @@ type coreDNS struct {
 	udp, tcp string
 }
 
-func startCoreDNS(t *testing.T, corefile string) *coreDNS {
+func startCoreDNS(t testing.TB, corefile string) *coreDNS {
 	t.Helper()
 	inst, err := caddy.Start(caddy.CaddyfileInput{Contents: []byte(corefile), ServerTypeName: "dns"})
 	if err != nil {
@@ -53,7 +53,7 @@ func startCoreDNS(t *testing.T, corefile string) *coreDNS {
 	return s
 }
 
-func (s *coreDNS) addrs(t *testing.T) {
+func (s *coreDNS) addrs(t testing.TB) {
 	srv := s.inst.Servers()
 	if len(srv) == 0 {
 		t.Fatal("CoreDNS started no server")
@@ -62,7 +62,7 @@ func (s *coreDNS) addrs(t *testing.T) {
 }
 
 // exchange sends one question and fails the test on a transport error.
-func (s *coreDNS) exchange(t *testing.T, proto, name string, qtype uint16) *dns.Msg {
+func (s *coreDNS) exchange(t testing.TB, proto, name string, qtype uint16) *dns.Msg {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
