@@ -173,7 +173,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	if m.engine != "" {
 		r.host.Services, r.binds = publishedPorts(ports, m.engine)
 	}
-	if m.hostMode {
+	if m.hostMode || userModeNetwork(c.HostConfig) {
 		// Reached on the engine host: no PTR (the host's addresses are
 		// everyone's), and label SRV ports are the container's, not the host's.
 		r.host.Addrs = hostModeAddrs(ports, m.hostAddrs)

@@ -1,6 +1,8 @@
 package docker
 
 import (
+	"strings"
+
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 )
@@ -66,4 +68,16 @@ func dockerShapeState(c container.InspectResponse) container.InspectResponse {
 		c.State = &state
 	}
 	return c
+}
+
+// userModeNetwork reports whether the container is on rootless Podman's
+// user-mode networking (slirp4netns, pasta): it has no address outside its
+// own namespace, and is reached only through its published ports. Such a
+// container is answered as host_mode answers every container.
+func userModeNetwork(hc *container.HostConfig) bool {
+	if hc == nil {
+		return false
+	}
+	mode, _, _ := strings.Cut(string(hc.NetworkMode), ":") // slirp4netns:port_handler=...
+	return mode == "slirp4netns" || mode == "pasta"
 }

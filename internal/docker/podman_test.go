@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -131,5 +132,30 @@ func TestPodmanPausedContainerIsServed(t *testing.T) {
 	c.State.Paused = false
 	if _, ok := recordFor(c, mapping{}); ok {
 		t.Error("stopped container served")
+	}
+}
+
+// A rootless container on slirp4netns or pasta is reached only through its
+// published ports, on the engine's host: answered as host_mode answers,
+// without host_mode; without published ports its name has no address
+// (NODATA). Podman lists no network for it.
+func TestPodmanUserModeNetworkAnswersPublishedAddresses(t *testing.T) {
+	host := []netip.Addr{netip.MustParseAddr("192.0.2.7")}
+	m := mapping{engine: "e", hostAddrs: host}
+	for _, mode := range []string{"slirp4netns", "pasta", "slirp4netns:port_handler=slirp4netns"} {
+		c := ctr{id: "0123456789abcdef", name: "web", mode: mode, ports: map[string][]string{"80/tcp": {"0.0.0.0:8080"}}}
+		r, ok := recordFor(c.build(), m)
+		if !ok || len(r.host.Addrs) != 1 || r.host.Addrs[0].IP != host[0] || len(r.host.ReverseNames) != 0 {
+			t.Errorf("%s: %+v, %v; want the engine host's address, no PTR", mode, r.host, ok)
+		}
+		c.ports = nil
+		if r, ok := recordFor(c.build(), m); !ok || len(r.host.Addrs) != 0 || !slices.Contains(r.host.Names, "web") {
+			t.Errorf("%s without published ports: %+v, %v; want the name without addresses", mode, r.host, ok)
+		}
+	}
+	// A bridge network's address is still the container's own.
+	c := ctr{id: "0123456789abcdef", name: "web", mode: "bridge", nets: map[string]ep{"podman": {ip: "10.88.0.2"}}}
+	if r, _ := recordFor(c.build(), m); len(r.host.Addrs) != 1 || r.host.Addrs[0].IP.String() != "10.88.0.2" {
+		t.Errorf("bridge: %+v", r.host.Addrs)
 	}
 }
