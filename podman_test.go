@@ -1,7 +1,11 @@
 package dockerhosts
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -209,4 +213,48 @@ func TestPodmanServiceOutage(t *testing.T) {
 		t.Errorf("%d of %d questions for %s during the outage got another answer", bad, n, stays)
 	}
 	t.Logf("%d questions answered during the test", asked.Load())
+}
+
+// TestPodmanComposeServiceName: a project brought up by podman-compose
+// answers <service>.<project> as a Docker Compose project does (it sets
+// the com.docker.compose labels).
+func TestPodmanComposeServiceName(t *testing.T) {
+	compose := dockertest.NeedProgram(t, "podman-compose", "podman-compose")
+	l := newPodmanLab(t)
+	s := startCoreDNS(t, podmanCorefile())
+	project := strings.ReplaceAll(l.Name("proj"), "-", "")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "compose.yaml"), fmt.Sprintf(`services:
+  web:
+    image: %s
+    labels:
+      dockerhosts.test: %s
+`, l.image, l.Prefix))
+	podmanCompose := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(compose, append([]string{"--project-name", project, "--file", filepath.Join(dir, "compose.yaml")}, args...)...)
+		cmd.Env = append(os.Environ(), "CONTAINER_HOST="+dockertest.PodmanHost()) // podman runs remote
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("podman-compose %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Cleanup(func() {
+		cmd := exec.Command(compose, "--project-name", project, "--file", filepath.Join(dir, "compose.yaml"), "down")
+		cmd.Env = append(os.Environ(), "CONTAINER_HOST="+dockertest.PodmanHost())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("cleanup: podman-compose down: %v: %s", err, out)
+		}
+	})
+	podmanCompose("up", "--detach")
+	ids := strings.Fields(l.Docker("ps", "--quiet", "--filter", "label=com.docker.compose.project="+project))
+	if len(ids) != 1 {
+		t.Fatalf("podman-compose started %d containers, want 1", len(ids))
+	}
+	nets := strings.Fields(l.Docker("inspect", "--format", "{{range $n, $e := .NetworkSettings.Networks}}{{$n}} {{end}}", ids[0]))
+	if len(nets) != 1 {
+		t.Fatalf("compose container on networks %v", nets)
+	}
+	s.waitA(t, "web."+project+".docker.", l.ip(ids[0], nets[0]))
+	podmanCompose("stop")
+	s.waitNXDOMAIN(t, "web."+project+".docker.")
 }
