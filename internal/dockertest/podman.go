@@ -55,7 +55,14 @@ type podmanService struct {
 	cmd            *exec.Cmd
 	exited         chan struct{}
 	netavarkBefore bool // netavark's firewall chains existed before we started
+	// createdDirs are the machine-wide directories a rootful service writes
+	// whatever its roots say (netavark's IPAM and aardvark-dns state, the
+	// image blob cache) that did not exist before it: removed at the end.
+	createdDirs []string
 }
+
+// podmanMachineDirs are the directories of podmanService.createdDirs.
+var podmanMachineDirs = []string{"/run/containers", "/var/lib/containers"}
 
 var shared struct {
 	sync.Mutex
@@ -155,6 +162,11 @@ func startPodman() (*podmanService, error) {
 		return nil, err
 	}
 	p := &podmanService{dir: dir, netavarkBefore: netavarkChainsExist()}
+	for _, d := range podmanMachineDirs {
+		if _, err := os.Stat(d); os.IsNotExist(err) {
+			p.createdDirs = append(p.createdDirs, d)
+		}
+	}
 	for _, sub := range []string{"root", "run", "tmp", "networks"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, err
@@ -307,6 +319,11 @@ func (p *podmanService) stop() (errs []error) {
 	}
 	if !p.netavarkBefore {
 		errs = append(errs, removeNetavarkChains(ctx)...)
+	}
+	for _, d := range p.createdDirs {
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errs
 }
