@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/dockertest"
@@ -257,4 +258,58 @@ func TestPodmanComposeServiceName(t *testing.T) {
 	s.waitA(t, "web."+project+".docker.", l.ip(ids[0], nets[0]))
 	podmanCompose("stop")
 	s.waitNXDOMAIN(t, "web."+project+".docker.")
+}
+
+// series reads the default registry's series of name whose labels include
+// want, and whether there is one.
+func series(t *testing.T, name string, want map[string]string) (float64, bool) {
+	t.Helper()
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if !containsAll(labels, want) {
+				continue
+			}
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue(), true
+			}
+			return m.GetCounter().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func containsAll(labels, want map[string]string) bool {
+	for k, v := range want {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestEngineKindDockerAndPodman: one resolver follows the machine's Docker
+// engine and the Podman service; each is known for what it is from its
+// /version.
+func TestEngineKindDockerAndPodman(t *testing.T) {
+	dockertest.Require(t)
+	l := newPodmanLab(t)
+	s := startCoreDNS(t, dockerCorefile("unix://"+dockertest.EngineSocket()+" main", []string{"docker " + dockertest.PodmanHost() + " pm"}))
+	id := l.run("app")
+	s.waitA(t, fqdn(l.Name("app")), l.ip(id, l.net))
+	for engine, kind := range map[string]string{"main": "docker", "pm": "podman"} {
+		if v, ok := series(t, "coredns_dockerhosts_engine_info", map[string]string{"engine": engine, "kind": kind}); !ok || v != 1 {
+			t.Errorf("engine_info{engine=%s,kind=%s} = %v (present %v), want 1", engine, kind, v, ok)
+		}
+	}
 }
