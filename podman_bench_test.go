@@ -10,7 +10,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	moby "github.com/moby/moby/client"
 
-	"github.com/dockerhosts/dockerhosts/internal/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
 )
 
 // BenchmarkPodmanEventToAnswer times, against the real Podman service, from

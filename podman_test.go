@@ -15,8 +15,8 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
-	"github.com/dockerhosts/dockerhosts/internal/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
 )
 
 // The Podman tests run the Docker tests' checks against the test binary's

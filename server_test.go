@@ -15,8 +15,8 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
-	"github.com/dockerhosts/dockerhosts/internal/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
 
 	// The plugins the test Corefiles use besides ours.
 	_ "github.com/coredns/coredns/plugin/forward"
