@@ -158,6 +158,16 @@ func (e *Engine) run(stdin []byte, args ...string) (string, error) {
 	return strings.TrimSpace(stdout.String()), nil
 }
 
+// networkRemove is the command that removes a network at the end of a
+// test. Podman refuses while a container the test renamed, or a pod, still
+// uses it (Docker's sweep gets those later); --force takes them along.
+func (e *Engine) networkRemove(name string) []string {
+	if e.IsPodman() {
+		return []string{"network", "rm", "--force", name}
+	}
+	return []string{"network", "rm", name}
+}
+
 // command is the CLI that drives the engine, with its first arguments.
 func (e *Engine) command() []string {
 	if e.cli == nil {
@@ -213,7 +223,7 @@ func (e *Engine) Network(suffix string, args ...string) string {
 	e.t.Helper()
 	name := e.Name(suffix)
 	e.Docker(append(append([]string{"network", "create", "--label", e.label()}, args...), name)...)
-	e.cleanup("network", "rm", name)
+	e.cleanup(e.networkRemove(name)...)
 	return name
 }
 

@@ -52,7 +52,7 @@ func (e *Engine) SubnetNetwork(suffix string, args ...string) (string, netip.Pre
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.cleanupQuiet("network", "rm", name)
+	e.cleanupQuiet(e.networkRemove(name)...)
 	return name, subnet
 }
 
