@@ -126,7 +126,13 @@ func (s *coreDNS) waitNXDOMAIN(t *testing.T, name string) {
 
 func TestDockerContainerLifecycle(t *testing.T) {
 	l := newDockerLab(t)
-	s := startCoreDNS(t, dockerCorefile("", nil))
+	checkContainerLifecycle(t, l, startCoreDNS(t, dockerCorefile("", nil)))
+}
+
+// checkContainerLifecycle follows one container of l's engine, served by s,
+// through start, stop, a restart onto a new address and a rename: the
+// checks every engine (Docker, Podman) must pass alike.
+func checkContainerLifecycle(t *testing.T, l *dockerLab, s *coreDNS) {
 	app, alias, host := l.Name("app"), l.Name("alias"), l.Name("host")
 
 	// start: the name, a network alias and an explicit hostname answer;
@@ -190,8 +196,13 @@ func TestDockerContainerLifecycle(t *testing.T) {
 
 func TestDockerNetworkConnectAndDisconnect(t *testing.T) {
 	l := newDockerLab(t)
+	checkNetworkConnectAndDisconnect(t, l, startCoreDNS(t, dockerCorefile("", nil)))
+}
+
+// checkNetworkConnectAndDisconnect: a container connected to a second
+// network answers both addresses, and one again after the disconnect.
+func checkNetworkConnectAndDisconnect(t *testing.T, l *dockerLab, s *coreDNS) {
 	second, _ := l.SubnetNetwork("second")
-	s := startCoreDNS(t, dockerCorefile("", nil))
 	app := fqdn(l.Name("app"))
 
 	id := l.run("app")

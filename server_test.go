@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
 
 	// The plugins the test Corefiles use besides ours.
 	_ "github.com/coredns/coredns/plugin/forward"
@@ -29,7 +30,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	caddy.Quiet, dnsserver.Quiet = true, true
-	os.Exit(m.Run())
+	code := m.Run()
+	dockertest.StopPodman()
+	os.Exit(code)
 }
 
 // coreDNS is a CoreDNS server running in this process on loopback ports.
@@ -38,7 +41,7 @@ type coreDNS struct {
 	udp, tcp string
 }
 
-func startCoreDNS(t *testing.T, corefile string) *coreDNS {
+func startCoreDNS(t testing.TB, corefile string) *coreDNS {
 	t.Helper()
 	inst, err := caddy.Start(caddy.CaddyfileInput{Contents: []byte(corefile), ServerTypeName: "dns"})
 	if err != nil {
@@ -50,7 +53,7 @@ func startCoreDNS(t *testing.T, corefile string) *coreDNS {
 	return s
 }
 
-func (s *coreDNS) addrs(t *testing.T) {
+func (s *coreDNS) addrs(t testing.TB) {
 	srv := s.inst.Servers()
 	if len(srv) == 0 {
 		t.Fatal("CoreDNS started no server")
@@ -59,7 +62,7 @@ func (s *coreDNS) addrs(t *testing.T) {
 }
 
 // exchange sends one question and fails the test on a transport error.
-func (s *coreDNS) exchange(t *testing.T, proto, name string, qtype uint16) *dns.Msg {
+func (s *coreDNS) exchange(t testing.TB, proto, name string, qtype uint16) *dns.Msg {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)

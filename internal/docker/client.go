@@ -15,6 +15,7 @@ import (
 // the surface this small keeps an upgrade small too.
 type engine interface {
 	Ping(ctx context.Context, options client.PingOptions) (client.PingResult, error)
+	ServerVersion(ctx context.Context, options client.ServerVersionOptions) (client.ServerVersionResult, error)
 	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
 	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
 )
 
@@ -33,12 +35,26 @@ type fakeEngine struct {
 	inspects   int
 	lists      int
 	sinces     []string
+	version    client.ServerVersionResult // what /version says; zero: a Docker 20.10
 }
 
 type fakeStream struct {
-	ctx  context.Context
-	msgs chan events.Message
-	errs chan error
+	ctx     context.Context
+	msgs    chan events.Message
+	errs    chan error
+	filters client.Filters // nil: deliver everything
+}
+
+// matches applies the subscription's type and event filters as an engine
+// does: an action matches by itself or by what precedes ":" in it
+// ("health_status: healthy").
+func (st *fakeStream) matches(ev events.Message) bool {
+	if types := st.filters["type"]; len(types) > 0 && !types[string(ev.Type)] {
+		return false
+	}
+	actions := st.filters["event"]
+	before, _, _ := strings.Cut(string(ev.Action), ":")
+	return len(actions) == 0 || actions[string(ev.Action)] || actions[before]
 }
 
 func newFakeEngine() *fakeEngine {
@@ -56,6 +72,18 @@ func (f *fakeEngine) Ping(ctx context.Context, _ client.PingOptions) (client.Pin
 		return client.PingResult{}, f.down
 	}
 	return client.PingResult{APIVersion: "1.41"}, nil
+}
+
+func (f *fakeEngine) ServerVersion(ctx context.Context, _ client.ServerVersionOptions) (client.ServerVersionResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down != nil {
+		return client.ServerVersionResult{}, f.down
+	}
+	if f.version.Components == nil {
+		return client.ServerVersionResult{Version: "20.10.24", Components: []system.ComponentVersion{{Name: "Engine", Version: "20.10.24"}}}, nil
+	}
+	return f.version, nil
 }
 
 func (f *fakeEngine) ContainerList(ctx context.Context, opts client.ContainerListOptions) (client.ContainerListResult, error) {
@@ -103,6 +131,7 @@ func (f *fakeEngine) Events(ctx context.Context, opts client.EventsListOptions) 
 	f.sinces = append(f.sinces, opts.Since)
 	st, res := openStream(ctx, f.down)
 	if st != nil {
+		st.filters = opts.Filters
 		f.stream = st
 	}
 	f.subscribed <- struct{}{}
@@ -142,8 +171,8 @@ func (f *fakeEngine) get(id string) container.InspectResponse {
 	return f.containers[id]
 }
 
-// emit delivers an event on the current stream and waits until the source
-// has taken it.
+// emit delivers an event on the current stream, if the subscription's
+// filters let it through, and waits until the source has taken it.
 func (f *fakeEngine) emit(t *testing.T, typ events.Type, action events.Action, actor string, attrs map[string]string) {
 	t.Helper()
 	f.mu.Lock()
@@ -152,7 +181,11 @@ func (f *fakeEngine) emit(t *testing.T, typ events.Type, action events.Action, a
 	if st == nil {
 		t.Fatal("emit: no subscription")
 	}
-	st.deliver(t, events.Message{Type: typ, Action: action, Actor: events.Actor{ID: actor, Attributes: attrs}, TimeNano: time.Now().UnixNano()})
+	ev := events.Message{Type: typ, Action: action, Actor: events.Actor{ID: actor, Attributes: attrs}, TimeNano: time.Now().UnixNano()}
+	if !st.matches(ev) {
+		return // the engine keeps it
+	}
+	st.deliver(t, ev)
 }
 
 func (f *fakeEngine) containerEvent(t *testing.T, action events.Action, id string) {

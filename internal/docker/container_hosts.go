@@ -78,6 +78,7 @@ type nameClaim struct {
 // to the next container at stop), restarting (it holds no address then),
 // excluded by label, or a swarm task the swarm source answers for. Paused containers keep their address and are served.
 func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
+	c = dockerShapeState(c)
 	if c.State == nil || !c.State.Running || c.State.Restarting {
 		return r, false
 	}
@@ -183,7 +184,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 		r.host.Services, r.binds = publishedPorts(ports, m.engine)
 		rankAll(r.host.Services, cl.rank)
 	}
-	if m.hostMode {
+	if m.hostMode || userModeNetwork(c.HostConfig) {
 		// Reached on the engine host: no PTR (the host's addresses are
 		// everyone's), and label SRV ports are the container's, not the host's.
 		r.host.Addrs = hostModeAddrs(ports, m.hostAddrs)

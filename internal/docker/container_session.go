@@ -101,6 +101,7 @@ type Source struct {
 	downLogged bool                  // the current outage has been logged
 	connected  bool                  // has been up at least once
 	traefik    traefikState          // the proxy, and containers' router names
+	product    string                // what /version says the engine is, for log lines
 }
 
 // New builds a source for cfg. It does not contact the engine: an
@@ -213,20 +214,22 @@ func (s *Source) session(ctx context.Context, reason string) error {
 		return fmt.Errorf("ping: %w", err)
 	}
 
+	s.identify(ctx)
+
 	var pending backlog
 	pending.init()
 	streamErr, unsubscribe := subscribe(ctx, s.engine.Events, eventFilters(),
-		func(ev events.Message) { queue(ev, &pending, s.metrics.events) })
+		func(ev events.Message) { queue(dockerShape(ev), &pending, s.metrics.events) })
 	defer unsubscribe()
 
 	if err := s.fullSync(ctx, reason); err != nil {
 		return err
 	}
 	if s.connected {
-		log.Infof("Reconnected to Docker engine %q at %s (API %s); serving %d containers", s.cfg.Engine, s.endpoint, ping.APIVersion, len(s.containers))
+		log.Infof("Reconnected to Docker engine %q at %s (%s, API %s); serving %d containers", s.cfg.Engine, s.endpoint, s.product, ping.APIVersion, len(s.containers))
 		s.metrics.reconnects.Inc()
 	} else {
-		log.Infof("Connected to Docker engine %q at %s (API %s); serving %d containers", s.cfg.Engine, s.endpoint, ping.APIVersion, len(s.containers))
+		log.Infof("Connected to Docker engine %q at %s (%s, API %s); serving %d containers", s.cfg.Engine, s.endpoint, s.product, ping.APIVersion, len(s.containers))
 	}
 	s.connected, s.up, s.downLogged = true, true, false
 	s.setGauges(func(m engineMetrics) { m.up.Set(1) })
@@ -319,8 +322,8 @@ func readStream(ctx context.Context, stream client.EventsResult, handle func(eve
 func eventFilters() client.Filters {
 	return make(client.Filters).
 		Add("type", string(events.ContainerEventType), string(events.NetworkEventType)).
-		Add("event", "start", "restart", "die", "stop", "kill", "destroy", "rename",
-			"pause", "unpause", "health_status", "connect", "disconnect")
+		Add("event", append([]string{"start", "restart", "die", "stop", "kill", "destroy", "rename",
+			"pause", "unpause", "health_status", "connect", "disconnect"}, podmanEventActions...)...)
 }
 
 // queue moves a container event into the backlog, counted by action.

@@ -4,7 +4,9 @@
 //   - Source follows one engine's containers: container_session.go keeps the
 //     session (connect, subscribe then list, events, backoff, resync),
 //     container_served.go keeps what is served up to date,
-//     container_enginehost.go names the engine's host for published ports.
+//     container_enginehost.go names the engine's host for published ports,
+//     container_enginekind.go tells Docker from Podman, and
+//     container_podman.go turns Podman's events and states into Docker's.
 //     A container becomes names in container_hosts.go (recordFor: its name,
 //     its short ID, its labels and name templates, its networks' aliases).
 //   - SwarmSource follows the engine's swarm through a manager:

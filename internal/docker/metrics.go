@@ -68,6 +68,12 @@ var (
 		Name:      "skipped_names_total",
 		Help:      "Counter of container names not served because they are not valid DNS names, by engine.",
 	}, []string{"engine"})
+	engineInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "engine_info",
+		Help:      "1 for the product (docker, podman, unknown) and version an engine reported at its last connection, by engine.",
+	}, []string{"engine", "kind", "version"})
 	skippedLabelsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
@@ -83,6 +89,13 @@ type engineMetrics struct {
 	reconnects, conflicts, skipped prometheus.Counter
 	skippedLabels                  prometheus.Counter
 	lag                            prometheus.Observer
+	engine                         string
+}
+
+// setInfo makes kind and version the engine's only engine_info series.
+func (m engineMetrics) setInfo(kind EngineKind, version string) {
+	engineInfo.DeletePartialMatch(prometheus.Labels{"engine": m.engine})
+	engineInfo.WithLabelValues(m.engine, string(kind), version).Set(1)
 }
 
 func metricsFor(engine string) engineMetrics {
@@ -98,6 +111,7 @@ func metricsFor(engine string) engineMetrics {
 		skipped:       skippedNamesTotal.With(l),
 		skippedLabels: skippedLabelsTotal.With(l),
 		lag:           eventLag.With(l),
+		engine:        engine,
 	}
 }
 
@@ -141,8 +155,13 @@ func (s *Source) gaugeKey() any { return s.metrics.up }
 
 func (s *Source) ownGauges() { ownGauges(s.gaugeKey(), s) }
 
-// releaseGauges zeroes docker_up unless a newer source owns the gauges.
-func (s *Source) releaseGauges() { releaseGauges(s.gaugeKey(), s, func() { s.metrics.up.Set(0) }) }
+// releaseGauges zeroes docker_up and drops engine_info unless a newer source owns the gauges.
+func (s *Source) releaseGauges() {
+	releaseGauges(s.gaugeKey(), s, func() {
+		s.metrics.up.Set(0)
+		engineInfo.DeletePartialMatch(prometheus.Labels{"engine": s.cfg.Engine})
+	})
+}
 
 // setGauges runs set only while s owns its engine's gauges.
 func (s *Source) setGauges(set func(m engineMetrics)) {

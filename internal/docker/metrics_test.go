@@ -30,5 +30,6 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	metricsFor("lint").events.WithLabelValues("start")
 	metricsFor("lint").resyncs.WithLabelValues("startup")
 	skippedLabelsTotal.WithLabelValues("lint")
-	metricstest.Lint(t, skippedLabelsTotal, containersServed, namesServed, eventsTotal, resyncsTotal, reconnectsTotal, dockerUp, eventLag, nameConflictsTotal, skippedNamesTotal)
+	metricsFor("lint").setInfo(KindPodman, "4.3.1")
+	metricstest.Lint(t, engineInfo, skippedLabelsTotal, containersServed, namesServed, eventsTotal, resyncsTotal, reconnectsTotal, dockerUp, eventLag, nameConflictsTotal, skippedNamesTotal)
 }

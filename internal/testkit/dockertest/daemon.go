@@ -530,6 +530,14 @@ func (d *Daemon) killLeftovers() {
 // programs whose command line names dir (dockerd, its containerd and shims)
 // and all their descendants (docker-proxy, the containers' processes).
 func processesOf(dir string) []int {
+	return processesNaming(dir, func(program string) bool {
+		return strings.HasPrefix(program, "dockerd") || strings.HasPrefix(program, "containerd")
+	})
+}
+
+// processesNaming lists the live processes of the programs (by base name)
+// whose command line names a path under dir, and all their descendants.
+func processesNaming(dir string, programs func(string) bool) []int {
 	entries, _ := os.ReadDir("/proc")
 	parent := map[int]int{}
 	var roots []int
@@ -545,7 +553,7 @@ func processesOf(dir string) []int {
 		parent[pid] = atoi(fields[1])
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		args := strings.Split(string(cmdline), "\x00")
-		if strings.HasPrefix(filepath.Base(args[0]), "dockerd") || strings.HasPrefix(filepath.Base(args[0]), "containerd") {
+		if programs(filepath.Base(args[0])) {
 			if slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, dir+"/") }) {
 				roots = append(roots, pid)
 			}

@@ -40,6 +40,9 @@ type Engine struct {
 	// host is the engine's endpoint for the docker CLI (--host); empty for
 	// the machine's engine, set for a Daemon the test started.
 	host string
+	// cli is the command and its first arguments that drive the engine;
+	// nil is the docker CLI. A Podman service is driven by podman --url.
+	cli []string
 }
 
 // Require returns the engine, or skips t with the reason when no engine is
@@ -64,11 +67,17 @@ func (e *Engine) label() string { return ownerLabel + "=" + e.Prefix }
 // sweep removes whatever still carries this test's label: containers first,
 // since neither a network with endpoints nor an image in use can go.
 func (e *Engine) sweep() {
-	for _, kind := range []struct{ list, remove []string }{
+	type kind struct{ list, remove []string }
+	kinds := []kind{
 		{[]string{"ps", "--all", "--quiet"}, []string{"rm", "--force", "--volumes"}},
 		{[]string{"network", "ls", "--quiet"}, []string{"network", "rm"}},
 		{[]string{"images", "--quiet"}, []string{"image", "rm", "--force"}},
-	} {
+	}
+	if e.IsPodman() {
+		// A pod's infra container carries no label: the pod goes first.
+		kinds = append([]kind{{[]string{"pod", "ls", "--quiet"}, []string{"pod", "rm", "--force"}}}, kinds...)
+	}
+	for _, kind := range kinds {
 		ids, err := e.run(nil, append(kind.list, "--filter", "label="+e.label())...)
 		if err != nil || ids == "" {
 			continue
@@ -137,16 +146,34 @@ func (e *Engine) run(stdin []byte, args ...string) (string, error) {
 	if e.host != "" {
 		args = append([]string{"--host", e.host}, args...)
 	}
-	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd := exec.CommandContext(ctx, e.command()[0], append(e.command()[1:], args...)...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
+		return "", fmt.Errorf("%s %s: %v: %s", e.command()[0], strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	return strings.TrimSpace(stdout.String()), nil
+}
+
+// networkRemove is the command that removes a network at the end of a
+// test. Podman refuses while a container the test renamed, or a pod, still
+// uses it (Docker's sweep gets those later); --force takes them along.
+func (e *Engine) networkRemove(name string) []string {
+	if e.IsPodman() {
+		return []string{"network", "rm", "--force", name}
+	}
+	return []string{"network", "rm", name}
+}
+
+// command is the CLI that drives the engine, with its first arguments.
+func (e *Engine) command() []string {
+	if e.cli == nil {
+		return []string{"docker"}
+	}
+	return e.cli
 }
 
 // cleanup removes a docker object when the test ends, whatever its outcome.
@@ -183,7 +210,7 @@ func (e *Engine) programImage(pkg string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	// Removed by the sweep, after the containers that use it.
-	if err := importProgram(ctx, pkg, ref, e.label()); err != nil {
+	if err := importProgramWith(ctx, e.command(), pkg, ref, e.label()); err != nil {
 		e.t.Fatal(err)
 	}
 	return ref
@@ -196,7 +223,7 @@ func (e *Engine) Network(suffix string, args ...string) string {
 	e.t.Helper()
 	name := e.Name(suffix)
 	e.Docker(append(append([]string{"network", "create", "--label", e.label()}, args...), name)...)
-	e.cleanup("network", "rm", name)
+	e.cleanup(e.networkRemove(name)...)
 	return name
 }
 

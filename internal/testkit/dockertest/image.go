@@ -22,6 +22,11 @@ func ImportIdleImage(ctx context.Context, ref string, labels ...string) error {
 // as a static binary and imports it as the image ref: one file, FROM
 // scratch, that is also the entrypoint.
 func importProgram(ctx context.Context, pkg, ref string, labels ...string) error {
+	return importProgramWith(ctx, []string{"docker"}, pkg, ref, labels...)
+}
+
+// importProgramWith is importProgram through cli (docker, or podman --url).
+func importProgramWith(ctx context.Context, cli []string, pkg, ref string, labels ...string) error {
 	name := filepath.Base(pkg)
 	dir, err := os.MkdirTemp("", "dockertest-"+name)
 	if err != nil {
@@ -43,10 +48,10 @@ func importProgram(ctx context.Context, pkg, ref string, labels ...string) error
 	for _, l := range labels {
 		args = append(args, "--change", "LABEL "+l)
 	}
-	imp := exec.CommandContext(ctx, "docker", append(args, "-", ref)...)
+	imp := exec.CommandContext(ctx, cli[0], append(append(cli[1:len(cli):len(cli)], args...), "-", ref)...)
 	imp.Stdin = bytes.NewReader(layer)
 	if out, err := imp.CombinedOutput(); err != nil {
-		return fmt.Errorf("docker import %s: %v: %s", ref, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("%s import %s: %v: %s", cli[0], ref, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

@@ -15,18 +15,25 @@ import (
 // with an existing network (another test run, another program). The caller
 // removes the network.
 func CreateSubnetNetwork(ctx context.Context, name string, args ...string) (netip.Prefix, error) {
+	return createSubnetNetwork(ctx, []string{"docker"}, name, args...)
+}
+
+// createSubnetNetwork is CreateSubnetNetwork through cli (docker, or
+// podman --url).
+func createSubnetNetwork(ctx context.Context, cli []string, name string, args ...string) (netip.Prefix, error) {
 	var lastErr error
 	for range 16 {
 		var b [1]byte
 		_, _ = rand.Read(b[:])
 		subnet := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 213, b[0], 0}), 24)
 		cmdArgs := append([]string{"network", "create", "--subnet", subnet.String()}, args...)
-		out, err := exec.CommandContext(ctx, "docker", append(cmdArgs, name)...).CombinedOutput()
+		out, err := exec.CommandContext(ctx, cli[0], append(append(cli[1:len(cli):len(cli)], cmdArgs...), name)...).CombinedOutput()
 		if err == nil {
 			return subnet, nil
 		}
-		lastErr = fmt.Errorf("docker network create --subnet %s %s: %v: %s", subnet, name, err, strings.TrimSpace(string(out)))
-		if !strings.Contains(string(out), "overlap") {
+		lastErr = fmt.Errorf("%s network create --subnet %s %s: %v: %s", cli[0], subnet, name, err, strings.TrimSpace(string(out)))
+		// Docker says "overlap", Podman "already used".
+		if !strings.Contains(string(out), "overlap") && !strings.Contains(string(out), "already used") {
 			break
 		}
 	}
@@ -41,11 +48,11 @@ func (e *Engine) SubnetNetwork(suffix string, args ...string) (string, netip.Pre
 	name := e.Name(suffix)
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	subnet, err := CreateSubnetNetwork(ctx, name, append([]string{"--label", e.label()}, args...)...)
+	subnet, err := createSubnetNetwork(ctx, e.command(), name, append([]string{"--label", e.label()}, args...)...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.cleanupQuiet("network", "rm", name)
+	e.cleanupQuiet(e.networkRemove(name)...)
 	return name, subnet
 }
 
@@ -66,7 +73,7 @@ func (e *Engine) TryDocker(args ...string) (string, error) { return e.run(nil, a
 // missing object is not worth a log line.
 func (e *Engine) cleanupQuiet(args ...string) {
 	e.t.Cleanup(func() {
-		if _, err := e.run(nil, args...); err != nil && !strings.Contains(err.Error(), "No such") {
+		if _, err := e.run(nil, args...); err != nil && !strings.Contains(strings.ToLower(err.Error()), "no such") {
 			e.t.Logf("cleanup: %v", err)
 		}
 	})

@@ -1,0 +1,107 @@
+package dockerhosts
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/moby/moby/api/types/events"
+	moby "github.com/moby/moby/client"
+
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
+)
+
+// BenchmarkPodmanEventToAnswer times, against the real Podman service, from
+// the engine's event (its TimeNano) to the first answer that shows it: a
+// container's start to its name answering its address, its stop (Podman's
+// "died") to NXDOMAIN. Each iteration stops and starts one container; the
+// p50 and max of each are reported (targets: p50 <= 20 ms, max <= 100 ms).
+// Podman 4.3 without journald delivers events late: its file event log is
+// polled every 250 ms by each subscriber. delivery is how late the events
+// reach this benchmark's own subscriber, the floor under the plugin's lag.
+//
+//	flock /tmp/dh-docker.lock go test -run '^$' -bench BenchmarkPodmanEventToAnswer -benchtime 30x .
+func BenchmarkPodmanEventToAnswer(b *testing.B) {
+	e := dockertest.RequirePodman(b)
+	image := e.IdleImage()
+	net, _ := e.SubnetNetwork("net")
+	s := startCoreDNS(b, podmanCorefile())
+	id := e.Run("app", "--network", net, image)
+	name := fqdn(e.Name("app"))
+
+	c, err := moby.New(moby.WithHost(dockertest.PodmanHost()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Podman matches filters against its own words: "died", not "die".
+	stream := c.Events(ctx, moby.EventsListOptions{Filters: make(moby.Filters).
+		Add("container", id).Add("event", "start", "died")})
+	// A goroutine stamps each event's arrival: arrival minus the event's own
+	// time is how late Podman delivers it to any subscriber.
+	type arrival struct {
+		ev events.Message
+		at time.Time
+	}
+	arrivals := make(chan arrival, 16)
+	go func() {
+		for {
+			select {
+			case ev := <-stream.Messages:
+				arrivals <- arrival{ev, time.Now()}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var delivery []time.Duration
+	eventAt := func(action string) time.Time {
+		for {
+			select {
+			case a := <-arrivals:
+				if string(a.ev.Action) == action || action == "die" && a.ev.Action == events.ActionDie {
+					at := time.Unix(0, a.ev.TimeNano)
+					delivery = append(delivery, a.at.Sub(at))
+					return at
+				}
+			case <-time.After(20 * time.Second):
+				b.Fatalf("no %s event", action)
+			}
+		}
+	}
+	answered := func(check func(*dns.Msg) bool) time.Time {
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			if check(s.exchange(b, "udp", name, dns.TypeA)) {
+				return time.Now()
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		b.Fatalf("%s: no answer within 20s", name)
+		return time.Time{}
+	}
+	var starts, stops []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		e.Docker("stop", "--time", "0", id)
+		gone := answered(func(r *dns.Msg) bool { return r.Rcode == dns.RcodeNameError })
+		stops = append(stops, gone.Sub(eventAt("die")))
+		e.Docker("start", id)
+		ip := e.Docker("inspect", "--format", "{{(index .NetworkSettings.Networks \""+net+"\").IPAddress}}", id)
+		up := answered(func(r *dns.Msg) bool { return slices.Equal(answerA(r), []string{ip}) })
+		starts = append(starts, up.Sub(eventAt("start")))
+	}
+	b.StopTimer()
+	report := func(unit string, lags []time.Duration) {
+		slices.Sort(lags)
+		b.ReportMetric(float64(lags[len(lags)/2])/float64(time.Millisecond), "p50-"+unit+"-ms")
+		b.ReportMetric(float64(lags[len(lags)-1])/float64(time.Millisecond), "max-"+unit+"-ms")
+	}
+	report("start", starts)
+	report("stop", stops)
+	report("delivery", delivery)
+}
