@@ -37,6 +37,12 @@ type Host struct {
 	// Wildcard adds *.<name> for each of the host's names, with its
 	// records (RFC 4592).
 	Wildcard bool
+	// Published, when set, are where a client outside the scope of the
+	// host's Addrs reaches it instead of at Addrs: the addresses its ports
+	// are published on. An unspecified address (0.0.0.0, ::) stands for the
+	// address the query arrived on, of that family: this machine, for an
+	// engine on it. Nil: Addrs, for every client.
+	Published []netip.Addr
 }
 
 // TXT is one TXT record a host asks for.
@@ -55,7 +61,8 @@ func (t TXT) equal(o TXT) bool { return t.Key == o.Key && slices.Equal(t.Strings
 func (h Host) Equal(o Host) bool {
 	return h.ID == o.ID && slices.Equal(h.Names, o.Names) && slices.Equal(h.ReverseNames, o.ReverseNames) &&
 		slices.Equal(h.Addrs, o.Addrs) && slices.Equal(h.Services, o.Services) && h.CNAME == o.CNAME &&
-		slices.EqualFunc(h.TXT, o.TXT, TXT.equal) && h.Wildcard == o.Wildcard
+		slices.EqualFunc(h.TXT, o.TXT, TXT.equal) && h.Wildcard == o.Wildcard &&
+		slices.Equal(h.Published, o.Published)
 }
 
 // Addr is one address of a host. Network, Subnet and Scope are set for

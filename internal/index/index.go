@@ -75,12 +75,14 @@ type placed struct {
 }
 
 type placedMore struct {
-	ownerSet map[string]struct{} // owners as a set, for hosts with many names
-	services []Service
-	srvNames map[string][]srvRecord // qualified SRV owner name -> its records
-	cname    string                 // qualified alias target of all its names
-	txt      [][]string             // TXT records at its own names
-	txtNames map[string][][]string  // qualified <key>.<name> -> its TXT records
+	ownerSet  map[string]struct{} // owners as a set, for hosts with many names
+	services  []Service
+	srvNames  map[string][]srvRecord // qualified SRV owner name -> its records
+	cname     string                 // qualified alias target of all its names
+	txt       [][]string             // TXT records at its own names
+	txtNames  map[string][][]string  // qualified <key>.<name> -> its TXT records
+	published []netip.Addr           // Host.Published, as given
+	reach     *Reach                 // the same, built for queries
 }
 
 // manyOwners is where a host's names get a set for membership tests rather
@@ -93,6 +95,15 @@ func (p *placed) owns(n string) bool {
 		return ok
 	}
 	return slices.Contains(p.owners, n)
+}
+
+// reach is where a client outside the host's engine reaches it; nil for
+// everyone here.
+func (p *placed) reach() *Reach {
+	if p.more == nil {
+		return nil
+	}
+	return p.more.reach
 }
 
 func (p *placed) srvAt(n string) []srvRecord {
@@ -358,6 +369,7 @@ func (x *Index) same(p *placed, h Host) bool {
 	}
 	return p.id == q.id && slices.Equal(p.owners, q.owners) && slices.Equal(p.reverse, q.reverse) &&
 		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(pm.services, qm.services) &&
+		slices.Equal(pm.published, qm.published) &&
 		pm.cname == qm.cname && slices.EqualFunc(pm.txt, qm.txt, slices.Equal) &&
 		maps.EqualFunc(pm.txtNames, qm.txtNames, func(a, b [][]string) bool { return slices.EqualFunc(a, b, slices.Equal) })
 }
@@ -389,6 +401,10 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 	}
 	if len(h.Services) > 0 {
 		p.extra().services = h.Services
+	}
+	if len(h.Published) > 0 {
+		p.extra().published = h.Published
+		p.more.reach = reachOf(h.Published)
 	}
 	if h.CNAME != "" {
 		// An absolute target stays as written; a relative one lies in the
@@ -734,7 +750,7 @@ func winners(owners []*placed) []*placed {
 // such host (by source, then ID) gives the name its CNAME and nothing else,
 // whatever addresses other hosts of the same priority have.
 func (x *Index) fill(e *Entry, n string) {
-	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked = nil, nil, nil, nil, "", false
+	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked, e.Reached = nil, nil, nil, nil, "", false, false
 	won := winners(e.st.owners)
 	if len(won) > 0 {
 		e.prio = won[0].src.Priority
@@ -808,8 +824,9 @@ func (e *Entry) addTargets(p *placed, group int, seen map[netip.Addr]struct{}) {
 		} else if slices.Contains(p.ips[:i], ip) {
 			continue
 		}
-		t := Target{IP: ip, Raw: ip.AsSlice(), Group: group, Net: p.addr(i)}
+		t := Target{IP: ip, Raw: ip.AsSlice(), Group: group, Net: p.addr(i), Reach: p.reach()}
 		e.Networked = e.Networked || (t.Net != nil && t.Net.Subnet.IsValid())
+		e.Reached = e.Reached || t.Reach != nil
 		list := &e.AAAA
 		if ip.Is4() {
 			list = &e.A
