@@ -84,7 +84,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 		}
 	} else if e := snap.Lookup(qname); e != nil {
 		exists = true
-		answer, extra = d.records(owner, state.QType(), w, e, snap)
+		answer, extra = d.records(owner, state.QType(), &client{w: w, snap: snap}, e, snap)
 	} else if qname == nsName(zone) {
 		exists = true
 		answer = d.selfAddress(w, owner, state.QType())
@@ -92,7 +92,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 		// Only a name that does not exist gets here: the plain path never
 		// looks for a wildcard. The answer's owner is the question's name.
 		exists = true
-		answer, extra = d.records(owner, state.QType(), w, e, snap)
+		answer, extra = d.records(owner, state.QType(), &client{w: w, snap: snap}, e, snap)
 	}
 
 	if qname == zone {
@@ -119,21 +119,21 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 }
 
 // records answers the question from an entry that exists.
-func (d *DockerHosts) records(owner string, qtype uint16, client dns.ResponseWriter, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
+func (d *DockerHosts) records(owner string, qtype uint16, c *client, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
 	if e.CNAME != "" {
-		return d.alias(owner, qtype, client, e, snap)
+		return d.alias(owner, qtype, c, e, snap)
 	}
 	switch qtype {
 	case dns.TypeA:
-		return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
+		return a(owner, d.TTL, d.addrs(e, false, c)), nil
 	case dns.TypeAAAA:
-		return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
+		return aaaa(owner, d.TTL, d.addrs(e, true, c)), nil
 	case dns.TypeSRV:
 		for _, s := range e.SRV {
 			answer = append(answer, srv(owner, d.TTL, s))
 			if t := snap.Lookup(s.Target); t != nil {
-				extra = append(extra, a(s.Target, d.TTL, d.pick(t.A, t.Networked, client, snap))...)
-				extra = append(extra, aaaa(s.Target, d.TTL, d.pick(t.AAAA, t.Networked, client, snap))...)
+				extra = append(extra, a(s.Target, d.TTL, d.addrs(t, false, c))...)
+				extra = append(extra, aaaa(s.Target, d.TTL, d.addrs(t, true, c))...)
 			}
 		}
 		return answer, extra
@@ -143,9 +143,9 @@ func (d *DockerHosts) records(owner string, qtype uint16, client dns.ResponseWri
 		// RFC 8482: one RRset rather than everything.
 		switch {
 		case len(e.A) > 0:
-			return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
+			return a(owner, d.TTL, d.addrs(e, false, c)), nil
 		case len(e.AAAA) > 0:
-			return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
+			return aaaa(owner, d.TTL, d.addrs(e, true, c)), nil
 		case len(e.TXT) > 0:
 			return txt(owner, d.TTL, e.TXT), nil
 		}
@@ -159,7 +159,7 @@ func (d *DockerHosts) records(owner string, qtype uint16, client dns.ResponseWri
 // question asks of the last name. A chain that loops or is longer than
 // index.MaxChain is not served: the name answers as if it had no CNAME data,
 // that is NODATA (the index logged it when it was made).
-func (d *DockerHosts) alias(owner string, qtype uint16, client dns.ResponseWriter, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
+func (d *DockerHosts) alias(owner string, qtype uint16, c *client, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
 	var chain []dns.RR
 	for e != nil && e.CNAME != "" {
 		if len(chain) == index.MaxChain {
@@ -180,7 +180,7 @@ func (d *DockerHosts) alias(owner string, qtype uint16, client dns.ResponseWrite
 	case e == nil:
 		return chain, nil
 	}
-	answer, extra = d.records(owner, qtype, client, e, snap)
+	answer, extra = d.records(owner, qtype, c, e, snap)
 	return append(chain, answer...), extra
 }
 

@@ -1,0 +1,130 @@
+package dockerhosts
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+
+	"github.com/dockerhosts/dockerhosts/internal/index"
+)
+
+// arrivalWriter is a client at remote whose query arrived on local.
+type arrivalWriter struct {
+	test.ResponseWriter
+	local netip.Addr
+}
+
+func (w *arrivalWriter) LocalAddr() net.Addr {
+	return &net.UDPAddr{IP: w.local.AsSlice(), Port: 53}
+}
+
+// reachIndex is two engines: a, on this machine, whose host has
+// 192.0.2.10, and b, remote, at 198.51.100.2. Both have a container
+// publishing port 80 on all addresses, and one publishing nothing.
+func reachIndex() *DockerHosts {
+	on := func(ip, subnet, engine string) index.Addr {
+		return index.Addr{IP: netip.MustParseAddr(ip), Network: "bridge", Subnet: netip.MustParsePrefix(subnet), Scope: engine}
+	}
+	addrs := func(s ...string) []netip.Addr {
+		var out []netip.Addr
+		for _, a := range s {
+			out = append(out, netip.MustParseAddr(a))
+		}
+		return out
+	}
+	d := &DockerHosts{Zones: []string{"docker."}, TTL: 5, index: index.New([]string{"docker."}), LocalScopes: []string{"a"}}
+	d.index.Replace(index.Source{Name: "docker:a"}, []index.Host{
+		{ID: "engine-host", Names: []string{"a"}, Addrs: []index.Addr{{IP: netip.MustParseAddr("192.0.2.10"), Scope: "a"}},
+			Published: addrs("0.0.0.0", "::")},
+		{ID: "web", Names: []string{"web", "web.a"}, Addrs: []index.Addr{on("172.17.0.2", "172.17.0.0/16", "a")},
+			Services: []index.Service{{Name: "80", Proto: "tcp", Port: 32768, Target: "a"}}, Published: addrs("0.0.0.0", "::")},
+		{ID: "bound", Names: []string{"bound"}, Addrs: []index.Addr{on("172.17.0.6", "172.17.0.0/16", "a")},
+			Published: addrs("127.0.0.3")},
+		{ID: "quiet", Names: []string{"quiet"}, Addrs: []index.Addr{on("172.17.0.3", "172.17.0.0/16", "a")}},
+		{ID: "client", Names: []string{"client"}, Addrs: []index.Addr{on("172.17.0.5", "172.17.0.0/16", "a")}},
+	})
+	d.index.Replace(index.Source{Name: "docker:b"}, []index.Host{
+		{ID: "engine-host", Names: []string{"b"}, Addrs: []index.Addr{{IP: netip.MustParseAddr("198.51.100.2"), Scope: "b"}}},
+		{ID: "web", Names: []string{"web", "web.b"}, Addrs: []index.Addr{on("172.17.0.4", "172.17.0.0/16", "b")},
+			Published: addrs("198.51.100.2")},
+		{ID: "peer", Names: []string{"peer"}, Addrs: []index.Addr{on("172.17.0.9", "172.17.0.0/16", "b")}},
+	})
+	return d
+}
+
+// ask asks d name's qtype as client does, its query arriving on local, and
+// returns the answer's (or for SRV the additional section's) addresses in
+// order.
+func ask(t *testing.T, d *DockerHosts, client, local, name string, qtype uint16) []string {
+	t.Helper()
+	w := &arrivalWriter{ResponseWriter: test.ResponseWriter{RemoteIP: client}, local: netip.MustParseAddr(local)}
+	rec := dnstest.NewRecorder(w)
+	if _, err := d.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(name, qtype)); err != nil {
+		t.Fatal(err)
+	}
+	section := rec.Msg.Answer
+	if qtype == dns.TypeSRV {
+		section = rec.Msg.Extra
+	}
+	var got []string
+	for _, rr := range section {
+		switch v := rr.(type) {
+		case *dns.A:
+			got = append(got, v.A.String())
+		case *dns.AAAA:
+			got = append(got, v.AAAA.String())
+		}
+	}
+	return got
+}
+
+// TestEveryAnswerReachableFromTheClient: a client on a container's engine
+// gets its own address; any other client the addresses its ports are
+// published on (on all addresses: the address the query arrived on for an
+// engine on this machine, the remote engine's host otherwise); a container
+// publishing nothing answers its own address to everyone; the client's own
+// engine comes first.
+func TestEveryAnswerReachableFromTheClient(t *testing.T) {
+	d := reachIndex()
+	const lan, lanGW = "203.0.113.50", "203.0.113.1"
+	for _, c := range []struct {
+		who, client, local, name string
+		qtype                    uint16
+		want                     []string
+	}{
+		// A LAN machine, asking on the resolver's LAN address.
+		{"lan", lan, lanGW, "web.a.docker.", dns.TypeA, []string{lanGW}},
+		{"lan", lan, lanGW, "web.b.docker.", dns.TypeA, []string{"198.51.100.2"}},
+		{"lan", lan, lanGW, "web.docker.", dns.TypeA, []string{lanGW, "198.51.100.2"}},
+		{"lan", lan, lanGW, "bound.docker.", dns.TypeA, []string{"127.0.0.3"}},
+		{"lan", lan, lanGW, "quiet.docker.", dns.TypeA, []string{"172.17.0.3"}},
+		{"lan", lan, lanGW, "web.a.docker.", dns.TypeAAAA, nil},
+		{"lan", lan, lanGW, "a.docker.", dns.TypeA, []string{lanGW}},
+		{"lan", lan, lanGW, "_80._tcp.web.a.docker.", dns.TypeSRV, []string{lanGW}},
+		// The same over IPv6: the container has no IPv6 address of its own.
+		{"lan6", "2001:db8::50", "2001:db8::1", "web.a.docker.", dns.TypeAAAA, []string{"2001:db8::1"}},
+		{"lan6", "2001:db8::50", "2001:db8::1", "web.a.docker.", dns.TypeA, nil},
+		// This machine: engine a's own addresses, b's published ones.
+		{"host", "127.0.0.1", "127.0.0.1", "web.a.docker.", dns.TypeA, []string{"172.17.0.2"}},
+		{"host", "127.0.0.1", "127.0.0.1", "web.docker.", dns.TypeA, []string{"172.17.0.2", "198.51.100.2"}},
+		{"host", "127.0.0.1", "127.0.0.1", "bound.docker.", dns.TypeA, []string{"172.17.0.6"}},
+		{"host", "127.0.0.1", "127.0.0.1", "_80._tcp.web.a.docker.", dns.TypeSRV, []string{"192.0.2.10"}},
+		{"host-lan-addr", lanGW, lanGW, "web.a.docker.", dns.TypeA, []string{"172.17.0.2"}},
+		// A container of a, asking on its gateway.
+		{"container", "172.17.0.5", "172.17.0.1", "web.docker.", dns.TypeA, []string{"172.17.0.2", "198.51.100.2"}},
+		// Engine b's machine (its containers arrive through its NAT): b's
+		// own first, a's where it is published.
+		{"b", "198.51.100.2", lanGW, "web.docker.", dns.TypeA, []string{"172.17.0.4", lanGW}},
+		{"b", "198.51.100.2", lanGW, "web.a.docker.", dns.TypeA, []string{lanGW}},
+	} {
+		if got := ask(t, d, c.client, c.local, c.name, c.qtype); !slices.Equal(got, c.want) {
+			t.Errorf("%s (%s on %s) %s %s: %v, want %v", c.who, c.client, c.local, c.name, dns.TypeToString[c.qtype], got, c.want)
+		}
+	}
+}
