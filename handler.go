@@ -265,3 +265,19 @@ func zoneSpelling(owner, zone string) string {
 }
 
 func nsName(zone string) string { return "ns.dns." + zone }
+
+// CacheBypassZones implements the cache plugin's ZoneBypasser: a cache in
+// the server block passes questions for our forward zones straight through.
+// Its key is the question alone, and our answers depend on who asks (see
+// reach.go): cached, one client's answer would go to the next. Answers come
+// from a snapshot in memory, so a cache would save nothing either. PTR
+// answers are everyone's: reverse zones stay cacheable.
+func (d *DockerHosts) CacheBypassZones() []string {
+	var zones []string
+	for _, z := range d.Zones {
+		if dnsutil.IsReverse(z) == 0 {
+			zones = append(zones, z)
+		}
+	}
+	return zones
+}

@@ -22,6 +22,7 @@ var _ metadata.Provider = (*DockerHosts)(nil)
 //	dockerhosts/source            their sources: docker:<engine> or hostsfile:<path>
 //	dockerhosts/client-container  the container the client's address belongs to
 //	dockerhosts/client-network    that container's network holding the client's address
+//	dockerhosts/client-class      engine (a container or the machine of a served engine) or outside
 //
 // Each value is worked out only when read (by log, view, ...), from the
 // snapshot current when the query arrived; several values are joined by
@@ -56,6 +57,9 @@ func (d *DockerHosts) Metadata(ctx context.Context, state request.Request) conte
 	metadata.SetValueFunc(ctx, pluginName+"/client-container", func() string {
 		o, _ := clientOwner()
 		return o.Name
+	})
+	metadata.SetValueFunc(ctx, pluginName+"/client-class", func() string {
+		return d.classOf(&client{w: state.W, snap: snap})
 	})
 	metadata.SetValueFunc(ctx, pluginName+"/client-network", func() string {
 		o, ok := clientOwner()

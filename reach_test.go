@@ -7,8 +7,11 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/coredns/coredns/plugin/cache"
+	"github.com/coredns/coredns/plugin/metadata"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/index"
@@ -126,5 +129,34 @@ func TestEveryAnswerReachableFromTheClient(t *testing.T) {
 		if got := ask(t, d, c.client, c.local, c.name, c.qtype); !slices.Equal(got, c.want) {
 			t.Errorf("%s (%s on %s) %s %s: %v, want %v", c.who, c.client, c.local, c.name, dns.TypeToString[c.qtype], got, c.want)
 		}
+	}
+}
+
+// TestClientClassMetadata: dockerhosts/client-class says whether the client
+// is on a served engine (its container, its machine) or outside.
+func TestClientClassMetadata(t *testing.T) {
+	d := reachIndex()
+	for _, c := range []struct{ client, local, want string }{
+		{"172.17.0.5", "172.17.0.1", classEngine},    // a container of a
+		{"127.0.0.1", "127.0.0.1", classEngine},      // this machine, which runs a
+		{"198.51.100.2", "203.0.113.1", classEngine}, // b's machine
+		{"203.0.113.50", "203.0.113.1", classOutside},
+	} {
+		ctx := metadata.ContextWithMetadata(context.Background())
+		w := &arrivalWriter{ResponseWriter: test.ResponseWriter{RemoteIP: c.client}, local: netip.MustParseAddr(c.local)}
+		ctx = d.Metadata(ctx, request.Request{W: w, Req: new(dns.Msg).SetQuestion("web.docker.", dns.TypeA)})
+		if got := metadata.ValueFunc(ctx, "dockerhosts/client-class")(); got != c.want {
+			t.Errorf("client %s: class %q, want %q", c.client, got, c.want)
+		}
+	}
+}
+
+// TestCacheBypassesForwardZones: a cache in the block never keeps our
+// client-dependent answers; reverse zones are everyone's.
+func TestCacheBypassesForwardZones(t *testing.T) {
+	var _ cache.ZoneBypasser = (*DockerHosts)(nil)
+	d := &DockerHosts{Zones: []string{"docker.", "lab.", "17.172.in-addr.arpa."}}
+	if got := d.CacheBypassZones(); !slices.Equal(got, []string{"docker.", "lab."}) {
+		t.Errorf("bypassed %v, want the forward zones", got)
 	}
 }
