@@ -45,10 +45,7 @@ func (c *client) address() netip.Addr {
 // client reaches it.
 func (c *client) arrivedOn() netip.Addr {
 	if !c.arrOK {
-		c.arrOK = true
-		if ap, err := netip.ParseAddrPort(c.w.LocalAddr().String()); err == nil {
-			c.arrival = ap.Addr().Unmap()
-		}
+		c.arrival, c.arrOK = addrOf(c.w.LocalAddr()), true
 	}
 	return c.arrival
 }

@@ -2,6 +2,7 @@ package dockerhosts
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -232,12 +233,26 @@ func reverseAddr(qname string) netip.Addr {
 }
 
 // clientAddr is the address the query came from.
-func clientAddr(w dns.ResponseWriter) netip.Addr {
-	ap, err := netip.ParseAddrPort(w.RemoteAddr().String())
-	if err != nil {
-		return netip.Addr{}
+func clientAddr(w dns.ResponseWriter) netip.Addr { return addrOf(w.RemoteAddr()) }
+
+// addrOf is the IP address of a socket address, read without formatting
+// it for the servers' own types.
+func addrOf(a net.Addr) netip.Addr {
+	var ip net.IP
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	default:
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil {
+			return netip.Addr{}
+		}
+		return ap.Addr().Unmap()
 	}
-	return ap.Addr().Unmap()
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.Unmap()
 }
 
 // matchZone returns the longest of zones that qname lies in, or "". Zones and

@@ -28,17 +28,57 @@ func (d *DockerHosts) addrs(e *index.Entry, v6 bool, c *client) []index.Target {
 }
 
 // reach answers an entry some of whose hosts publish ports, host by host.
-// It walks both families: a host with only IPv4 addresses of its own may
-// still be reached over IPv6 where its ports are published.
+// A client on the engine of every host behind the name, the common case,
+// gets what the plain path gives, without allocating.
 func (d *DockerHosts) reach(e *index.Entry, v6 bool, c *client) []index.Target {
-	var near, far []index.Target
-	add := func(to *[]index.Target, ts []index.Target) {
+	ts := e.A
+	if v6 {
+		ts = e.AAAA
+	}
+	onAll := true
+	eachHost(e, func(four, six []index.Target) bool {
+		first := firstOf(four, six)
+		onAll = first.Reach == nil || d.onEngine(c, scopeOf(first))
+		return onAll
+	})
+	if onAll {
+		return d.pick(ts, e.Networked, c)
+	}
+	out := make([]index.Target, 0, len(e.A)+len(e.AAAA)+1)
+	near := 0 // out[:near] are of the client's own engines
+	eachHost(e, func(four, six []index.Target) bool {
+		own, first := four, firstOf(four, six)
+		if v6 {
+			own = six
+		}
+		scope, ts := scopeOf(first), own
+		onEngine := scope != "" && d.onEngine(c, scope)
+		switch {
+		case onEngine || first.Reach == nil:
+			ts = d.pick(own, e.Networked, c)
+		default:
+			ts = published(first.Reach, v6, c)
+		}
 		for _, t := range ts {
-			if !hasIP(near, t.IP) && !hasIP(far, t.IP) {
-				*to = append(*to, t)
+			switch {
+			case hasIP(out, t.IP):
+			case onEngine:
+				out = slices.Insert(out, near, t)
+				near++
+			default:
+				out = append(out, t)
 			}
 		}
-	}
+		return true
+	})
+	return out
+}
+
+// eachHost calls fn with each host's targets of either family, in group
+// order, until fn returns false. It walks both families: a host with only
+// IPv4 addresses of its own may still be reached over IPv6 where its ports
+// are published.
+func eachHost(e *index.Entry, fn func(four, six []index.Target) bool) {
 	for i, j := 0, 0; i < len(e.A) || j < len(e.AAAA); {
 		four, six := hostAt(e.A, i), hostAt(e.AAAA, j)
 		switch {
@@ -48,24 +88,24 @@ func (d *DockerHosts) reach(e *index.Entry, v6 bool, c *client) []index.Target {
 			four = nil
 		}
 		i, j = i+len(four), j+len(six)
-		own, first := four, append(four[:len(four):len(four)], six...)[0]
-		if v6 {
-			own = six
-		}
-		scope := ""
-		if first.Net != nil {
-			scope = first.Net.Scope
-		}
-		switch {
-		case d.onEngine(c, scope) && scope != "":
-			add(&near, d.pick(own, e.Networked, c))
-		case first.Reach == nil:
-			add(&far, d.pick(own, e.Networked, c))
-		default:
-			add(&far, published(first.Reach, v6, c))
+		if !fn(four, six) {
+			return
 		}
 	}
-	return append(near, far...)
+}
+
+func firstOf(four, six []index.Target) index.Target {
+	if len(four) > 0 {
+		return four[0]
+	}
+	return six[0]
+}
+
+func scopeOf(t index.Target) string {
+	if t.Net == nil {
+		return ""
+	}
+	return t.Net.Scope
 }
 
 // hostAt is the run of ts from i that belongs to one host (one Group).
