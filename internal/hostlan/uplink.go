@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/netip"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -23,7 +25,7 @@ type Uplink struct {
 	Link                  string // the host's end
 }
 
-// NewUplink makes a LAN machine named after name on a free 10.250.x.0/24.
+// NewUplink makes a LAN machine named after name on a free /24 (FreeSubnet).
 func NewUplink(t testing.TB, name string) *Uplink {
 	t.Helper()
 	RequireRoot(t)
@@ -32,14 +34,8 @@ func NewUplink(t testing.TB, name string) *Uplink {
 	_, _ = rand.Read(b[:])
 	l := &LAN{t: t, prefix: "dh" + hex.EncodeToString(b[:])}
 	u := &Uplink{Namespace: l.namespace(name), Link: "dhu" + hex.EncodeToString(b[:])}
-	// A /24 no interface of the host is on.
-	for i := int(b[0]); ; i = (i + 1) % 256 {
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 250, byte(i), 0}), 24)
-		if !hostRoutes(t, p) {
-			u.HostAddr, u.MachineAddr = p.Addr().Next(), p.Addr().Next().Next()
-			break
-		}
-	}
+	p := FreeSubnet(t)
+	u.HostAddr, u.MachineAddr = p.Addr().Next(), p.Addr().Next().Next()
 	t.Cleanup(func() {
 		// Deleting the namespace deletes the pair; this is for a failure
 		// between the two steps.
@@ -52,6 +48,22 @@ func NewUplink(t testing.TB, name string) *Uplink {
 	u.ip("link", "set", "eth0", "up")
 	u.ip("link", "set", "lo", "up")
 	return u
+}
+
+// FreeSubnet is a 10.249.X.0/24 that no route of this host overlaps (the
+// second dockerd harness takes 10.250 and 10.251).
+func FreeSubnet(t testing.TB) netip.Prefix {
+	t.Helper()
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	for i := range 256 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 249, b[0] + byte(i), 0}), 24)
+		if !hostRoutes(t, p) {
+			return p
+		}
+	}
+	t.Fatal("no free 10.249.X.0/24")
+	return netip.Prefix{}
 }
 
 // hostRoutes reports whether the host has a route within p.
@@ -79,4 +91,19 @@ func hostRoutes(t testing.TB, p netip.Prefix) bool {
 		}
 	}
 	return false
+}
+
+// JoinHost plugs this host's own namespace into the LAN with addr, on a
+// link named after the LAN (removed with it): the host is then one more
+// machine of the LAN, which the test's namespaces reach and which reaches
+// them. It returns the link's name.
+func (l *LAN) JoinHost(addr netip.Addr) string {
+	l.t.Helper()
+	link := "h" + l.prefix // dh + 6 hex: 9 bytes
+	l.t.Cleanup(func() { _ = exec.Command("ip", "link", "del", link).Run() })
+	l.sw.ip("link", "add", "p-host", "type", "veth", "peer", "name", link, "netns", strconv.Itoa(os.Getpid()))
+	l.sw.ip("link", "set", "p-host", "master", "br0", "up")
+	run(l.t, "ip", "addr", "add", netip.PrefixFrom(addr, l.bits).String(), "dev", link)
+	run(l.t, "ip", "link", "set", link, "up")
+	return link
 }
