@@ -272,8 +272,8 @@ func (d *Daemon) Bridge() (name string, gateway netip.Addr, subnet netip.Prefix)
 // that no link on this machine routes (see `ip route`) is safe. A subnet
 // that overlaps one in use here (docker0's 172.17.0.0/16 included) adds a
 // second route for it and breaks one engine's traffic: overlapping default
-// bridges need a daemon in a network namespace of its own, which this
-// harness does not do.
+// bridges need a daemon in a network namespace of its own
+// (DaemonOptions.Netns).
 func (d *Daemon) Pool() netip.Prefix { return d.pool }
 
 // Start starts dockerd on the daemon's data root and configuration (after

@@ -4,7 +4,7 @@
 // LAN use it: real resolvers from Debian (glibc, unbound, nginx, curl) talk to
 // the custom CoreDNS on port 53, each "machine" a network namespace of its own
 // on a bridge the test creates. Nothing leaves the test's namespaces: they have
-// no route to anywhere else.
+// no route to anywhere else (but to this host, for a LAN it joins: uplink.go).
 //
 // This file is the small toolkit for that: namespaces on a private LAN,
 // processes run inside them, and sockets opened from inside them. Everything
