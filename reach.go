@@ -27,21 +27,30 @@ func (d *DockerHosts) addrs(e *index.Entry, v6 bool, c *client) []index.Target {
 	return d.reach(e, v6, c)
 }
 
-// reach answers an entry some of whose hosts publish ports, host by host.
-// A client on the engine of every host behind the name, the common case,
-// gets what the plain path gives, without allocating.
+// reach answers an entry some of whose hosts publish ports, or that has
+// hosts of several engines, host by host. When no host is to be reached at
+// its published addresses and those of the client's engines already come
+// first (a client on the one engine behind the name, the common case), it
+// gives what the plain path gives, without allocating.
 func (d *DockerHosts) reach(e *index.Entry, v6 bool, c *client) []index.Target {
 	ts := e.A
 	if v6 {
 		ts = e.AAAA
 	}
-	onAll := true
+	plain, far := true, false
 	eachHost(e, func(four, six []index.Target) bool {
 		first := firstOf(four, six)
-		onAll = first.Reach == nil || d.onEngine(c, scopeOf(first))
-		return onAll
+		scope := scopeOf(first)
+		near := scope != "" && d.onEngine(c, scope)
+		switch {
+		case first.Reach != nil && !near, near && far:
+			plain = false
+		case !near:
+			far = true
+		}
+		return plain
 	})
-	if onAll {
+	if plain {
 		return d.pick(ts, e.Networked, c)
 	}
 	out := make([]index.Target, 0, len(e.A)+len(e.AAAA)+1)

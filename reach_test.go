@@ -51,12 +51,14 @@ func reachIndex() *DockerHosts {
 			Published: addrs("127.0.0.3")},
 		{ID: "quiet", Names: []string{"quiet"}, Addrs: []index.Addr{on("172.17.0.3", "172.17.0.0/16", "a")}},
 		{ID: "client", Names: []string{"client"}, Addrs: []index.Addr{on("172.17.0.5", "172.17.0.0/16", "a")}},
+		{ID: "db", Names: []string{"db"}, Addrs: []index.Addr{on("172.17.0.7", "172.17.0.0/16", "a")}},
 	})
 	d.index.Replace(index.Source{Name: "docker:b"}, []index.Host{
 		{ID: "engine-host", Names: []string{"b"}, Addrs: []index.Addr{{IP: netip.MustParseAddr("198.51.100.2"), Scope: "b"}}},
 		{ID: "web", Names: []string{"web", "web.b"}, Addrs: []index.Addr{on("172.17.0.4", "172.17.0.0/16", "b")},
 			Published: addrs("198.51.100.2")},
 		{ID: "peer", Names: []string{"peer"}, Addrs: []index.Addr{on("172.17.0.9", "172.17.0.0/16", "b")}},
+		{ID: "db", Names: []string{"db"}, Addrs: []index.Addr{on("172.17.0.8", "172.17.0.0/16", "b")}},
 	})
 	return d
 }
@@ -125,6 +127,10 @@ func TestEveryAnswerReachableFromTheClient(t *testing.T) {
 		// own first, a's where it is published.
 		{"b", "198.51.100.2", lanGW, "web.docker.", dns.TypeA, []string{"172.17.0.4", lanGW}},
 		{"b", "198.51.100.2", lanGW, "web.a.docker.", dns.TypeA, []string{lanGW}},
+		// Neither publishes: own addresses, the client's engine's first.
+		{"container", "172.17.0.5", "172.17.0.1", "db.docker.", dns.TypeA, []string{"172.17.0.7", "172.17.0.8"}},
+		{"b-container", "172.17.0.9", lanGW, "db.docker.", dns.TypeA, []string{"172.17.0.8", "172.17.0.7"}},
+		{"lan", lan, lanGW, "db.docker.", dns.TypeA, []string{"172.17.0.7", "172.17.0.8"}},
 	} {
 		if got := ask(t, d, c.client, c.local, c.name, c.qtype); !slices.Equal(got, c.want) {
 			t.Errorf("%s (%s on %s) %s %s: %v, want %v", c.who, c.client, c.local, c.name, dns.TypeToString[c.qtype], got, c.want)

@@ -826,7 +826,7 @@ func (e *Entry) addTargets(p *placed, group int, seen map[netip.Addr]struct{}) {
 		}
 		t := Target{IP: ip, Raw: ip.AsSlice(), Group: group, Net: p.addr(i), Reach: p.reach()}
 		e.Networked = e.Networked || (t.Net != nil && t.Net.Subnet.IsValid())
-		e.Reached = e.Reached || t.Reach != nil
+		e.Reached = e.Reached || t.Reach != nil || e.otherScope(t)
 		list := &e.AAAA
 		if ip.Is4() {
 			list = &e.A
@@ -838,6 +838,23 @@ func (e *Entry) addTargets(p *placed, group int, seen map[netip.Addr]struct{}) {
 			*list = append(*list, t)
 		}
 	}
+}
+
+// otherScope reports whether t is of another scope than e's targets so far:
+// the order of the answer then depends on the client's engine.
+func (e *Entry) otherScope(t Target) bool {
+	first := e.A
+	if len(first) == 0 {
+		first = e.AAAA
+	}
+	return len(first) > 0 && scopeOf(first[0]) != scopeOf(t)
+}
+
+func scopeOf(t Target) string {
+	if t.Net == nil {
+		return ""
+	}
+	return t.Net.Scope
 }
 
 func (x *Index) fillAddr(s *addrState, a netip.Addr) {

@@ -380,3 +380,20 @@ func TestPublishedAddressesReachEveryTarget(t *testing.T) {
 		t.Errorf("web stopped publishing: %+v", e)
 	}
 }
+
+// TestHostsOfTwoScopesMakeTheAnswerDependOnTheClient: one name, containers
+// of two engines: which comes first depends on who asks.
+func TestHostsOfTwoScopesMakeTheAnswerDependOnTheClient(t *testing.T) {
+	x := New([]string{"docker."})
+	on := func(id, ip, scope string) Host {
+		return Host{ID: id, Names: []string{"db"}, Addrs: []Addr{{IP: netip.MustParseAddr(ip), Scope: scope}}}
+	}
+	x.Upsert(docker, on("a1", "172.17.0.7", "a"))
+	if x.Load().Lookup("db.docker.").Reached {
+		t.Error("one engine: the answer is everyone's")
+	}
+	x.Upsert(Source{Name: "docker:b"}, on("b1", "172.17.0.8", "b"))
+	if !x.Load().Lookup("db.docker.").Reached {
+		t.Error("two engines: the order depends on the client")
+	}
+}

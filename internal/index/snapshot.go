@@ -35,8 +35,9 @@ type Entry struct {
 	// Networked is set when some target carries a subnet, so the answer may
 	// depend on who asks.
 	Networked bool
-	// Reached is set when some target has a Reach: the answer then depends
-	// on whether the client is on that host's engine.
+	// Reached is set when some target has a Reach, or the targets are of
+	// several scopes: the answer then depends on which engines the client
+	// is on (its addresses, and their order).
 	Reached bool
 	// prio is the priority of the sources whose hosts gave the records.
 	prio int
