@@ -131,14 +131,19 @@ func hostAt(ts []index.Target, i int) []index.Target {
 
 // published are where an outside client reaches a host: the specific
 // addresses of the family, and for ports published on all addresses of it,
-// the address the client's query arrived on.
+// the address the client's query arrived on; the client's own first.
 func published(r *index.Reach, v6 bool, c *client) []index.Target {
 	ts, here := r.A, r.Here4
 	if v6 {
 		ts, here = r.AAAA, r.Here6
 	}
 	if a := c.arrivedOn(); here && a.IsValid() && a.Is6() == v6 && !a.IsUnspecified() {
-		return append(ts[:len(ts):len(ts)], index.Target{IP: a, Raw: a.AsSlice()})
+		ts = append(ts[:len(ts):len(ts)], index.Target{IP: a, Raw: a.AsSlice()})
+	}
+	// A machine that publishes the ports itself (a swarm node) is told
+	// itself first.
+	if i := slices.IndexFunc(ts, func(t index.Target) bool { return t.IP == c.address() }); i > 0 {
+		ts = slices.Concat(ts[i:i+1], ts[:i], ts[i+1:])
 	}
 	return ts
 }

@@ -52,6 +52,9 @@ func reachIndex() *DockerHosts {
 		{ID: "quiet", Names: []string{"quiet"}, Addrs: []index.Addr{on("172.17.0.3", "172.17.0.0/16", "a")}},
 		{ID: "client", Names: []string{"client"}, Addrs: []index.Addr{on("172.17.0.5", "172.17.0.0/16", "a")}},
 		{ID: "db", Names: []string{"db"}, Addrs: []index.Addr{on("172.17.0.7", "172.17.0.0/16", "a")}},
+		// A swarm service: its VIP, its ingress ports on two nodes.
+		{ID: "service/svc", Names: []string{"svc"}, Addrs: []index.Addr{on("10.0.1.2", "10.0.1.0/24", "a")},
+			Published: addrs("198.51.100.1", "198.51.100.2")},
 	})
 	d.index.Replace(index.Source{Name: "docker:b"}, []index.Host{
 		{ID: "engine-host", Names: []string{"b"}, Addrs: []index.Addr{{IP: netip.MustParseAddr("198.51.100.2"), Scope: "b"}}},
@@ -127,6 +130,11 @@ func TestEveryAnswerReachableFromTheClient(t *testing.T) {
 		// own first, a's where it is published.
 		{"b", "198.51.100.2", lanGW, "web.docker.", dns.TypeA, []string{"172.17.0.4", lanGW}},
 		{"b", "198.51.100.2", lanGW, "web.a.docker.", dns.TypeA, []string{lanGW}},
+		// A swarm service: the VIP inside, the nodes outside, the client's
+		// own node first.
+		{"container", "172.17.0.5", "172.17.0.1", "svc.docker.", dns.TypeA, []string{"10.0.1.2"}},
+		{"lan", lan, lanGW, "svc.docker.", dns.TypeA, []string{"198.51.100.1", "198.51.100.2"}},
+		{"b", "198.51.100.2", lanGW, "svc.docker.", dns.TypeA, []string{"198.51.100.2", "198.51.100.1"}},
 		// Neither publishes: own addresses, the client's engine's first.
 		{"container", "172.17.0.5", "172.17.0.1", "db.docker.", dns.TypeA, []string{"172.17.0.7", "172.17.0.8"}},
 		{"b-container", "172.17.0.9", lanGW, "db.docker.", dns.TypeA, []string{"172.17.0.8", "172.17.0.7"}},

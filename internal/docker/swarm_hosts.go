@@ -244,7 +244,31 @@ func serviceHost(id string, svc swarmService, tasks []swarmTask, nodes map[strin
 			add(p, p.PublishedPort, nodes[t.nodeID])
 		}
 	}
+	h.Published = servicePublished(svc, tasks, nodes, nodeOrder)
 	return h
+}
+
+// servicePublished are where a client outside the swarm's engine reaches a
+// service (its VIPs are overlay addresses): every node that offers its
+// ingress ports, and the nodes of its tasks with host-mode ports.
+func servicePublished(svc swarmService, tasks []swarmTask, nodes map[string]swarmNode, nodeOrder []string) []netip.Addr {
+	var out []netip.Addr
+	add := func(n swarmNode) {
+		if n.offersPorts && n.addr.IsValid() && !slices.Contains(out, n.addr) {
+			out = append(out, n.addr)
+		}
+	}
+	if len(svc.ingress) > 0 {
+		for _, id := range nodeOrder {
+			add(nodes[id])
+		}
+	}
+	for _, t := range tasks {
+		if len(t.hostPorts) > 0 {
+			add(nodes[t.nodeID])
+		}
+	}
+	return out
 }
 
 // nodeHost is the host of a node: its hostname at its address, the SRV
