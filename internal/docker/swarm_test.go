@@ -87,6 +87,8 @@ func TestSwarmServesServicesTasksAndNodes(t *testing.T) {
 			{Name: "80", Proto: "tcp", Port: 18080, Target: "node1"},
 			{Name: "80", Proto: "tcp", Port: 18080, Target: "node2"},
 		},
+		// Outside the swarm's engine: the nodes, which route the port.
+		Published: []netip.Addr{netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")},
 	})
 	wantHost(t, sink, index.Host{
 		ID: "task/t1", Names: []string{"web.1.t1", "tasks.web"}, ReverseNames: []string{"web.1.t1"},
