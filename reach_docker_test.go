@@ -150,3 +150,20 @@ func TestEveryClientReachesThePublishedContainer(t *testing.T) {
 		t.Errorf("the container was told the LAN's answer:\n%s", logs)
 	}
 }
+
+// TestSwarmServiceByWhoAsks: a swarm service publishing an ingress port is
+// its VIP on this machine (the engine's) and in its overlay (the probe in
+// TestSwarm), and the node to a LAN machine. Only the answers: this kernel
+// has no IPVS, so the routing mesh carries no traffic.
+func TestSwarmServiceByWhoAsks(t *testing.T) {
+	l := newSwarmLab(t)
+	lan := hostlan.NewUplink(t, "lan")
+	startCoreDNS(t, "docker.:53 {\n\tbind "+lan.HostAddr.String()+"\n\tdockerhosts {\n\t\tdocker\n\t}\n}")
+	svc := l.Service("pub", "--network", l.net, "--publish", "8080", l.idle)
+	l.tasks(svc, 1)
+	node := l.Docker("info", "--format", "{{.Swarm.NodeAddr}}")
+	l.dns.waitA(t, fqdn(svc), l.vip(svc))
+	await.True(t, swarmWithin, "the LAN machine is told the node, "+node, func() bool {
+		return slices.Equal(answerA(askAt(t, lan, lan.HostAddr, fqdn(svc), dns.TypeA)), []string{node})
+	})
+}
