@@ -81,7 +81,7 @@ func BenchmarkServeDNS(b *testing.B) {
 	for _, published := range []bool{false, true} {
 		b.Run(fmt.Sprintf("containers-published=%v", published), func(b *testing.B) {
 			d := &DockerHosts{Zones: []string{"docker."}, TTL: 5, index: index.New([]string{"docker."}), LocalScopes: []string{"host"}}
-			d.index.Replace(index.Source{Name: "docker:host"}, containersOf(hs, published))
+			d.index.Replace(index.Source{Kind: dockerKind, Name: "host"}, containersOf(hs, published))
 			run(b, d)
 		})
 	}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
-	"github.com/dockerhosts/dockerhosts/internal/dockertest"
-	"github.com/dockerhosts/dockerhosts/internal/hostlan"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/hostlan"
 )
 
 // TestAContainerOfAnotherMachineReachesAPublishedContainer: two machines on

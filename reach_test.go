@@ -42,7 +42,7 @@ func reachIndex() *DockerHosts {
 		return out
 	}
 	d := &DockerHosts{Zones: []string{"docker."}, TTL: 5, index: index.New([]string{"docker."}), LocalScopes: []string{"a"}}
-	d.index.Replace(index.Source{Name: "docker:a"}, []index.Host{
+	d.index.Replace(index.Source{Kind: dockerKind, Name: "a"}, []index.Host{
 		{ID: "engine-host", Names: []string{"a"}, Addrs: []index.Addr{{IP: netip.MustParseAddr("192.0.2.10"), Scope: "a"}},
 			Published: addrs("0.0.0.0", "::")},
 		{ID: "web", Names: []string{"web", "web.a"}, Addrs: []index.Addr{on("172.17.0.2", "172.17.0.0/16", "a")},
@@ -56,7 +56,7 @@ func reachIndex() *DockerHosts {
 		{ID: "service/svc", Names: []string{"svc"}, Addrs: []index.Addr{on("10.0.1.2", "10.0.1.0/24", "a")},
 			Published: addrs("198.51.100.1", "198.51.100.2")},
 	})
-	d.index.Replace(index.Source{Name: "docker:b"}, []index.Host{
+	d.index.Replace(index.Source{Kind: dockerKind, Name: "b"}, []index.Host{
 		{ID: "engine-host", Names: []string{"b"}, Addrs: []index.Addr{{IP: netip.MustParseAddr("198.51.100.2"), Scope: "b"}}},
 		{ID: "web", Names: []string{"web", "web.b"}, Addrs: []index.Addr{on("172.17.0.4", "172.17.0.0/16", "b")},
 			Published: addrs("198.51.100.2")},
