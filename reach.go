@@ -28,26 +28,24 @@ func (d *DockerHosts) addrs(e *index.Entry, v6 bool, c *client) []index.Target {
 }
 
 // reach answers an entry some of whose hosts publish ports, or that has
-// hosts of several engines, host by host. When no host is to be reached at
-// its published addresses and those of the client's engines already come
-// first (a client on the one engine behind the name, the common case), it
-// gives what the plain path gives, without allocating.
+// hosts of several engines, host by host. A name of one engine whose hosts
+// this client reaches at their own addresses (a client on that engine, the
+// common case) gets what the plain path gives, without allocating. Hosts of
+// several engines always take the long way: their order depends on the
+// client, and two of them may share an address, answered once.
 func (d *DockerHosts) reach(e *index.Entry, v6 bool, c *client) []index.Target {
 	ts := e.A
 	if v6 {
 		ts = e.AAAA
 	}
-	plain, far := true, false
+	plain, scope0, started := true, "", false
 	eachHost(e, func(four, six []index.Target) bool {
 		first := firstOf(four, six)
 		scope := scopeOf(first)
-		near := scope != "" && d.onEngine(c, scope)
-		switch {
-		case first.Reach != nil && !near, near && far:
-			plain = false
-		case !near:
-			far = true
+		if !started {
+			scope0, started = scope, true
 		}
+		plain = scope == scope0 && (first.Reach == nil || scope != "" && d.onEngine(c, scope))
 		return plain
 	})
 	if plain {
@@ -150,4 +148,27 @@ func published(r *index.Reach, v6 bool, c *client) []index.Target {
 
 func hasIP(ts []index.Target, ip netip.Addr) bool {
 	return slices.ContainsFunc(ts, func(t index.Target) bool { return t.IP == ip })
+}
+
+// uniqueAddrs is ts with each address once: two engines' containers may
+// share one (index.scopedAddr), a zone holds it once.
+func uniqueAddrs(ts []index.Target) []index.Target {
+	seen := make(map[netip.Addr]struct{}, len(ts))
+	var out []index.Target
+	for i, t := range ts {
+		if _, dup := seen[t.IP]; dup {
+			if out == nil {
+				out = slices.Clone(ts[:i])
+			}
+			continue
+		}
+		seen[t.IP] = struct{}{}
+		if out != nil {
+			out = append(out, t)
+		}
+	}
+	if out == nil {
+		return ts
+	}
+	return out
 }

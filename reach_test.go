@@ -52,6 +52,8 @@ func reachIndex() *DockerHosts {
 		{ID: "quiet", Names: []string{"quiet"}, Addrs: []index.Addr{on("172.17.0.3", "172.17.0.0/16", "a")}},
 		{ID: "client", Names: []string{"client"}, Addrs: []index.Addr{on("172.17.0.5", "172.17.0.0/16", "a")}},
 		{ID: "db", Names: []string{"db"}, Addrs: []index.Addr{on("172.17.0.7", "172.17.0.0/16", "a")}},
+		{ID: "api", Names: []string{"api"}, Addrs: []index.Addr{on("172.17.0.20", "172.17.0.0/16", "a")},
+			Published: addrs("0.0.0.0")},
 		// A swarm service: its VIP, its ingress ports on two nodes.
 		{ID: "service/svc", Names: []string{"svc"}, Addrs: []index.Addr{on("10.0.1.2", "10.0.1.0/24", "a")},
 			Published: addrs("198.51.100.1", "198.51.100.2")},
@@ -62,6 +64,9 @@ func reachIndex() *DockerHosts {
 			Published: addrs("198.51.100.2")},
 		{ID: "peer", Names: []string{"peer"}, Addrs: []index.Addr{on("172.17.0.9", "172.17.0.0/16", "b")}},
 		{ID: "db", Names: []string{"db"}, Addrs: []index.Addr{on("172.17.0.8", "172.17.0.0/16", "b")}},
+		// The same name and address as a's api, on b's own bridge.
+		{ID: "api", Names: []string{"api"}, Addrs: []index.Addr{on("172.17.0.20", "172.17.0.0/16", "b")},
+			Published: addrs("198.51.100.2")},
 	})
 	return d
 }
@@ -135,6 +140,11 @@ func TestEveryAnswerReachableFromTheClient(t *testing.T) {
 		{"container", "172.17.0.5", "172.17.0.1", "svc.docker.", dns.TypeA, []string{"10.0.1.2"}},
 		{"lan", lan, lanGW, "svc.docker.", dns.TypeA, []string{"198.51.100.1", "198.51.100.2"}},
 		{"b", "198.51.100.2", lanGW, "svc.docker.", dns.TypeA, []string{"198.51.100.2", "198.51.100.1"}},
+		// One name, one address on both engines' bridges: each client its
+		// own engine's container there, the other where it is published.
+		{"container", "172.17.0.5", "172.17.0.1", "api.docker.", dns.TypeA, []string{"172.17.0.20", "198.51.100.2"}},
+		{"b-container", "172.17.0.9", lanGW, "api.docker.", dns.TypeA, []string{"172.17.0.20", lanGW}},
+		{"lan", lan, lanGW, "api.docker.", dns.TypeA, []string{lanGW, "198.51.100.2"}},
 		// Neither publishes: own addresses, the client's engine's first.
 		{"container", "172.17.0.5", "172.17.0.1", "db.docker.", dns.TypeA, []string{"172.17.0.7", "172.17.0.8"}},
 		{"b-container", "172.17.0.9", lanGW, "db.docker.", dns.TypeA, []string{"172.17.0.8", "172.17.0.7"}},
@@ -172,5 +182,17 @@ func TestCacheBypassesForwardZones(t *testing.T) {
 	d := &DockerHosts{Zones: []string{"docker.", "lab.", "17.172.in-addr.arpa."}}
 	if got := d.CacheBypassZones(); !slices.Equal(got, []string{"docker.", "lab."}) {
 		t.Errorf("bypassed %v, want the forward zones", got)
+	}
+}
+
+// TestZoneHoldsASharedAddressOnce: the two engines' api share an address:
+// a transfer's A RRset holds it once.
+func TestZoneHoldsASharedAddressOnce(t *testing.T) {
+	e := reachIndex().index.Load().Lookup("api.docker.")
+	if len(e.A) != 2 {
+		t.Fatalf("api: %d targets, want one per engine", len(e.A))
+	}
+	if got := uniqueAddrs(e.A); len(got) != 1 || got[0].IP.String() != "172.17.0.20" {
+		t.Errorf("unique: %v", got)
 	}
 }

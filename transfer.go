@@ -88,8 +88,12 @@ func (d *DockerHosts) zoneRecords(zone string, snap *index.Snapshot, emit func([
 		if e.CNAME != "" && snap.Served(e) {
 			batch = append(batch, cname(name, d.TTL, e.CNAME))
 		}
-		batch = append(batch, a(name, d.TTL, e.A)...)
-		batch = append(batch, aaaa(name, d.TTL, e.AAAA)...)
+		v4, v6 := e.A, e.AAAA
+		if e.Reached { // hosts of several engines may share an address
+			v4, v6 = uniqueAddrs(v4), uniqueAddrs(v6)
+		}
+		batch = append(batch, a(name, d.TTL, v4)...)
+		batch = append(batch, aaaa(name, d.TTL, v6)...)
 		for _, s := range e.SRV {
 			batch = append(batch, srv(name, d.TTL, s))
 		}

@@ -787,7 +787,7 @@ func (x *Index) fill(e *Entry, n string) {
 			return
 		}
 	}
-	seen := map[netip.Addr]struct{}{}
+	seen := map[scopedAddr]struct{}{}
 	for group, p := range won {
 		if p.owns(n) {
 			e.addTargets(p, group, seen)
@@ -838,15 +838,27 @@ func chainEnd(e *Entry, lookup func(string) *Entry) (*Entry, bool) {
 	return e, true
 }
 
+// scopedAddr is an address within its scope: two engines' containers may
+// have one address (both default bridges are 172.17.0.0/16) and are two
+// targets, which a client of one engine tells apart.
+type scopedAddr struct {
+	ip    netip.Addr
+	scope string
+}
+
 // addTargets adds p's addresses to e, each once (seen, when not nil, spans
 // several hosts). The first target of a host's own entry lives in the host.
-func (e *Entry) addTargets(p *placed, group int, seen map[netip.Addr]struct{}) {
+func (e *Entry) addTargets(p *placed, group int, seen map[scopedAddr]struct{}) {
 	for i, ip := range p.ips {
 		if seen != nil {
-			if _, dup := seen[ip]; dup {
+			k := scopedAddr{ip, ""}
+			if a := p.addr(i); a != nil {
+				k.scope = a.Scope
+			}
+			if _, dup := seen[k]; dup {
 				continue
 			}
-			seen[ip] = struct{}{}
+			seen[k] = struct{}{}
 		} else if slices.Contains(p.ips[:i], ip) {
 			continue
 		}
