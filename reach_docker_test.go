@@ -32,7 +32,7 @@ func readmeCorefile(t *testing.T, intro string) string {
 	if !ok {
 		t.Fatalf("README.md has no %q", intro)
 	}
-	_, rest, ok = strings.Cut(rest, "```\n")
+	_, rest, ok = strings.Cut(rest, "```corefile\n")
 	block, _, ok2 := strings.Cut(rest, "```\n")
 	if !ok || !ok2 {
 		t.Fatalf("README.md has no Corefile after %q", intro)
