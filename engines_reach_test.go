@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -22,7 +23,9 @@ import (
 // host. A container of machine B, whose queries arrive through B's NAT as
 // B, resolves a container of machine A that publishes a port to A's address
 // and reaches it over HTTP, never B's own container at the same bridge
-// address; a LAN machine reaches the published containers of both.
+// address; a LAN machine reaches the published containers of both. One
+// name at one address on both machines is each machine's own container to
+// its containers, the other's published address after it.
 func TestAContainerOfAnotherMachineReachesAPublishedContainer(t *testing.T) {
 	lab := newDockerLab(t)
 	hostlan.RequirePrograms(t, "nsenter", "getent", "curl")
@@ -95,8 +98,44 @@ func TestAContainerOfAnotherMachineReachesAPublishedContainer(t *testing.T) {
 			t.Errorf("B's container was told A's bridge address or reached B's own container: %q", line)
 		}
 	}
+	// One name on both machines, one address on both (a network of the
+	// same subnet on each): B's container is told B's own first, then A's
+	// where A publishes it; the LAN machine A's published address and B's
+	// own, B publishing nothing.
+	for _, d := range []*dockertest.Daemon{engineA, engineB} {
+		d.Network("same", "--subnet", "10.77.0.0/24")
+	}
+	engineA.Run("shared", "--network", engineA.Name("same"), "--ip", "10.77.0.10", "-p", "8080", web)
+	engineB.Run("shared", "--network", engineB.Name("same"), "--ip", "10.77.0.10", web)
+	shared := engineA.Name("shared") + ".docker"
+	dnsClient := lab.DNSClientImage()
+	engineB.CopyImage(dnsClient)
+	dnsAsker := engineB.Run("dns-asker", dnsClient, resolverAddr.String()+":53", shared)
+	want = "10.77.0.10 " + addrA.String()
+	await.True(t, dockerWithin, "B's container is told "+want+" for "+shared, func() bool {
+		return slices.Contains(strings.Split(engineB.Docker("logs", dnsAsker), "\n"), want)
+	})
+	if got := answerA(askAtFrom(t, client, resolverAddr, shared)); !slices.Equal(got, slices.Sorted(slices.Values([]string{"10.77.0.10", addrA.String()}))) {
+		t.Errorf("the LAN machine is told %v for %s, want A's %s and B's own 10.77.0.10", got, shared, addrA)
+	}
+
 	// The same question from this host, which is on neither engine.
 	if r := s.exchange(t, "udp", dns.Fqdn(nameA), dns.TypeA); !slices.Equal(answerA(r), []string{addrA.String()}) {
 		t.Errorf("this host is told %v for %s, want %s", answerA(r), nameA, addrA)
 	}
+}
+
+// askAtFrom asks server:53 for name's A records from inside ns.
+func askAtFrom(t *testing.T, ns *hostlan.Namespace, server netip.Addr, name string) *dns.Msg {
+	t.Helper()
+	conn, err := ns.Dial("udp", netip.AddrPortFrom(server, 53).String(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r, _, err := (&dns.Client{Timeout: 2 * time.Second}).ExchangeWithConn(new(dns.Msg).SetQuestion(dns.Fqdn(name), dns.TypeA), &dns.Conn{Conn: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
