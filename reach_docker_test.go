@@ -40,9 +40,9 @@ func readmeCorefile(t *testing.T, intro string) string {
 	return block
 }
 
-// askAt asks server:53 one question from conn's side: the host's namespace
-// when ns is nil, else from inside ns.
-func askAt(t *testing.T, ns *hostlan.Uplink, server netip.Addr, name string, qtype uint16) *dns.Msg {
+// askAt asks server:53 one question from this host's namespace when ns is
+// nil, else from inside ns.
+func askAt(t *testing.T, ns *hostlan.Namespace, server netip.Addr, name string, qtype uint16) *dns.Msg {
 	t.Helper()
 	addr := net.JoinHostPort(server.String(), "53")
 	var conn net.Conn
@@ -95,7 +95,7 @@ func TestEveryClientReachesThePublishedContainer(t *testing.T) {
 
 	lanGets := func(want string) {
 		t.Helper()
-		if got := answerA(askAt(t, lan, lan.HostAddr, name, dns.TypeA)); !slices.Equal(got, []string{want}) {
+		if got := answerA(askAt(t, lan.Namespace, lan.HostAddr, name, dns.TypeA)); !slices.Equal(got, []string{want}) {
 			t.Errorf("the LAN machine is told %v, want %s", got, want)
 		}
 	}
@@ -119,7 +119,7 @@ func TestEveryClientReachesThePublishedContainer(t *testing.T) {
 	}
 
 	// SRV: the host's port, its target's address the one this client reaches.
-	r := askAt(t, lan, lan.HostAddr, "_8080._tcp."+name, dns.TypeSRV)
+	r := askAt(t, lan.Namespace, lan.HostAddr, "_8080._tcp."+name, dns.TypeSRV)
 	var target string
 	for _, rr := range r.Answer {
 		if v, ok := rr.(*dns.SRV); ok && v.Port == port {
@@ -164,6 +164,6 @@ func TestSwarmServiceByWhoAsks(t *testing.T) {
 	node := l.Docker("info", "--format", "{{.Swarm.NodeAddr}}")
 	l.dns.waitA(t, fqdn(svc), l.vip(svc))
 	await.True(t, swarmWithin, "the LAN machine is told the node, "+node, func() bool {
-		return slices.Equal(answerA(askAt(t, lan, lan.HostAddr, fqdn(svc), dns.TypeA)), []string{node})
+		return slices.Equal(answerA(askAt(t, lan.Namespace, lan.HostAddr, fqdn(svc), dns.TypeA)), []string{node})
 	})
 }
