@@ -22,7 +22,7 @@ func (d *DockerHosts) addrs(e *index.Entry, v6 bool, c *client) []index.Target {
 		ts = e.AAAA
 	}
 	if !e.Reached {
-		return d.pick(ts, e.Networked, c) // the plain path: no host publishes
+		return d.pick(ts, e.Networked, c) // the plain path: one engine, nothing published
 	}
 	return d.reach(e, v6, c)
 }
