@@ -51,6 +51,9 @@ type swarmTask struct {
 	containerName string
 	addrs         []index.Addr
 	hostPorts     []swarm.PortConfig // host-mode ports as bound, one per port
+	// nodeAddr is its node's address, where its host-mode ports are
+	// reached; invalid while the node is unknown.
+	nodeAddr netip.Addr
 	// runningSince is when the manager recorded the task as running.
 	runningSince int64
 	seen         uint64 // the last poll that listed it
@@ -205,6 +208,10 @@ func taskHost(id string, t swarmTask, svc swarmService) index.Host {
 		names = append(names, svc.names...)
 	}
 	h := index.Host{ID: taskHostPrefix + id, Names: names, Addrs: t.addrs}
+	if len(t.hostPorts) > 0 && t.nodeAddr.IsValid() {
+		// Outside the swarm's engine, where its ports are: its node.
+		h.Published = []netip.Addr{t.nodeAddr}
+	}
 	if t.containerName != "" {
 		h.ReverseNames = names[:1:1]
 	}
