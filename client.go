@@ -59,11 +59,16 @@ func (c *client) engines() []string {
 	return c.scopes
 }
 
-// thisMachine reports whether the query comes from this machine.
+// thisMachine reports whether the query comes from this machine: the
+// machine dockerhosts runs on or, when it runs in a container (its address
+// is a container's), the machine running that container, which is the one
+// address on the container's network that no container has (the gateway;
+// on a macvlan network, the LAN, which reaches containers there too).
 func (c *client) thisMachine() bool {
 	if !c.macOK {
-		a := c.address()
-		c.machine = a.IsLoopback() || a == c.arrivedOn() || localMachine.has(a)
+		a, at := c.address(), c.arrivedOn()
+		c.machine = a.IsLoopback() || a == at || localMachine.Load().has(a) ||
+			len(c.snap.Scopes(at)) > 0 && localMachine.Load().onLink(at, a) && len(c.engines()) == 0
 		c.macOK = true
 	}
 	return c.machine
@@ -92,48 +97,61 @@ func (d *DockerHosts) classOf(c *client) string {
 	return classOutside
 }
 
-// machineAddrs are this machine's interface addresses, Docker's bridges
-// included: a query from one of them comes from this machine. They are read
-// at most once per refresh period, and only for a client that is neither
-// loopback, nor the address it asked, nor a container: a LAN client.
+// machineAddrs are this machine's interface addresses with their
+// prefixes, Docker's bridges included: a query from one of them comes from
+// this machine. They are read at most once per refresh period, and only for
+// a client that is neither loopback, nor the address it asked, nor a
+// container: a LAN client.
 type machineAddrs struct {
-	mu    sync.Mutex
-	read  atomic.Int64 // when, in Unix nanoseconds
-	addrs atomic.Pointer[[]netip.Addr]
+	read     func() []netip.Prefix // the interfaces' addresses
+	mu       sync.Mutex
+	readAt   atomic.Int64 // when, in Unix nanoseconds
+	prefixes atomic.Pointer[[]netip.Prefix]
 }
 
 // machineRefresh bounds how stale the set may be: a bridge Docker has just
 // made is known within it.
 const machineRefresh = time.Second
 
-var localMachine machineAddrs
+var localMachine atomic.Pointer[machineAddrs] // swapped by tests only
+
+func init() { localMachine.Store(&machineAddrs{read: interfacePrefixes}) }
 
 func (m *machineAddrs) has(a netip.Addr) bool {
-	now := time.Now().UnixNano()
-	if p := m.addrs.Load(); p != nil && now-m.read.Load() < int64(machineRefresh) {
-		return slices.Contains(*p, a)
-	}
-	// One refresh at a time; the others use what was read last.
-	if p := m.addrs.Load(); p == nil {
-		m.mu.Lock()
-	} else if !m.mu.TryLock() {
-		return slices.Contains(*p, a)
-	}
-	if now-m.read.Load() >= int64(machineRefresh) {
-		addrs := interfaceAddrs()
-		m.addrs.Store(&addrs)
-		m.read.Store(now)
-	}
-	m.mu.Unlock()
-	return slices.Contains(*m.addrs.Load(), a)
+	return slices.ContainsFunc(m.current(), func(p netip.Prefix) bool { return p.Addr() == a })
 }
 
-func interfaceAddrs() []netip.Addr {
-	var out []netip.Addr
+// onLink reports whether a is on the network of this machine's address at.
+func (m *machineAddrs) onLink(at, a netip.Addr) bool {
+	return slices.ContainsFunc(m.current(), func(p netip.Prefix) bool { return p.Addr() == at && p.Contains(a) })
+}
+
+func (m *machineAddrs) current() []netip.Prefix {
+	now := time.Now().UnixNano()
+	if p := m.prefixes.Load(); p != nil && now-m.readAt.Load() < int64(machineRefresh) {
+		return *p
+	}
+	// One refresh at a time; the others use what was read last.
+	if p := m.prefixes.Load(); p == nil {
+		m.mu.Lock()
+	} else if !m.mu.TryLock() {
+		return *p
+	}
+	if now-m.readAt.Load() >= int64(machineRefresh) {
+		prefixes := m.read()
+		m.prefixes.Store(&prefixes)
+		m.readAt.Store(now)
+	}
+	m.mu.Unlock()
+	return *m.prefixes.Load()
+}
+
+func interfacePrefixes() []netip.Prefix {
+	var out []netip.Prefix
 	ifaddrs, _ := net.InterfaceAddrs()
 	for _, ia := range ifaddrs {
 		if p, err := netip.ParsePrefix(ia.String()); err == nil {
-			out = append(out, p.Addr().Unmap())
+			out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()))
 		}
 	}
 	return out
