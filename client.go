@@ -60,18 +60,32 @@ func (c *client) engines() []string {
 }
 
 // thisMachine reports whether the query comes from this machine: the
-// machine dockerhosts runs on or, when it runs in a container (its address
-// is a container's), the machine running that container, which is the one
-// address on the container's network that no container has (the gateway;
-// on a macvlan network, the LAN, which reaches containers there too).
-func (c *client) thisMachine() bool {
+// machine dockerhosts runs on, or when it runs in a container (the query
+// arrived on a container's address), the machine running that container.
+func (d *DockerHosts) thisMachine(c *client) bool {
 	if !c.macOK {
-		a, at := c.address(), c.arrivedOn()
-		c.machine = a.IsLoopback() || a == at || localMachine.Load().has(a) ||
-			len(c.snap.Scopes(at)) > 0 && localMachine.Load().onLink(at, a) && len(c.engines()) == 0
+		a := c.address()
+		c.machine = a.IsLoopback() || a == c.arrivedOn() || localMachine.Load().has(a) || d.viaGateway(c)
 		c.macOK = true
 	}
 	return c.machine
+}
+
+// viaGateway reports whether the query arrived on a container's address
+// (dockerhosts runs in it) from the one address on that container's network
+// that no container has: the machine, through the network's gateway (on a
+// macvlan network, the LAN, which reaches the containers there too).
+func (d *DockerHosts) viaGateway(c *client) bool {
+	if len(c.engines()) > 0 {
+		return false // a container
+	}
+	at := c.arrivedOn()
+	for _, o := range c.snap.Owners(at) {
+		if n := d.networkAddr(c.snap, o, at); n != nil && n.Subnet.Contains(c.address()) {
+			return true
+		}
+	}
+	return false
 }
 
 // onEngine reports whether the client is on the engine scope names: it
@@ -81,7 +95,7 @@ func (d *DockerHosts) onEngine(c *client, scope string) bool {
 	if scope == "" || slices.Contains(c.engines(), scope) {
 		return true
 	}
-	return slices.Contains(d.LocalScopes, scope) && c.thisMachine()
+	return slices.Contains(d.LocalScopes, scope) && d.thisMachine(c)
 }
 
 // Client classes, for metadata.
@@ -91,14 +105,14 @@ const (
 )
 
 func (d *DockerHosts) classOf(c *client) string {
-	if len(c.engines()) > 0 || len(d.LocalScopes) > 0 && c.thisMachine() {
+	if len(c.engines()) > 0 || len(d.LocalScopes) > 0 && d.thisMachine(c) {
 		return classEngine
 	}
 	return classOutside
 }
 
-// machineAddrs are this machine's interface addresses with their
-// prefixes, Docker's bridges included: a query from one of them comes from
+// machineAddrs are this machine's interface addresses, Docker's bridges
+// included: a query from one of them comes from
 // this machine. They are read at most once per refresh period, and only for
 // a client that is neither loopback, nor the address it asked, nor a
 // container: a LAN client.
@@ -119,11 +133,6 @@ func init() { localMachine.Store(&machineAddrs{read: interfacePrefixes}) }
 
 func (m *machineAddrs) has(a netip.Addr) bool {
 	return slices.ContainsFunc(m.current(), func(p netip.Prefix) bool { return p.Addr() == a })
-}
-
-// onLink reports whether a is on the network of this machine's address at.
-func (m *machineAddrs) onLink(at, a netip.Addr) bool {
-	return slices.ContainsFunc(m.current(), func(p netip.Prefix) bool { return p.Addr() == at && p.Contains(a) })
 }
 
 func (m *machineAddrs) current() []netip.Prefix {

@@ -130,6 +130,15 @@ func (d *DockerHosts) isContainer(snap *index.Snapshot, o index.Owner, addr neti
 // networkOf is the network on which container o has addr: read from the
 // targets of its name, which carry each address's network.
 func (d *DockerHosts) networkOf(snap *index.Snapshot, o index.Owner, addr netip.Addr) string {
+	if a := d.networkAddr(snap, o, addr); a != nil {
+		return a.Network
+	}
+	return ""
+}
+
+// networkAddr is container o's addr with its network, nil when o has no
+// network there.
+func (d *DockerHosts) networkAddr(snap *index.Snapshot, o index.Owner, addr netip.Addr) *index.Addr {
 	engine := o.Source.Name // the scope of the engine's networks
 	for _, z := range d.Zones {
 		if dnsutil.IsReverse(z) > 0 {
@@ -145,11 +154,11 @@ func (d *DockerHosts) networkOf(snap *index.Snapshot, o index.Owner, addr netip.
 		}
 		for _, t := range append(slices.Clip(e.A), e.AAAA...) {
 			if t.IP == addr && t.Net != nil && t.Net.Scope == engine && t.Net.Network != "" {
-				return t.Net.Network
+				return t.Net
 			}
 		}
 	}
-	return ""
+	return nil
 }
 
 // containerOrFile names where a host comes from: a container by its name, a

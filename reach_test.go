@@ -198,18 +198,15 @@ func TestZoneHoldsASharedAddressOnce(t *testing.T) {
 }
 
 // TestResolverInAContainerKnowsItsMachine: dockerhosts in a container of
-// engine a (its address 172.17.0.5 is a's container's): the one address on
-// its network that no container has is the machine running it, on engine a.
+// engine a (the query arrives on 172.17.0.5, a's container's address): the
+// one address on its network that no container has is the machine running
+// it, on engine a; a container of another engine there is not.
 func TestResolverInAContainerKnowsItsMachine(t *testing.T) {
-	inContainer := &machineAddrs{read: func() []netip.Prefix {
-		return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("172.17.0.5/16")}
-	}}
-	was := localMachine.Swap(inContainer)
-	t.Cleanup(func() { localMachine.Store(was) })
 	d := reachIndex()
 	for _, c := range []struct{ client, want string }{
-		{"172.17.0.1", "172.17.0.2"}, // the machine, through its gateway: on engine a
-		{"172.17.0.9", "172.17.0.5"}, // b's container, whose address is no container of a's here
+		{"172.17.0.1", "172.17.0.2"}, // the machine, through the gateway
+		{"172.17.0.9", "172.17.0.5"}, // b's container: outside a, told the address it asked
+		{"203.0.113.50", "172.17.0.5"},
 	} {
 		if got := ask(t, d, c.client, "172.17.0.5", "web.a.docker.", dns.TypeA); !slices.Equal(got, []string{c.want}) {
 			t.Errorf("%s: %v, want %s", c.client, got, c.want)
