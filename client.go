@@ -65,7 +65,7 @@ func (c *client) engines() []string {
 func (d *DockerHosts) thisMachine(c *client) bool {
 	if !c.macOK {
 		a := c.address()
-		c.machine = a.IsLoopback() || a == c.arrivedOn() || localMachine.Load().has(a) || d.viaGateway(c)
+		c.machine = a.IsLoopback() || a == c.arrivedOn() || localMachine.has(a) || d.viaGateway(c)
 		c.macOK = true
 	}
 	return c.machine
@@ -112,55 +112,50 @@ func (d *DockerHosts) classOf(c *client) string {
 }
 
 // machineAddrs are this machine's interface addresses, Docker's bridges
-// included: a query from one of them comes from
-// this machine. They are read at most once per refresh period, and only for
-// a client that is neither loopback, nor the address it asked, nor a
-// container: a LAN client.
+// included: a query from one of them comes from this machine. They are read
+// at most once per refresh period, and only for a client that is neither
+// loopback, nor the address it asked, nor a container: a LAN client.
 type machineAddrs struct {
-	read     func() []netip.Prefix // the interfaces' addresses
-	mu       sync.Mutex
-	readAt   atomic.Int64 // when, in Unix nanoseconds
-	prefixes atomic.Pointer[[]netip.Prefix]
+	read   func() []netip.Addr
+	mu     sync.Mutex
+	readAt atomic.Int64 // when, in Unix nanoseconds
+	addrs  atomic.Pointer[[]netip.Addr]
 }
 
 // machineRefresh bounds how stale the set may be: a bridge Docker has just
 // made is known within it.
 const machineRefresh = time.Second
 
-var localMachine atomic.Pointer[machineAddrs] // swapped by tests only
+var localMachine = &machineAddrs{read: interfaceAddrs}
 
-func init() { localMachine.Store(&machineAddrs{read: interfacePrefixes}) }
+func (m *machineAddrs) has(a netip.Addr) bool { return slices.Contains(m.current(), a) }
 
-func (m *machineAddrs) has(a netip.Addr) bool {
-	return slices.ContainsFunc(m.current(), func(p netip.Prefix) bool { return p.Addr() == a })
-}
-
-func (m *machineAddrs) current() []netip.Prefix {
+func (m *machineAddrs) current() []netip.Addr {
 	now := time.Now().UnixNano()
-	if p := m.prefixes.Load(); p != nil && now-m.readAt.Load() < int64(machineRefresh) {
+	if p := m.addrs.Load(); p != nil && now-m.readAt.Load() < int64(machineRefresh) {
 		return *p
 	}
 	// One refresh at a time; the others use what was read last.
-	if p := m.prefixes.Load(); p == nil {
+	if p := m.addrs.Load(); p == nil {
 		m.mu.Lock()
 	} else if !m.mu.TryLock() {
 		return *p
 	}
 	if now-m.readAt.Load() >= int64(machineRefresh) {
-		prefixes := m.read()
-		m.prefixes.Store(&prefixes)
+		addrs := m.read()
+		m.addrs.Store(&addrs)
 		m.readAt.Store(now)
 	}
 	m.mu.Unlock()
-	return *m.prefixes.Load()
+	return *m.addrs.Load()
 }
 
-func interfacePrefixes() []netip.Prefix {
-	var out []netip.Prefix
+func interfaceAddrs() []netip.Addr {
+	var out []netip.Addr
 	ifaddrs, _ := net.InterfaceAddrs()
 	for _, ia := range ifaddrs {
 		if p, err := netip.ParsePrefix(ia.String()); err == nil {
-			out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()))
+			out = append(out, p.Addr().Unmap())
 		}
 	}
 	return out
