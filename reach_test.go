@@ -213,3 +213,20 @@ func TestResolverInAContainerKnowsItsMachine(t *testing.T) {
 		}
 	}
 }
+
+// TestMachineAddressesAreReadOncePerPeriod: a LAN client's queries do not
+// read the interfaces each time; a stale set is read again.
+func TestMachineAddressesAreReadOncePerPeriod(t *testing.T) {
+	reads := 0
+	m := &machineAddrs{read: func() []netip.Addr {
+		reads++
+		return []netip.Addr{netip.MustParseAddr("192.0.2.2")}
+	}}
+	if !m.has(netip.MustParseAddr("192.0.2.2")) || m.has(netip.MustParseAddr("192.0.2.3")) || reads != 1 {
+		t.Fatalf("after two questions: %d reads, want 1", reads)
+	}
+	m.readAt.Store(m.readAt.Load() - int64(machineRefresh))
+	if m.has(netip.MustParseAddr("192.0.2.2")); reads != 2 {
+		t.Errorf("a stale set: %d reads, want 2", reads)
+	}
+}
