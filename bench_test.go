@@ -3,6 +3,7 @@ package dockerhosts
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -52,7 +53,7 @@ func BenchmarkServeDNS(b *testing.B) {
 	run := func(b *testing.B, h interface {
 		ServeDNS(context.Context, dns.ResponseWriter, *dns.Msg) (int, error)
 	}) {
-		w := &test.ResponseWriter{}
+		w := &addrWriter{remote: &net.UDPAddr{IP: net.IPv4(10, 240, 0, 1), Port: 40212}}
 		ctx := context.Background()
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -73,9 +74,45 @@ func BenchmarkServeDNS(b *testing.B) {
 		d.index.Replace(index.Source{Name: "bench"}, hs)
 		run(b, d)
 	})
+	// The same names as containers of one engine, asked by one of its
+	// containers (10.240.0.1): without published
+	// ports (the plain path), and publishing one, which makes the answer
+	// depend on the client's class (reach.go).
+	for _, published := range []bool{false, true} {
+		b.Run(fmt.Sprintf("containers-published=%v", published), func(b *testing.B) {
+			d := &DockerHosts{Zones: []string{"docker."}, TTL: 5, index: index.New([]string{"docker."}), LocalScopes: []string{"host"}}
+			d.index.Replace(index.Source{Kind: dockerKind, Name: "host"}, containersOf(hs, published))
+			run(b, d)
+		})
+	}
 	b.Run("hosts", func(b *testing.B) {
 		run(b, stockHosts(b, path))
 	})
+}
+
+// addrWriter is test.ResponseWriter with its client address built once, as
+// a server's own writer has it: test.ResponseWriter builds one per call.
+type addrWriter struct {
+	test.ResponseWriter
+	remote net.Addr
+}
+
+func (w *addrWriter) RemoteAddr() net.Addr { return w.remote }
+
+// containersOf are hs as containers of engine "host" on 10.0.0.0/8, and
+// one more at the address addrWriter asks from.
+func containersOf(hs []index.Host, published bool) []index.Host {
+	subnet := netip.MustParsePrefix("10.0.0.0/8")
+	out := []index.Host{{ID: "client", Names: []string{"client"},
+		Addrs: []index.Addr{{IP: netip.MustParseAddr("10.240.0.1"), Network: "bench", Subnet: subnet, Scope: "host"}}}}
+	for _, h := range hs {
+		h.Addrs = []index.Addr{{IP: h.Addrs[0].IP, Network: "bench", Subnet: subnet, Scope: "host"}}
+		if published {
+			h.Published = []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
+		}
+		out = append(out, h)
+	}
+	return out
 }
 
 // benchTable is an index holding hs as a hosts file gives them: a table.

@@ -2,6 +2,7 @@ package dockerhosts
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -107,12 +108,12 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 		}
 	} else if e := snap.Lookup(qname); e != nil {
 		exists = true
-		answer, extra = d.records(owner, state.QType(), w, e, snap)
+		answer, extra = d.records(owner, state.QType(), &client{w: w, snap: snap}, e, snap)
 	} else if e := snap.Wildcard(qname, zone); e != nil {
 		// Only a name that does not exist gets here: the plain path never
 		// looks for a wildcard. The answer's owner is the question's name.
 		exists = true
-		answer, extra = d.records(owner, state.QType(), w, e, snap)
+		answer, extra = d.records(owner, state.QType(), &client{w: w, snap: snap}, e, snap)
 	}
 
 	if qname == zone {
@@ -141,31 +142,31 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 
 // records answers the question from an entry that exists, at the TTL its
 // hosts ask (applyTTLs).
-func (d *DockerHosts) records(owner string, qtype uint16, client dns.ResponseWriter, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
+func (d *DockerHosts) records(owner string, qtype uint16, c *client, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
 	if e.CNAME != "" {
-		return d.alias(owner, qtype, client, e, snap)
+		return d.alias(owner, qtype, c, e, snap)
 	}
-	answer, extra = d.data(owner, qtype, client, e, snap)
+	answer, extra = d.data(owner, qtype, c, e, snap)
 	d.applyTTLs(answer, extra, e, snap)
 	return answer, extra
 }
 
 // data is what the question asks of a name with data, at the block's TTL.
-func (d *DockerHosts) data(owner string, qtype uint16, client dns.ResponseWriter, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
+func (d *DockerHosts) data(owner string, qtype uint16, c *client, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
 	switch qtype {
 	case dns.TypeA:
-		return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
+		return a(owner, d.TTL, d.addrs(e, false, c)), nil
 	case dns.TypeAAAA:
-		return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
+		return aaaa(owner, d.TTL, d.addrs(e, true, c)), nil
 	case dns.TypeSRV:
 		for _, s := range e.SRV {
-			if !d.reaches(s, client, snap) {
+			if !d.reaches(s, c, snap) {
 				continue
 			}
 			answer = append(answer, srv(owner, d.TTL, s))
 			if t := snap.Lookup(s.Target); t != nil {
-				extra = append(extra, a(s.Target, d.TTL, d.pick(t.A, t.Networked, client, snap))...)
-				extra = append(extra, aaaa(s.Target, d.TTL, d.pick(t.AAAA, t.Networked, client, snap))...)
+				extra = append(extra, a(s.Target, d.TTL, d.addrs(t, false, c))...)
+				extra = append(extra, aaaa(s.Target, d.TTL, d.addrs(t, true, c))...)
 			}
 		}
 		return answer, extra
@@ -175,9 +176,9 @@ func (d *DockerHosts) data(owner string, qtype uint16, client dns.ResponseWriter
 		// RFC 8482: one RRset rather than everything.
 		switch {
 		case len(e.A) > 0:
-			return a(owner, d.TTL, d.pick(e.A, e.Networked, client, snap)), nil
+			return a(owner, d.TTL, d.addrs(e, false, c)), nil
 		case len(e.AAAA) > 0:
-			return aaaa(owner, d.TTL, d.pick(e.AAAA, e.Networked, client, snap)), nil
+			return aaaa(owner, d.TTL, d.addrs(e, true, c)), nil
 		case len(e.TXT) > 0:
 			return txt(owner, d.TTL, e.TXT), nil
 		}
@@ -191,7 +192,7 @@ func (d *DockerHosts) data(owner string, qtype uint16, client dns.ResponseWriter
 // question asks of the last name. A chain that loops or is longer than
 // index.MaxChain is not served: the name answers as if it had no CNAME data,
 // that is NODATA (the index logged it when it was made).
-func (d *DockerHosts) alias(owner string, qtype uint16, client dns.ResponseWriter, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
+func (d *DockerHosts) alias(owner string, qtype uint16, c *client, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
 	var chain []dns.RR
 	for e != nil && e.CNAME != "" {
 		if len(chain) == index.MaxChain {
@@ -212,7 +213,7 @@ func (d *DockerHosts) alias(owner string, qtype uint16, client dns.ResponseWrite
 	case e == nil:
 		return chain, nil
 	}
-	answer, extra = d.records(owner, qtype, client, e, snap)
+	answer, extra = d.records(owner, qtype, c, e, snap)
 	return append(chain, answer...), extra
 }
 
@@ -264,12 +265,26 @@ func reverseAddr(qname string) netip.Addr {
 }
 
 // clientAddr is the address the query came from.
-func clientAddr(w dns.ResponseWriter) netip.Addr {
-	ap, err := netip.ParseAddrPort(w.RemoteAddr().String())
-	if err != nil {
-		return netip.Addr{}
+func clientAddr(w dns.ResponseWriter) netip.Addr { return addrOf(w.RemoteAddr()) }
+
+// addrOf is the IP address of a socket address, read without formatting
+// it for the servers' own types.
+func addrOf(a net.Addr) netip.Addr {
+	var ip net.IP
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	default:
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil {
+			return netip.Addr{}
+		}
+		return ap.Addr().Unmap()
 	}
-	return ap.Addr().Unmap()
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.Unmap()
 }
 
 // matchZone returns the longest of zones that qname lies in, or "". Zones and
@@ -307,4 +322,20 @@ func isSelfNS(qname, zone string) bool {
 
 func isSelfENT(qname, zone string) bool {
 	return len(qname) == len(zone)+4 && strings.HasPrefix(qname, "dns.") && strings.HasSuffix(qname, zone)
+}
+
+// CacheBypassZones implements the cache plugin's ZoneBypasser: a cache in
+// the server block passes questions for our forward zones straight through.
+// Its key is the question alone, and our answers depend on who asks (see
+// reach.go): cached, one client's answer would go to the next. Answers come
+// from a snapshot in memory, so a cache would save nothing either. PTR
+// answers are everyone's: reverse zones stay cacheable.
+func (d *DockerHosts) CacheBypassZones() []string {
+	var zones []string
+	for _, z := range d.Zones {
+		if dnsutil.IsReverse(z) == 0 {
+			zones = append(zones, z)
+		}
+	}
+	return zones
 }

@@ -22,6 +22,7 @@ var _ metadata.Provider = (*DockerHosts)(nil)
 //	dockerhosts/source            their sources: docker:<engine>, swarm:<engine> or hostsfile:<path>
 //	dockerhosts/client-container  the container the client's address belongs to (a swarm task's too)
 //	dockerhosts/client-network    that container's network holding the client's address
+//	dockerhosts/client-class      engine (a container or the machine of a served engine) or outside
 //
 // Each value is worked out only when read (by log, view, ...), from the
 // snapshot current when the query arrived; several values are joined by
@@ -56,6 +57,9 @@ func (d *DockerHosts) Metadata(ctx context.Context, state request.Request) conte
 	metadata.SetValueFunc(ctx, pluginName+"/client-container", func() string {
 		o, _ := clientOwner()
 		return o.Name
+	})
+	metadata.SetValueFunc(ctx, pluginName+"/client-class", func() string {
+		return d.classOf(&client{w: state.W, snap: snap})
 	})
 	metadata.SetValueFunc(ctx, pluginName+"/client-network", func() string {
 		o, ok := clientOwner()
@@ -126,6 +130,15 @@ func (d *DockerHosts) isContainer(snap *index.Snapshot, o index.Owner, addr neti
 // networkOf is the network on which container o has addr: read from the
 // targets of its name, which carry each address's network.
 func (d *DockerHosts) networkOf(snap *index.Snapshot, o index.Owner, addr netip.Addr) string {
+	if a := d.networkAddr(snap, o, addr); a != nil {
+		return a.Network
+	}
+	return ""
+}
+
+// networkAddr is container o's addr with its network, nil when o has no
+// network there.
+func (d *DockerHosts) networkAddr(snap *index.Snapshot, o index.Owner, addr netip.Addr) *index.Addr {
 	engine := o.Source.Name // the scope of the engine's networks
 	for _, z := range d.Zones {
 		if dnsutil.IsReverse(z) > 0 {
@@ -141,11 +154,11 @@ func (d *DockerHosts) networkOf(snap *index.Snapshot, o index.Owner, addr netip.
 		}
 		for _, t := range append(slices.Clip(e.A), e.AAAA...) {
 			if t.IP == addr && t.Net != nil && t.Net.Scope == engine && t.Net.Network != "" {
-				return t.Net.Network
+				return t.Net
 			}
 		}
 	}
-	return ""
+	return nil
 }
 
 // containerOrFile names where a host comes from: a container by its name, a

@@ -1,10 +1,7 @@
 package dockerhosts
 
 import (
-	"net/netip"
 	"slices"
-
-	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
@@ -19,11 +16,10 @@ import (
 // container has the client's address, or, for a client that is no known
 // container (the host, the LAN), the engines on this machine (local socket):
 // a remote engine's networks are not reachable from outside its machine.
-func (d *DockerHosts) pick(ts []index.Target, networked bool, w dns.ResponseWriter, snap *index.Snapshot) []index.Target {
+func (d *DockerHosts) pick(ts []index.Target, networked bool, c *client) []index.Target {
 	if !networked || len(ts) < 2 {
 		return ts
 	}
-	c := &client{addr: clientAddr(w), snap: snap}
 	out := make([]index.Target, 0, len(ts))
 	for start := 0; start < len(ts); {
 		end := start + 1
@@ -36,28 +32,12 @@ func (d *DockerHosts) pick(ts []index.Target, networked bool, w dns.ResponseWrit
 	return out
 }
 
-// client is who asks: its address, and the engines it is a container of,
-// looked up only when one of its subnets holds the client.
-type client struct {
-	addr   netip.Addr
-	snap   *index.Snapshot
-	scopes []string
-	scoped bool // scopes looked up
-}
-
-func (c *client) engines() []string {
-	if !c.scoped {
-		c.scopes, c.scoped = c.snap.Scopes(c.addr), true
-	}
-	return c.scopes
-}
-
 func (d *DockerHosts) pickHost(ts []index.Target, c *client) []index.Target {
 	if len(ts) == 1 {
 		return ts
 	}
 	for i, t := range ts {
-		if t.Net != nil && t.Net.Subnet.IsValid() && t.Net.Subnet.Contains(c.addr) && d.sameScope(t.Net.Scope, c) {
+		if t.Net != nil && t.Net.Subnet.IsValid() && t.Net.Subnet.Contains(c.address()) && d.sameScope(t.Net.Scope, c) {
 			return ts[i : i+1]
 		}
 	}

@@ -1,19 +1,17 @@
 package dockerhosts
 
 import (
-	"github.com/miekg/dns"
-
 	"github.com/dockerhosts/dockerhosts/internal/index"
 )
 
 // reaches reports whether the SRV record s is for the client: a container
 // port is answered at the container to clients on one of the container's
 // networks, and at its published host port to everyone else (index.Reach).
-func (d *DockerHosts) reaches(s index.SRV, w dns.ResponseWriter, snap *index.Snapshot) bool {
+func (d *DockerHosts) reaches(s index.SRV, c *client, snap *index.Snapshot) bool {
 	if s.Reach == index.ReachAll {
 		return true
 	}
-	return d.onNetworks(snap.Lookup(s.On), &client{addr: clientAddr(w), snap: snap}) == (s.Reach == index.ReachNetworks)
+	return d.onNetworks(snap.Lookup(s.On), c) == (s.Reach == index.ReachNetworks)
 }
 
 // onNetworks reports whether the client is on one of the networks of the
@@ -25,7 +23,7 @@ func (d *DockerHosts) onNetworks(e *index.Entry, c *client) bool {
 	}
 	for _, ts := range [][]index.Target{e.A, e.AAAA} {
 		for _, t := range ts {
-			if t.Net != nil && t.Net.Subnet.IsValid() && t.Net.Subnet.Contains(c.addr) && d.sameScope(t.Net.Scope, c) {
+			if t.Net != nil && t.Net.Subnet.IsValid() && t.Net.Subnet.Contains(c.address()) && d.sameScope(t.Net.Scope, c) {
 				return true
 			}
 		}

@@ -89,8 +89,12 @@ func (d *DockerHosts) zoneRecords(zone string, snap *index.Snapshot, emit func([
 		if e.CNAME != "" && snap.Served(e) {
 			batch = append(batch, cname(name, ttl, e.CNAME))
 		}
-		batch = append(batch, a(name, ttl, e.A)...)
-		batch = append(batch, aaaa(name, ttl, e.AAAA)...)
+		v4, v6 := e.A, e.AAAA
+		if e.Reached { // hosts of several engines may share an address
+			v4, v6 = uniqueAddrs(v4), uniqueAddrs(v6)
+		}
+		batch = append(batch, a(name, ttl, v4)...)
+		batch = append(batch, aaaa(name, ttl, v6)...)
 		for _, s := range e.SRV {
 			if s.Reach != index.ReachNetworks { // a secondary's clients are elsewhere
 				batch = append(batch, srv(name, ttl, s))

@@ -25,16 +25,41 @@ const (
 )
 
 // engineHost is the host naming the engine's machine; ok is false when its
-// addresses are unknown.
+// addresses are unknown. Its addresses are in the engine's scope: a query
+// from one comes from the engine's machine, a client on the engine. A
+// client outside reaches it where it reaches published ports.
 func (s *Source) engineHost() (index.Host, bool) {
 	if s.cfg.Engine == "" || len(s.hostAddrs) == 0 {
 		return index.Host{}, false
 	}
 	h := index.Host{ID: engineHostID, Names: []string{s.cfg.Engine}}
 	for _, a := range s.hostAddrs {
-		h.Addrs = append(h.Addrs, index.Addr{IP: a})
+		h.Addrs = append(h.Addrs, index.Addr{IP: a, Scope: s.cfg.Engine})
+	}
+	if s.outsideAll() == nil {
+		h.Published = []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}
 	}
 	return h, true
+}
+
+// outsideAll is where a client outside the engine reaches a port published
+// on all addresses: host_address when configured, the host of a remote
+// endpoint, and nil for an engine on this machine, reached at whichever of
+// this machine's addresses the client asked (the address its query arrived
+// on; this machine's global addresses need not all be reachable from it).
+func (s *Source) outsideAll() []netip.Addr {
+	if len(s.cfg.HostAddrs) > 0 || !s.local() {
+		// Not nil even while a remote host is unresolved: never this
+		// machine's address for another machine's ports.
+		return append([]netip.Addr{}, s.hostAddrs...)
+	}
+	return nil
+}
+
+// local reports whether the engine runs on this machine (a local socket).
+func (s *Source) local() bool {
+	u, err := url.Parse(s.endpoint)
+	return err == nil && (u.Scheme == "unix" || u.Scheme == "npipe")
 }
 
 func bindHostID(a netip.Addr) string { return bindHostPrefix + a.String() }

@@ -128,3 +128,66 @@ func TestDockerUpSurvivesAReload(t *testing.T) {
 		t.Fatalf("docker_up after the old instance stopped: %v, want 1", got)
 	}
 }
+
+// TestPublishedAddressesForOutsideClients: a container's published ports
+// give the addresses a client outside the engine reaches it at: a specific
+// binding that address; one on all addresses the engine host's configured
+// addresses, or for an engine on this machine the unspecified address of the
+// family (the address the query arrives on).
+func TestPublishedAddressesForOutsideClients(t *testing.T) {
+	c := ctr{id: "0123456789abcdef", name: "web", nets: map[string]ep{"bridge": {ip: "172.17.0.2"}},
+		ports: map[string][]string{
+			"8080/tcp": {"0.0.0.0:32768", "[::]:32768"},
+			"53/udp":   {"127.0.0.2:1053"},
+			"9090/tcp": {"192.0.2.9:9090"},
+			"9999/tcp": nil, // exposed, not published
+		}}
+	addrs := func(s ...string) []netip.Addr {
+		var out []netip.Addr
+		for _, a := range s {
+			out = append(out, netip.MustParseAddr(a))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name       string
+		outsideAll []netip.Addr
+		want       []netip.Addr
+	}{
+		{"local", nil, addrs("0.0.0.0", "127.0.0.2", "192.0.2.9", "::")},
+		{"remote", addrs("198.51.100.1", "2001:db8::1"), addrs("127.0.0.2", "192.0.2.9", "198.51.100.1", "2001:db8::1")},
+	} {
+		r, ok := recordFor(c.build(), mapping{engine: "edge", outsideAll: tc.outsideAll})
+		if !ok || !slices.Equal(r.host.Published, tc.want) {
+			t.Errorf("%s: published %v, want %v", tc.name, r.host.Published, tc.want)
+		}
+	}
+	quiet := ctr{id: "1123456789abcdef", name: "quiet", nets: map[string]ep{"bridge": {ip: "172.17.0.3"}}}
+	if r, _ := recordFor(quiet.build(), mapping{engine: "edge"}); r.host.Published != nil {
+		t.Errorf("no published port: %v, want its own addresses for everyone", r.host.Published)
+	}
+	if r, _ := recordFor(c.build(), mapping{engine: "edge", hostMode: true, hostAddrs: addrs("192.0.2.1")}); r.host.Published != nil {
+		t.Errorf("host mode: %v, want its addresses (already published ones) for everyone", r.host.Published)
+	}
+}
+
+// TestEngineHostIsInTheEngineScope: the engine host's addresses say who is
+// on the engine's machine; a local engine's host is reached from outside at
+// the address the query arrived on, a configured one at its addresses.
+func TestEngineHostIsInTheEngineScope(t *testing.T) {
+	for _, tc := range []struct {
+		cfg       Config
+		published bool
+	}{
+		{Config{Engine: "edge", Endpoint: "unix:///run/x.sock"}, true},
+		{Config{Engine: "edge", Endpoint: "unix:///run/x.sock", HostAddrs: []netip.Addr{netip.MustParseAddr("192.0.2.7")}}, false},
+		{Config{Engine: "edge", Endpoint: "tcp://192.0.2.8:2375"}, false},
+	} {
+		s := newSource(tc.cfg, newFakeEngine(), nil)
+		s.hostAddrs = []netip.Addr{netip.MustParseAddr("192.0.2.7")}
+		h, ok := s.engineHost()
+		if !ok || h.Addrs[0].Scope != "edge" || (h.Published != nil) != tc.published {
+			t.Errorf("%s: engine host %+v, want scope edge, published here %v", tc.cfg.Endpoint, h, tc.published)
+		}
+	}
+}

@@ -49,6 +49,11 @@ type mapping struct {
 	// all addresses.
 	hostMode  bool
 	hostAddrs []netip.Addr
+	// outsideAll is where a client outside the engine reaches a port
+	// published on all addresses: the engine host's addresses, or nil for
+	// an engine on this machine, whose host the client reaches at the
+	// address its query arrived on.
+	outsideAll []netip.Addr
 	// leaveTasks leaves swarm task containers to the swarm source.
 	leaveTasks bool
 	// zones bound the Traefik router names served; traefikProxy and
@@ -183,11 +188,13 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	if m.engine != "" {
 		r.host.Services, r.binds = publishedPorts(ports, m.engine)
 		rankAll(r.host.Services, cl.rank)
+		r.host.Published = publishedAddrs(ports, m.outsideAll)
 	}
 	if m.hostMode || userModeNetwork(c.HostConfig) {
 		// Reached on the engine host: no PTR (the host's addresses are
 		// everyone's), and label SRV ports are the container's, not the host's.
 		r.host.Addrs = hostModeAddrs(ports, m.hostAddrs)
+		r.host.Published = nil // already the published addresses, for everyone
 		r.host.CNAME = cl.cname
 		return r, true
 	}
@@ -234,6 +241,36 @@ func hostModeAddrs(ports network.PortMap, hostAddrs []netip.Addr) []index.Addr {
 		out[i] = index.Addr{IP: ip}
 	}
 	return out
+}
+
+// publishedAddrs are where a client outside the engine reaches the
+// container: the addresses its ports are published on, all addresses
+// standing for outsideAll (nil: the unspecified address of the family,
+// which the index reads as the address the query arrived on).
+func publishedAddrs(ports network.PortMap, outsideAll []netip.Addr) []netip.Addr {
+	var ips []netip.Addr
+	for p, bindings := range ports {
+		if !p.IsValid() {
+			continue
+		}
+		for _, b := range bindings {
+			if hostPort, err := strconv.ParseUint(b.HostPort, 10, 16); err != nil || hostPort == 0 {
+				continue
+			}
+			switch ip := b.HostIP.Unmap(); {
+			case ip.IsValid() && !ip.IsUnspecified():
+				ips = append(ips, ip)
+			case outsideAll != nil:
+				ips = append(ips, outsideAll...)
+			case ip.Is6():
+				ips = append(ips, netip.IPv6Unspecified())
+			default:
+				ips = append(ips, netip.IPv4Unspecified())
+			}
+		}
+	}
+	slices.SortFunc(ips, netip.Addr.Compare)
+	return slices.Compact(ips)
 }
 
 // ownNetworkStack reports whether the container has its own UTS/network

@@ -51,6 +51,7 @@ func (s *Source) mapping() mapping {
 	return mapping{
 		engine: s.cfg.Engine, optIn: s.cfg.OptIn, labelPrefix: s.cfg.LabelPrefix, noShortID: s.cfg.NoShortID,
 		templates: s.cfg.NameTemplates, hostMode: s.cfg.HostMode, hostAddrs: s.hostAddrs,
+		outsideAll: s.outsideAll(),
 		leaveTasks: s.cfg.SwarmTasks.Served(),
 		zones:      s.cfg.Zones, traefikProxy: s.cfg.TraefikProxy, traefikOptIn: s.cfg.TraefikOptIn,
 	}

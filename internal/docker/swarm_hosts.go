@@ -56,6 +56,9 @@ type swarmTask struct {
 	containerName string
 	addrs         []index.Addr
 	hostPorts     []swarm.PortConfig // host-mode ports as bound, one per port
+	// nodeAddr is its node's address, where its host-mode ports are
+	// reached; invalid while the node is unknown.
+	nodeAddr netip.Addr
 	// runningSince is when the manager recorded the task as running.
 	runningSince int64
 	seen         uint64 // the last poll that listed it
@@ -210,6 +213,10 @@ func taskHost(id string, t swarmTask, svc swarmService) index.Host {
 		names = append(names, svc.names...)
 	}
 	h := index.Host{ID: taskHostPrefix + id, Names: names, Addrs: t.addrs, TTL: svc.ttl, HasTTL: svc.hasTTL}
+	if len(t.hostPorts) > 0 && t.nodeAddr.IsValid() {
+		// Outside the swarm's engine, where its ports are: its node.
+		h.Published = []netip.Addr{t.nodeAddr}
+	}
 	if t.containerName != "" {
 		h.ReverseNames = names[:1:1]
 	}
@@ -249,7 +256,31 @@ func serviceHost(id string, svc swarmService, tasks []swarmTask, nodes map[strin
 			add(p, p.PublishedPort, nodes[t.nodeID])
 		}
 	}
+	h.Published = servicePublished(svc, tasks, nodes, nodeOrder)
 	return h
+}
+
+// servicePublished are where a client outside the swarm's engine reaches a
+// service (its VIPs are overlay addresses): every node that offers its
+// ingress ports, and the nodes of its tasks with host-mode ports.
+func servicePublished(svc swarmService, tasks []swarmTask, nodes map[string]swarmNode, nodeOrder []string) []netip.Addr {
+	var out []netip.Addr
+	add := func(n swarmNode) {
+		if n.offersPorts && n.addr.IsValid() && !slices.Contains(out, n.addr) {
+			out = append(out, n.addr)
+		}
+	}
+	if len(svc.ingress) > 0 {
+		for _, id := range nodeOrder {
+			add(nodes[id])
+		}
+	}
+	for _, t := range tasks {
+		if len(t.hostPorts) > 0 {
+			add(nodes[t.nodeID])
+		}
+	}
+	return out
 }
 
 // nodeHost is the host of a node: its hostname at its address, the SRV

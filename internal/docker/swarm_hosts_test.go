@@ -171,3 +171,33 @@ func TestSwarmMetricNamesPassPromlint(t *testing.T) {
 	newSwarmMetrics("lint").event("service")
 	metricstest.Lint(t, swarmServices, swarmTasks, swarmNodes, swarmUp, swarmPollsTotal, swarmResyncsTotal, swarmEventsTotal, swarmTaskLag, swarmSkippedNamesTotal)
 }
+
+// TestServicePublishedOnItsNodes: a client outside the swarm's engine is
+// told the nodes that offer a service's ingress ports, or run its tasks
+// with host-mode ports; a service without published ports, its VIPs.
+func TestServicePublishedOnItsNodes(t *testing.T) {
+	nodes := map[string]swarmNode{
+		"n1": {hostname: "node1", addr: netip.MustParseAddr("192.0.2.11"), offersPorts: true},
+		"n2": {hostname: "node2", addr: netip.MustParseAddr("192.0.2.12"), offersPorts: true},
+		"n3": {hostname: "node3", addr: netip.MustParseAddr("192.0.2.13"), offersPorts: false}, // drained
+	}
+	order := []string{"n1", "n2", "n3"}
+	addrs := func(s ...string) (out []netip.Addr) {
+		for _, a := range s {
+			out = append(out, netip.MustParseAddr(a))
+		}
+		return out
+	}
+	ingress := swarmService{names: []string{"web"}, ingress: []swarm.PortConfig{ingressPort}}
+	if h := serviceHost("s", ingress, nil, nodes, order); !slices.Equal(h.Published, addrs("192.0.2.11", "192.0.2.12")) {
+		t.Errorf("ingress: published %v, want every node that offers ports", h.Published)
+	}
+	hostMode := swarmService{names: []string{"db"}}
+	tasks := []swarmTask{{nodeID: "n2", hostPorts: []swarm.PortConfig{{Protocol: "tcp", TargetPort: 5432, PublishedPort: 30000, PublishMode: swarm.PortConfigPublishModeHost}}}}
+	if h := serviceHost("s", hostMode, tasks, nodes, order); !slices.Equal(h.Published, addrs("192.0.2.12")) {
+		t.Errorf("host mode: published %v, want the task's node", h.Published)
+	}
+	if h := serviceHost("s", swarmService{names: []string{"quiet"}}, nil, nodes, order); h.Published != nil {
+		t.Errorf("no published port: %v, want its VIPs for everyone", h.Published)
+	}
+}

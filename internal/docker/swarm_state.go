@@ -185,6 +185,7 @@ func (s *SwarmSource) setTask(t swarm.Task) {
 	svc := st.services[t.ServiceID]
 	v := taskFrom(t, svc, s.cfg.Engine)
 	v.seen = st.pollGen
+	v.nodeAddr = st.nodes[v.nodeID].addr
 	for _, a := range v.addrs {
 		if holder, ok := st.byAddr[a.IP]; ok && holder != t.ID {
 			s.removeTask(holder)

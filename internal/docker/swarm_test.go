@@ -87,6 +87,8 @@ func TestSwarmServesServicesTasksAndNodes(t *testing.T) {
 			{Name: "80", Proto: "tcp", Port: 18080, Target: "node1"},
 			{Name: "80", Proto: "tcp", Port: 18080, Target: "node2"},
 		},
+		// Outside the swarm's engine: the nodes, which route the port.
+		Published: []netip.Addr{netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")},
 	})
 	wantHost(t, sink, index.Host{
 		ID: "task/t1", Names: []string{"web.1.t1", "tasks.web"}, ReverseNames: []string{"web.1.t1"},
@@ -228,10 +230,12 @@ func TestSwarmFollowsTasksMovingBetweenNodes(t *testing.T) {
 	await.True(t, waitLimit, "the task on node 2 served, the one on node 1 gone", func() bool {
 		_, old := sink.host("task/t1")
 		h, _ := sink.host("service/s-web")
-		return !old && slices.Equal(h.Services, []index.Service{{Name: "8080", Proto: "tcp", Port: 30007, Target: "node2"}})
+		return !old && slices.Equal(h.Services, []index.Service{{Name: "8080", Proto: "tcp", Port: 30007, Target: "node2"}}) &&
+			slices.Equal(h.Published, []netip.Addr{netip.MustParseAddr("192.0.2.12")})
 	})
+	// Outside the swarm's engine, the task is reached on its node.
 	wantHost(t, sink, index.Host{ID: "task/t9", Names: []string{"web.1.t9", "tasks.web"}, ReverseNames: []string{"web.1.t9"},
-		Addrs: []index.Addr{appnet("10.0.1.8")}})
+		Addrs: []index.Addr{appnet("10.0.1.8")}, Published: []netip.Addr{netip.MustParseAddr("192.0.2.12")}})
 }
 
 func TestSwarmDropsTaskAtOnceWhenItsDesiredStateChanges(t *testing.T) {

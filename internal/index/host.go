@@ -72,6 +72,12 @@ type Host struct {
 	// block's (Entry.TTL).
 	TTL    uint32
 	HasTTL bool
+	// Published, when set, are where a client outside the scope of the
+	// host's Addrs reaches it instead of at Addrs: the addresses its ports
+	// are published on. An unspecified address (0.0.0.0, ::) stands for the
+	// address the query arrived on, of that family: this machine, for an
+	// engine on it. Nil: Addrs, for every client.
+	Published []netip.Addr
 }
 
 // TXT is one TXT record a host asks for.
@@ -91,7 +97,7 @@ func (h Host) Equal(o Host) bool {
 	return h.ID == o.ID && slices.Equal(h.Names, o.Names) && slices.Equal(h.ReverseNames, o.ReverseNames) &&
 		slices.Equal(h.Addrs, o.Addrs) && slices.Equal(h.Services, o.Services) && h.CNAME == o.CNAME &&
 		slices.EqualFunc(h.TXT, o.TXT, TXT.equal) && h.Wildcard == o.Wildcard &&
-		h.TTL == o.TTL && h.HasTTL == o.HasTTL
+		h.TTL == o.TTL && h.HasTTL == o.HasTTL && slices.Equal(h.Published, o.Published)
 }
 
 // Addr is one address of a host. Network, Subnet and Scope are set for
@@ -120,5 +126,5 @@ type Service struct {
 	Rank Rank
 	// Reach says which clients the records are for: all, or only those on
 	// (or only those off) the host's own networks.
-	Reach Reach
+	Reach SRVReach
 }

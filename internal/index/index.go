@@ -96,12 +96,14 @@ type placed struct {
 }
 
 type placedMore struct {
-	ownerSet map[string]struct{} // owners as a set, for hosts with many names
-	services []Service
-	srvNames map[string][]srvRecord // qualified SRV owner name -> its records
-	cname    string                 // qualified alias target of all its names
-	txt      [][]string             // TXT records at its own names
-	txtNames map[string][][]string  // qualified <key>.<name> -> its TXT records
+	ownerSet  map[string]struct{} // owners as a set, for hosts with many names
+	services  []Service
+	srvNames  map[string][]srvRecord // qualified SRV owner name -> its records
+	cname     string                 // qualified alias target of all its names
+	txt       [][]string             // TXT records at its own names
+	txtNames  map[string][][]string  // qualified <key>.<name> -> its TXT records
+	published []netip.Addr           // Host.Published, as given
+	reach     *Reach                 // the same, built for queries
 }
 
 // manyOwners is where a host's names get a set for membership tests rather
@@ -114,6 +116,15 @@ func (p *placed) owns(n string) bool {
 		return ok
 	}
 	return slices.Contains(p.owners, n)
+}
+
+// reach is where a client outside the host's engine reaches it; nil for
+// everyone here.
+func (p *placed) reach() *Reach {
+	if p.more == nil {
+		return nil
+	}
+	return p.more.reach
 }
 
 func (p *placed) srvAt(n string) []srvRecord {
@@ -178,7 +189,7 @@ type srvRecord struct {
 	target string
 	port   uint16
 	rank   Rank
-	reach  Reach
+	reach  SRVReach
 	on     string // the host's own name, whose networks Reach is about
 }
 
@@ -387,6 +398,7 @@ func (x *Index) same(p *placed, h Host) bool {
 	}
 	return p.id == q.id && p.plain.ttls == q.plain.ttls && p.plain.ttl == q.plain.ttl && slices.Equal(p.owners, q.owners) && slices.Equal(p.reverse, q.reverse) &&
 		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(pm.services, qm.services) &&
+		slices.Equal(pm.published, qm.published) &&
 		pm.cname == qm.cname && slices.EqualFunc(pm.txt, qm.txt, slices.Equal) &&
 		maps.EqualFunc(pm.txtNames, qm.txtNames, func(a, b [][]string) bool { return slices.EqualFunc(a, b, slices.Equal) })
 }
@@ -418,6 +430,10 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 	}
 	if len(h.Services) > 0 {
 		p.extra().services = h.Services
+	}
+	if len(h.Published) > 0 {
+		p.extra().published = h.Published
+		p.more.reach = reachOf(h.Published)
 	}
 	if h.CNAME != "" {
 		// An absolute target stays as written; a relative one lies in the
@@ -774,7 +790,7 @@ func winners(owners []*placed) []*placed {
 // such host (by source, then ID) gives the name its CNAME and nothing else,
 // whatever addresses other hosts of the same priority have.
 func (x *Index) fill(e *Entry, n string) {
-	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked, e.ttls, e.ttl = nil, nil, nil, nil, "", false, 0, 0
+	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked, e.Reached, e.ttls, e.ttl = nil, nil, nil, nil, "", false, false, 0, 0
 	won := winners(e.st.owners)
 	if len(won) > 0 {
 		e.prio = won[0].src.Priority
@@ -786,7 +802,7 @@ func (x *Index) fill(e *Entry, n string) {
 			return
 		}
 	}
-	seen := map[netip.Addr]struct{}{}
+	seen := map[scopedAddr]struct{}{}
 	for group, p := range won {
 		if p.owns(n) || p.hasRecordsAt(n) {
 			e.addTTLOf(&p.plain) // its TTL is the one of its host
@@ -840,20 +856,33 @@ func chainEnd(e *Entry, lookup func(string) *Entry) (*Entry, bool) {
 	return e, true
 }
 
+// scopedAddr is an address within its scope: two engines' containers may
+// have one address (both default bridges are 172.17.0.0/16) and are two
+// targets, which a client of one engine tells apart.
+type scopedAddr struct {
+	ip    netip.Addr
+	scope string
+}
+
 // addTargets adds p's addresses to e, each once (seen, when not nil, spans
 // several hosts). The first target of a host's own entry lives in the host.
-func (e *Entry) addTargets(p *placed, group int, seen map[netip.Addr]struct{}) {
+func (e *Entry) addTargets(p *placed, group int, seen map[scopedAddr]struct{}) {
 	for i, ip := range p.ips {
 		if seen != nil {
-			if _, dup := seen[ip]; dup {
+			k := scopedAddr{ip, ""}
+			if a := p.addr(i); a != nil {
+				k.scope = a.Scope
+			}
+			if _, dup := seen[k]; dup {
 				continue
 			}
-			seen[ip] = struct{}{}
+			seen[k] = struct{}{}
 		} else if slices.Contains(p.ips[:i], ip) {
 			continue
 		}
-		t := Target{IP: ip, Raw: ip.AsSlice(), Group: group, Net: p.addr(i)}
+		t := Target{IP: ip, Raw: ip.AsSlice(), Group: group, Net: p.addr(i), Reach: p.reach()}
 		e.Networked = e.Networked || (t.Net != nil && t.Net.Subnet.IsValid())
+		e.Reached = e.Reached || t.Reach != nil || e.otherScope(t)
 		list := &e.AAAA
 		if ip.Is4() {
 			list = &e.A
@@ -865,6 +894,23 @@ func (e *Entry) addTargets(p *placed, group int, seen map[netip.Addr]struct{}) {
 			*list = append(*list, t)
 		}
 	}
+}
+
+// otherScope reports whether t is of another scope than e's targets so far:
+// the order of the answer then depends on the client's engine.
+func (e *Entry) otherScope(t Target) bool {
+	first := e.A
+	if len(first) == 0 {
+		first = e.AAAA
+	}
+	return len(first) > 0 && scopeOf(first[0]) != scopeOf(t)
+}
+
+func scopeOf(t Target) string {
+	if t.Net == nil {
+		return ""
+	}
+	return t.Net.Scope
 }
 
 func (x *Index) fillAddr(s *addrState, a netip.Addr) {

@@ -351,3 +351,49 @@ func TestOwnerNamesAsTheSourceGaveThem(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishedAddressesReachEveryTarget: a host's published addresses come
+// with each of its targets, at every name, and go when it stops publishing.
+func TestPublishedAddressesReachEveryTarget(t *testing.T) {
+	x := New([]string{"docker."})
+	web := host("web1", []string{"web", "www"}, "172.17.0.2", "fd00::2")
+	web.Published = []netip.Addr{netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("::"),
+		netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")}
+	x.Upsert(docker, web)
+	x.Upsert(docker, host("db1", []string{"db"}, "172.17.0.3"))
+	for _, n := range []string{"web.docker.", "www.docker."} {
+		e := x.Load().Lookup(n)
+		if e == nil || !e.Reached || len(e.A) != 1 || len(e.AAAA) != 1 || e.A[0].Reach == nil || e.A[0].Reach != e.AAAA[0].Reach {
+			t.Fatalf("%s: %+v, want both targets sharing one Reach", n, e)
+		}
+		r := e.A[0].Reach
+		if !r.Here4 || !r.Here6 || !slices.Equal(ips(r.A), []string{"192.0.2.7"}) || !slices.Equal(ips(r.AAAA), []string{"2001:db8::7"}) {
+			t.Errorf("%s: reach %+v", n, r)
+		}
+	}
+	if e := x.Load().Lookup("db.docker."); e.Reached || e.A[0].Reach != nil {
+		t.Errorf("db publishes nothing: %+v", e)
+	}
+	web.Published = nil
+	x.Upsert(docker, web)
+	if e := x.Load().Lookup("web.docker."); e.Reached || e.A[0].Reach != nil {
+		t.Errorf("web stopped publishing: %+v", e)
+	}
+}
+
+// TestHostsOfTwoScopesMakeTheAnswerDependOnTheClient: one name, containers
+// of two engines: which comes first depends on who asks.
+func TestHostsOfTwoScopesMakeTheAnswerDependOnTheClient(t *testing.T) {
+	x := New([]string{"docker."})
+	on := func(id, ip, scope string) Host {
+		return Host{ID: id, Names: []string{"db"}, Addrs: []Addr{{IP: netip.MustParseAddr(ip), Scope: scope}}}
+	}
+	x.Upsert(docker, on("a1", "172.17.0.7", "a"))
+	if x.Load().Lookup("db.docker.").Reached {
+		t.Error("one engine: the answer is everyone's")
+	}
+	x.Upsert(Source{Kind: "docker", Name: "b"}, on("b1", "172.17.0.8", "b"))
+	if !x.Load().Lookup("db.docker.").Reached {
+		t.Error("two engines: the order depends on the client")
+	}
+}

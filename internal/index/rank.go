@@ -66,15 +66,15 @@ func (e *Entry) addTTLOf(o *Entry) {
 	e.ttls |= o.ttls & ttlUnasked
 }
 
-// Reach says which clients an SRV record is for. A container's port is
+// SRVReach says which clients an SRV record is for. A container's port is
 // reached at the container by clients on one of its networks, and at the
 // host port it is published on by everyone else: the two records share a
 // name, and each client gets the one it can use.
-type Reach uint8
+type SRVReach uint8
 
 const (
 	// ReachAll records are for every client.
-	ReachAll Reach = iota
+	ReachAll SRVReach = iota
 	// ReachNetworks records are for clients on one of the host's networks.
 	ReachNetworks
 	// ReachElsewhere records are for clients on none of them.

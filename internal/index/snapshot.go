@@ -3,6 +3,7 @@ package index
 import (
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/miekg/dns"
 )
@@ -38,6 +39,10 @@ type Entry struct {
 	// own; ttl is the smallest asked. Read through TTL.
 	ttls ttlAsk
 	ttl  uint32
+	// Reached is set when some target has a Reach, or the targets are of
+	// several scopes: the answer then depends on which engines the client
+	// is on (its addresses, and their order).
+	Reached bool
 	// prio is the priority of the sources whose hosts gave the records.
 	prio int
 
@@ -57,6 +62,41 @@ type Target struct {
 	// Net is the address with its network (name, subnet, scope), as the
 	// source gave it; nil when it has none (hosts files).
 	Net *Addr
+	// Reach is where a client outside Net's scope reaches the host instead
+	// (Host.Published); nil: here, for every client. Shared by all the
+	// host's targets.
+	Reach *Reach
+}
+
+// Reach is where a host's published ports are reached from outside its
+// engine, built once per host.
+type Reach struct {
+	A, AAAA []Target // specific addresses
+	// Here4 and Here6 are set when ports are published on all addresses of
+	// that family: the client reaches them at the address its query
+	// arrived on.
+	Here4, Here6 bool
+}
+
+// reachOf builds the Reach of a host's published addresses.
+func reachOf(published []netip.Addr) *Reach {
+	if len(published) == 0 {
+		return nil
+	}
+	r := &Reach{}
+	for _, ip := range published {
+		switch {
+		case ip.IsUnspecified() && ip.Is4():
+			r.Here4 = true
+		case ip.IsUnspecified():
+			r.Here6 = true
+		case ip.Is4() && !slices.ContainsFunc(r.A, func(t Target) bool { return t.IP == ip }):
+			r.A = append(r.A, Target{IP: ip, Raw: ip.AsSlice()})
+		case ip.Is6() && !slices.ContainsFunc(r.AAAA, func(t Target) bool { return t.IP == ip }):
+			r.AAAA = append(r.AAAA, Target{IP: ip, Raw: ip.AsSlice()})
+		}
+	}
+	return r
 }
 
 // addrEntry is what the index knows of one address: the names PTR returns,
@@ -108,7 +148,7 @@ type SRV struct {
 	Priority, Weight uint16
 	// Reach says which clients the record is for; On, for a record not
 	// for all, is the name of its host, whose addresses' networks tell.
-	Reach Reach
+	Reach SRVReach
 	On    string
 }
 

@@ -32,6 +32,14 @@ type DaemonOptions struct {
 	// is down comes back Exited after Start, and no event says so: only a
 	// fresh list shows it.
 	LiveRestore bool
+	// Netns, when set, runs the daemon in that network namespace (its name
+	// under /run/netns) as a machine of its own: Docker's own default
+	// bridge docker0 there (172.17.0.0/16, the same as on every machine),
+	// its own firewall rules and NAT, and its API on tcp://TCP:2375 too
+	// (no TLS: the namespace's network is the test's). Bridge and Pool are
+	// then zero.
+	Netns string
+	TCP   netip.Addr
 }
 
 const (
@@ -70,6 +78,8 @@ type Daemon struct {
 	gateway netip.Addr
 	subnet  netip.Prefix
 	pool    netip.Prefix
+	netns   string     // the network namespace it runs in; "" for the machine's
+	tcp     netip.Addr // where its API listens on TCP too, in netns
 
 	// The running dockerd; nil while stopped. exited closes when it ends.
 	cmd    *exec.Cmd
@@ -136,20 +146,27 @@ func (e *Engine) StartDaemon(opts DaemonOptions) *Daemon {
 	if err := os.WriteFile(filepath.Join(d.dir, ownerFile), []byte(processIdentity(os.Getpid())), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(d.deleteBridge)
-	d.createBridge()
-	d.writeConfig(opts)
 	d.args = []string{
 		"--config-file", filepath.Join(d.dir, "daemon.json"),
 		"--host", d.Host(),
 		"--data-root", filepath.Join(d.dir, "data"),
 		"--exec-root", filepath.Join(d.dir, "exec"),
 		"--pidfile", filepath.Join(d.dir, "docker.pid"),
-		"--bridge", d.bridge,
-		// The machine's engine owns the firewall and the sysctl: this one
-		// publishes ports through docker-proxy only.
-		"--iptables=false", "--ip-masq=false", "--ip-forward=false",
 	}
+	if opts.Netns == "" {
+		t.Cleanup(d.deleteBridge)
+		d.createBridge()
+		d.args = append(d.args, "--bridge", d.bridge,
+			// The machine's engine owns the firewall and the sysctl: this
+			// one publishes ports through docker-proxy only.
+			"--iptables=false", "--ip-masq=false", "--ip-forward=false")
+	} else {
+		// A machine of its own: its firewall, NAT and forwarding are its
+		// namespace's. Without --tls=false a TCP API waits 15 s at start.
+		d.netns, d.tcp, d.bridge = opts.Netns, opts.TCP, ""
+		d.args = append(d.args, "--host", d.Endpoint(), "--tls=false")
+	}
+	d.writeConfig(opts)
 	t.Cleanup(d.teardown)
 	began := time.Now()
 	d.Start()
@@ -233,6 +250,10 @@ func daemonDir(id string) string { return "/tmp/dh2-" + id }
 // for a link name.
 func bridgeName(id string) string { return "dh2-" + id }
 
+// Endpoint is the daemon's API over TCP, "tcp://ADDR:2375", for a daemon
+// in a network namespace of its own (DaemonOptions.Netns).
+func (d *Daemon) Endpoint() string { return "tcp://" + netip.AddrPortFrom(d.tcp, 2375).String() }
+
 // Host is the daemon's endpoint, "unix:///tmp/dh2-<id>/docker.sock", for
 // DOCKER_HOST or the plugin's docker property.
 func (d *Daemon) Host() string { return "unix://" + d.socket() }
@@ -251,8 +272,8 @@ func (d *Daemon) Bridge() (name string, gateway netip.Addr, subnet netip.Prefix)
 // that no link on this machine routes (see `ip route`) is safe. A subnet
 // that overlaps one in use here (docker0's 172.17.0.0/16 included) adds a
 // second route for it and breaks one engine's traffic: overlapping default
-// bridges need a daemon in a network namespace of its own, which this
-// harness does not do.
+// bridges need a daemon in a network namespace of its own
+// (DaemonOptions.Netns).
 func (d *Daemon) Pool() netip.Prefix { return d.pool }
 
 // Start starts dockerd on the daemon's data root and configuration (after
@@ -267,6 +288,11 @@ func (d *Daemon) Start() {
 		d.t.Fatal(err)
 	}
 	cmd := exec.Command("dockerd", d.args...)
+	if d.netns != "" {
+		// nsenter, not `ip netns exec`, which remounts /sys and hides the
+		// cgroups from dockerd and runc; it execs dockerd, same PID.
+		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.netns, "dockerd"}, d.args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -377,9 +403,9 @@ func (d *Daemon) writeConfig(opts DaemonOptions) {
 		// Containers that cleanup kills by PID never get their cgroups
 		// deleted by runc: under a parent of its own, cleanup finds them.
 		"cgroup-parent": "/" + cgroupParent(d.id),
-		"default-address-pools": []map[string]any{
-			{"base": d.pool.String(), "size": 26},
-		},
+	}
+	if d.pool.IsValid() {
+		config["default-address-pools"] = []map[string]any{{"base": d.pool.String(), "size": 26}}
 	}
 	data, err := json.MarshalIndent(config, "", "  ")
 	if err != nil {

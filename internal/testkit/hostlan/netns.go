@@ -6,7 +6,8 @@
 // on a bridge the test creates. The DNS world's checkers (zonemaster, dnsviz,
 // dnswalk, the zone validators, a BIND secondary) judge its zones on a machine
 // of their own with only a loopback. Nothing leaves the test's namespaces:
-// they have no route to anywhere else.
+// they have no route to anywhere else (but to this host, for a LAN it joins:
+// uplink.go).
 //
 // This file is the small toolkit for that: namespaces on a private LAN,
 // processes run inside them, and sockets opened from inside them. Everything
