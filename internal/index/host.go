@@ -37,6 +37,11 @@ type Host struct {
 	// Wildcard adds *.<name> for each of the host's names, with its
 	// records (RFC 4592).
 	Wildcard bool
+	// Withheld are names the host holds without answering at them: a
+	// container's service names while it cannot take traffic. Each exists
+	// (NODATA, never NXDOMAIN, which clients would cache), as do the SRV
+	// names Services would put at it; the records come from other hosts.
+	Withheld []string
 }
 
 // TXT is one TXT record a host asks for.
@@ -55,7 +60,8 @@ func (t TXT) equal(o TXT) bool { return t.Key == o.Key && slices.Equal(t.Strings
 func (h Host) Equal(o Host) bool {
 	return h.ID == o.ID && slices.Equal(h.Names, o.Names) && slices.Equal(h.ReverseNames, o.ReverseNames) &&
 		slices.Equal(h.Addrs, o.Addrs) && slices.Equal(h.Services, o.Services) && h.CNAME == o.CNAME &&
-		slices.EqualFunc(h.TXT, o.TXT, TXT.equal) && h.Wildcard == o.Wildcard
+		slices.EqualFunc(h.TXT, o.TXT, TXT.equal) && h.Wildcard == o.Wildcard &&
+		slices.Equal(h.Withheld, o.Withheld)
 }
 
 // Addr is one address of a host. Network, Subnet and Scope are set for

@@ -81,6 +81,7 @@ type placedMore struct {
 	cname    string                 // qualified alias target of all its names
 	txt      [][]string             // TXT records at its own names
 	txtNames map[string][][]string  // qualified <key>.<name> -> its TXT records
+	withheld []string               // qualified names it holds without records (Host.Withheld, their SRV names)
 }
 
 // manyOwners is where a host's names get a set for membership tests rather
@@ -294,6 +295,9 @@ func (x *Index) put(t *txn, src Source, h Host) bool {
 	for _, n := range p.ents {
 		x.addEnt(t, n, +1)
 	}
+	for _, n := range p.withheld() {
+		x.hold(t, n, +1)
+	}
 	for i, ip := range p.ips {
 		if !slices.Contains(p.ips[:i], ip) {
 			x.addAddrOwner(t, ip, p)
@@ -338,6 +342,9 @@ func (x *Index) remove(t *txn, source, id string) bool {
 	for _, n := range p.ents {
 		x.addEnt(t, n, -1)
 	}
+	for _, n := range p.withheld() {
+		x.hold(t, n, -1)
+	}
 	for i, ip := range p.ips {
 		if !slices.Contains(p.ips[:i], ip) {
 			x.dropAddrOwner(t, ip, p)
@@ -358,7 +365,7 @@ func (x *Index) same(p *placed, h Host) bool {
 	}
 	return p.id == q.id && slices.Equal(p.owners, q.owners) && slices.Equal(p.reverse, q.reverse) &&
 		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(pm.services, qm.services) &&
-		pm.cname == qm.cname && slices.EqualFunc(pm.txt, qm.txt, slices.Equal) &&
+		pm.cname == qm.cname && slices.Equal(pm.withheld, qm.withheld) && slices.EqualFunc(pm.txt, qm.txt, slices.Equal) &&
 		maps.EqualFunc(pm.txtNames, qm.txtNames, func(a, b [][]string) bool { return slices.EqualFunc(a, b, slices.Equal) })
 }
 
@@ -477,6 +484,22 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 				}
 				m.txtNames[owner] = append(m.txtNames[owner], r.Strings)
 				x.addEnts(&ents, owner)
+			}
+		}
+	}
+	// A withheld name exists, as do the names above it and the SRV names
+	// its services would have; none gets a record from this host.
+	for _, name := range h.Withheld {
+		for _, q := range x.qualify(name) {
+			held := []string{q}
+			for _, s := range h.Services {
+				held = append(held, "_"+s.Name+"._"+s.Proto+"."+q)
+			}
+			for _, n := range held {
+				if !slices.Contains(p.extra().withheld, n) && !p.owns(n) {
+					p.more.withheld = append(p.more.withheld, n)
+					x.addEnts(&ents, n)
+				}
 			}
 		}
 	}
@@ -604,6 +627,20 @@ func (x *Index) dropOwner(t *txn, n string, p *placed) {
 }
 
 func (x *Index) addEnt(t *txn, n string, delta int32) { x.nameState(t, n).ents += delta }
+
+// hold counts a host withholding n: the name exists, marked Withheld.
+func (x *Index) hold(t *txn, n string, delta int32) {
+	s := x.nameState(t, n)
+	s.ents += delta
+	s.held += delta
+}
+
+func (p *placed) withheld() []string {
+	if p.more == nil {
+		return nil
+	}
+	return p.more.withheld
+}
 
 func (x *Index) addAddrOwner(t *txn, a netip.Addr, p *placed) {
 	if v, ok := t.addrs.get(a); !ok && !p.hasScope(a) {
@@ -735,6 +772,7 @@ func winners(owners []*placed) []*placed {
 // whatever addresses other hosts of the same priority have.
 func (x *Index) fill(e *Entry, n string) {
 	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked = nil, nil, nil, nil, "", false
+	e.Withheld = e.st.held > 0
 	won := winners(e.st.owners)
 	if len(won) > 0 {
 		e.prio = won[0].src.Priority

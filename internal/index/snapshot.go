@@ -34,6 +34,9 @@ type Entry struct {
 	// Networked is set when some target carries a subnet, so the answer may
 	// depend on who asks.
 	Networked bool
+	// Withheld is set when some host holds the name without answering at
+	// it (a container that is not ready): with no addresses, that is why.
+	Withheld bool
 	// prio is the priority of the sources whose hosts gave the records.
 	prio int
 
