@@ -70,7 +70,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 	soa := func() []dns.RR { return []dns.RR{d.soa(zoneSpelling(owner, zone), d.serial(snap))} }
 
 	var answer, extra []dns.RR
-	exists := false
+	exists, withheld := false, false
 	if dnsutil.IsReverse(qname) > 0 {
 		if !d.NoReverse {
 			if names := snap.Reverse(reverseAddr(qname)); len(names) > 0 {
@@ -84,6 +84,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 		}
 	} else if e := snap.Lookup(qname); e != nil {
 		exists = true
+		withheld = e.Withheld && len(e.A) == 0 && len(e.AAAA) == 0
 		answer, extra = d.records(owner, state.QType(), w, e, snap)
 	} else if qname == nsName(zone) {
 		exists = true
@@ -113,6 +114,9 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 	case !exists:
 		return d.reply(ctx, w, r, dns.RcodeNameError, nil, soa(), nil, outcomeNXDOMAIN)
 	case len(answer) == 0:
+		if withheld {
+			d.countWithheld(ctx) // a service name whose containers are none ready
+		}
 		return d.reply(ctx, w, r, dns.RcodeSuccess, nil, soa(), nil, outcomeNODATA)
 	}
 	return d.reply(ctx, w, r, dns.RcodeSuccess, answer, nil, extra, outcomeAnswer)

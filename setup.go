@@ -40,6 +40,7 @@ type config struct {
 	noShortID  bool
 	templates  []*template.Template
 	hostMode   bool
+	noHealth   bool // health off: service names answer containers that are not ready
 	ttl        uint32
 	reload     time.Duration
 	noReverse  bool
@@ -238,7 +239,7 @@ func localEngines(engines []*engineConfig) []string {
 
 func isDockerProperty(p string) bool {
 	switch p {
-	case "tls", "resync", "opt_in", "networks", "host_address", "label_prefix", "no_short_id", "name_template", "host_mode", "no_swarm", "swarm_managers":
+	case "tls", "resync", "opt_in", "networks", "host_address", "label_prefix", "no_short_id", "name_template", "host_mode", "no_swarm", "swarm_managers", "health":
 		return true
 	}
 	return false
@@ -369,6 +370,18 @@ func parseProperty(c *caddy.Controller, cfg *config, prop string) error {
 			return err
 		}
 		cfg.hostMode = true
+	case "health":
+		if err := want(1, 1); err != nil {
+			return err
+		}
+		switch args[0] {
+		case "on":
+			cfg.noHealth = false
+		case "off":
+			cfg.noHealth = true
+		default:
+			return c.Errf("health '%s' is not on or off", args[0])
+		}
 	case "networks":
 		if err := want(1, -1); err != nil {
 			return err

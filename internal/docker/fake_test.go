@@ -209,8 +209,11 @@ type ctr struct {
 	nets     map[string]ep // network name -> endpoint
 	stopped  bool
 	paused   bool
-	mode     string              // HostConfig.NetworkMode
-	ports    map[string][]string // "8080/tcp" -> "HOSTIP:HOSTPORT" bindings
+	mode     string                 // HostConfig.NetworkMode
+	ports    map[string][]string    // "8080/tcp" -> "HOSTIP:HOSTPORT" bindings
+	health   container.HealthStatus // "" for no HEALTHCHECK
+	started  time.Time              // State.StartedAt; zero for unknown
+	stopSig  string                 // Config.StopSignal
 }
 
 type ep struct {
@@ -227,11 +230,17 @@ func (c ctr) build() container.InspectResponse {
 		ID:         c.id,
 		Name:       "/" + c.name,
 		State:      &container.State{Running: !c.stopped, Paused: c.paused},
-		Config:     &container.Config{Hostname: hostname, Labels: c.labels},
+		Config:     &container.Config{Hostname: hostname, Labels: c.labels, StopSignal: c.stopSig},
 		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(c.mode)},
 		NetworkSettings: &container.NetworkSettings{
 			Networks: make(map[string]*network.EndpointSettings),
 		},
+	}
+	if c.health != "" {
+		res.State.Health = &container.Health{Status: c.health}
+	}
+	if !c.started.IsZero() {
+		res.State.StartedAt = c.started.Format(time.RFC3339Nano)
 	}
 	if c.stopped {
 		return res // a stopped container keeps its networks but no addresses

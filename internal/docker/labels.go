@@ -22,6 +22,7 @@ const (
 	labelCNAME  = "cname"    // every name of the container aliases this one
 	labelTXT    = "txt"      // a TXT record on every name; txt.<KEY> at <KEY>.<name>
 	labelWild   = "wildcard" // "true": *.<name> for every name
+	labelHealth = "health"   // "ignore": service names answer whatever the readiness
 
 	labelComposeProject = "com.docker.compose.project"
 	labelComposeService = "com.docker.compose.service"
@@ -44,6 +45,9 @@ type containerLabels struct {
 	// txt are the TXT records asked for, the keyed ones in label order.
 	txt      []index.TXT
 	wildcard bool
+	// healthIgnored serves the service names while the container runs,
+	// ready or not (the label health=ignore).
+	healthIgnored bool
 	// problems are malformed values, each worded for one log line.
 	problems []string
 }
@@ -68,6 +72,15 @@ func parseLabels(labels map[string]string, prefix string) containerLabels {
 		cl.enable = &b
 	}
 	cl.wildcard, _ = boolean(labelWild)
+	if v, ok := labels[key(labelHealth)]; ok {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "ignore":
+			cl.healthIgnored = true
+		case "", "follow":
+		default:
+			cl.problems = append(cl.problems, fmt.Sprintf("%s=%q is not ignore or follow", key(labelHealth), v))
+		}
+	}
 	for _, n := range strings.Split(labels[key(labelName)], ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			cl.names = append(cl.names, n)

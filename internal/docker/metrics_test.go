@@ -30,5 +30,5 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	metricsFor("lint").events.WithLabelValues("start")
 	metricsFor("lint").resyncs.WithLabelValues("startup")
 	skippedLabelsTotal.WithLabelValues("lint")
-	metricstest.Lint(t, skippedLabelsTotal, containersServed, namesServed, eventsTotal, resyncsTotal, reconnectsTotal, dockerUp, eventLag, nameConflictsTotal, skippedNamesTotal)
+	metricstest.Lint(t, skippedLabelsTotal, containersServed, namesServed, eventsTotal, resyncsTotal, reconnectsTotal, dockerUp, eventLag, nameConflictsTotal, skippedNamesTotal, programmingDuration, containerReadiness)
 }

@@ -63,6 +63,10 @@ type Config struct {
 	// SwarmTasks, when the engine's swarm is served, says while the swarm
 	// source serves its tasks: their containers are then left to it.
 	SwarmTasks *SwarmTasks
+	// Health withholds a container's service names while it is not ready
+	// (starting, unhealthy, paused, being stopped); its identity names
+	// answer whenever it runs.
+	Health bool
 }
 
 // DefaultResync is the plugin's full-resync period when none is configured.
@@ -89,11 +93,16 @@ type Source struct {
 
 	backoffMin, backoffMax time.Duration
 
+	// kills carries stop requests from the event stream to Run's goroutine.
+	kills kills
+
 	// Owned by the goroutine running Run.
 	served     map[string]index.Host // what the sink has from this source, by host ID
 	containers map[string]tracked    // served containers by ID
 	claims     map[string]claim      // served names
 	binds      map[netip.Addr]int    // containers publishing on each specific host address
+	stops      map[string]int64      // engine time of the last stop request, by running container
+	states     [readinessStates]int  // served containers by readiness
 	hostAddrs  []netip.Addr          // the engine host's addresses as last served
 	up         bool                  // connected and synced
 	downLogged bool                  // the current outage has been logged
@@ -133,6 +142,7 @@ func newSource(cfg Config, e engine, sink index.Sink) *Source {
 		containers: make(map[string]tracked),
 		claims:     make(map[string]claim),
 		binds:      make(map[netip.Addr]int),
+		stops:      make(map[string]int64),
 	}
 }
 
@@ -212,7 +222,10 @@ func (s *Source) session(ctx context.Context, reason string) error {
 	var pending backlog
 	pending.init()
 	streamErr, unsubscribe := subscribe(ctx, s.engine.Events, eventFilters(),
-		func(ev events.Message) { queue(ev, &pending, s.metrics.events) })
+		func(ev events.Message) {
+			s.noteKill(ev)
+			queue(ev, &pending, s.metrics.events)
+		})
 	defer unsubscribe()
 
 	if err := s.fullSync(ctx, reason); err != nil {
