@@ -6,7 +6,7 @@
 //
 // For health tests it behaves as an app with a warm-up and a graceful drain
 // would: WARMUP (a duration) answers 503 until it has passed; DRAIN keeps
-// serving that long after SIGTERM. Its subcommands run inside the container
+// serving that long after SIGTERM; SIGHUP changes nothing. Its subcommands run inside the container
 // (no shell there: HEALTHCHECK and docker exec use the exec form):
 // `hostname check` is the health check (exit 0 once warm and not sick),
 // `hostname sick` and `hostname well` turn the check's answer.
@@ -50,6 +50,8 @@ func main() {
 		}
 		w.Write([]byte(name + "\n"))
 	}))
+	// SIGHUP is a reload, as for most servers: it keeps running.
+	signal.Ignore(syscall.SIGHUP)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	<-stop
