@@ -185,9 +185,10 @@ func (e *Engine) HealthImage() string {
 	e.t.Helper()
 	base := e.HostnameImage()
 	ref := e.Prefix + "-health:latest"
-	dockerfile := "FROM " + base + "\nHEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD [\"/hostname\", \"check\"]\nLABEL " + e.label() + "\n"
-	if _, err := e.run([]byte(dockerfile), "build", "--quiet", "--tag", ref, "-"); err != nil {
-		e.t.Fatalf("build %s: %v", ref, err)
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	if err := buildHealthImage(ctx, e.host, base, ref, e.label()); err != nil {
+		e.t.Fatal(err)
 	}
 	// Before the sweep, which cannot remove the base while this child is.
 	e.cleanup("image", "rm", "--force", ref)
