@@ -10,6 +10,7 @@ import (
 
 	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/knottest"
 )
 
 // healthProbe is how often the health image's check runs in these tests.
@@ -197,4 +198,50 @@ func TestHealthSRVFollowsReadiness(t *testing.T) {
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 {
 		t.Errorf("%s of a starting container: want NODATA, got %s", srvName, fmt.Sprint(r))
 	}
+}
+
+// TestHealthZoneTransferCarriesWhatIsServed: a secondary (Knot) must not
+// hand out a starting container: the alias reaches it by NOTIFY once the
+// container is healthy, and its identity name all along.
+func TestHealthZoneTransferCarriesWhatIsServed(t *testing.T) {
+	l := newHealthLab(t)
+	knot := knottest.New(t)
+	addr := knottest.FreeAddr(t)
+	s := startCoreDNS(t, fmt.Sprintf(`docker.:%s {
+		bind 127.0.0.1
+		transfer {
+			to %s
+		}
+		dockerhosts {
+			docker
+		}
+	}`, portOf(addr), knot.Addr))
+	alias := l.Name("svc")
+	app := l.run("app", alias, 5*time.Second)
+	ip := l.ip(app, l.net)
+	s.waitA(t, fqdn(l.Name("app")), ip)
+	knot.Start(t, addr, "docker.")
+	knotA := func(name string) []string {
+		r, err := knot.Query(name, dns.TypeA)
+		if err != nil {
+			return nil
+		}
+		return answerA(r)
+	}
+	await.True(t, dockerWithin, "Knot serves the identity name", func() bool {
+		return slices.Equal(knotA(fqdn(l.Name("app"))), []string{ip})
+	})
+	if l.health(app) != "healthy" {
+		for _, rr := range axfr(t, addr, "docker.") {
+			if rr.Header().Name == fqdn(alias) {
+				t.Errorf("AXFR during the warm-up carries %v", rr)
+			}
+		}
+		if got := knotA(fqdn(alias)); len(got) != 0 {
+			t.Errorf("Knot answers %s with %v during the warm-up", alias, got)
+		}
+	}
+	await.True(t, dockerWithin, "Knot serves the alias once healthy", func() bool {
+		return slices.Equal(knotA(fqdn(alias)), []string{ip})
+	})
 }
