@@ -3,6 +3,7 @@ package dockerhosts
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,4 +245,35 @@ func TestHealthZoneTransferCarriesWhatIsServed(t *testing.T) {
 	await.True(t, dockerWithin, "Knot serves the alias once healthy", func() bool {
 		return slices.Equal(knotA(fqdn(alias)), []string{ip})
 	})
+}
+
+// TestHealthSwarmTaskServedOnceHealthy: Swarm's own rule agrees with ours: a
+// task whose container is still starting is not running, so tasks.<svc>
+// does not answer it until Docker says it is healthy.
+func TestHealthSwarmTaskServedOnceHealthy(t *testing.T) {
+	l := newSwarmLab(t)
+	image := l.HealthImage()
+	// A start period: Swarm replaces a task whose container turns
+	// unhealthy, as a failed check during the warm-up would make it.
+	svc := l.Service("health", "--network", l.net, "--endpoint-mode", "dnsrr", "--health-interval", "250ms",
+		"--health-start-period", "20s", "--env", "WARMUP=4s", image)
+	var ctr string
+	await.True(t, swarmWithin, "the task's container exists", func() bool {
+		ctr, _ = l.TryDocker("ps", "--quiet", "--filter", "label=com.docker.swarm.service.name="+svc)
+		return ctr != "" && !strings.Contains(ctr, "\n")
+	})
+	sawStarting := false
+	await.True(t, swarmWithin, "the task's container is healthy", func() bool {
+		answered := len(answerA(l.dns.exchange(t, "udp", fqdn("tasks."+svc), dns.TypeA))) > 0
+		health, _ := l.TryDocker("inspect", "--format", "{{.State.Health.Status}}", ctr)
+		if answered && health != "healthy" {
+			t.Fatalf("tasks.%s answers a task whose container is %s", svc, health)
+		}
+		sawStarting = sawStarting || health == "starting"
+		return health == "healthy"
+	})
+	if !sawStarting {
+		t.Error("the container was never seen starting: the warm-up is too short to test")
+	}
+	l.dns.waitA(t, fqdn("tasks."+svc), l.taskAddrs(l.tasks(svc, 1))...)
 }
