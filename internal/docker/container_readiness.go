@@ -99,6 +99,15 @@ func (k *kills) add(id string, r stopRequest) {
 	k.by[id] = append(k.by[id], r)
 }
 
+// reset forgets every request: a new session's resync reads the state
+// afresh, and requests whose events were lost with the old session's
+// backlog would otherwise stay.
+func (k *kills) reset() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.by = nil
+}
+
 // take returns and forgets the requests seen for id.
 func (k *kills) take(id string) []stopRequest {
 	k.mu.Lock()

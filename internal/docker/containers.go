@@ -25,7 +25,7 @@ const shortIDLen = 12
 type record struct {
 	host      index.Host
 	name      string       // container name, for log lines
-	claims    []nameClaim  // one per name, identity names first as host.Names holds them
+	claims    []nameClaim  // one per name of host.Names and host.Withheld
 	state     readiness    // whether its service names answer it
 	binds     []netip.Addr // specific host addresses its ports are published on
 	skipped   []string     // invalid names
