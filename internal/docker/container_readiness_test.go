@@ -8,6 +8,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/dockerhosts/dockerhosts/internal/await"
 )
@@ -186,12 +188,26 @@ func TestReadinessGauges(t *testing.T) {
 	for _, c := range []ctr{a, b, p} {
 		fe.set(c.build())
 	}
-	running(t, Config{Engine: engine, Health: true}, fe)
-	want := map[string]float64{"ready": 1, "starting": 1, "unhealthy": 0, "stopping": 0, "paused": 1}
-	for state, n := range want {
-		if got := metricValue(t, containerReadiness.WithLabelValues(engine, state)); got != n {
-			t.Errorf("%s: %v containers, want %v", state, got, n)
+	_, sink := running(t, Config{Engine: engine, Health: true}, fe)
+	check := func(want map[string]float64) {
+		t.Helper()
+		for state, n := range want {
+			if got := metricValue(t, containerReadiness.WithLabelValues(engine, state)); got != n {
+				t.Errorf("%s: %v containers, want %v", state, got, n)
+			}
 		}
+	}
+	check(map[string]float64{"ready": 1, "starting": 1, "unhealthy": 0, "stopping": 0, "paused": 1})
+
+	var observed dto.Metric
+	programmingDuration.WithLabelValues(engine, "container").(prometheus.Histogram).Write(&observed)
+	before := observed.GetHistogram().GetSampleCount()
+	fe.emit(t, events.ContainerEventType, events.ActionKill, b.id, map[string]string{"signal": "15"})
+	flush(t, fe, sink)
+	check(map[string]float64{"ready": 1 /* flush sentinel */, "starting": 1, "unhealthy": 0, "stopping": 1, "paused": 1})
+	programmingDuration.WithLabelValues(engine, "container").(prometheus.Histogram).Write(&observed)
+	if observed.GetHistogram().GetSampleCount() <= before {
+		t.Error("the withdrawal was not observed in programming_duration_seconds")
 	}
 }
 
