@@ -70,3 +70,22 @@ func TestWithheldChangeIsAChange(t *testing.T) {
 		t.Fatalf("withheld again: got %+v", e)
 	}
 }
+
+// A hosts file's table answers a name a container withholds: its records
+// win, and the name is still known as withheld.
+func TestWithheldNameBesideATable(t *testing.T) {
+	x := New([]string{"docker."})
+	tb := x.NewTableBuilder()
+	tb.Add(netip.MustParseAddr("192.0.2.1"), [][]byte{[]byte("web")})
+	x.SetTable(files, tb.Done())
+	h := host("c1", []string{"app1"}, "10.0.0.1")
+	h.Withheld = []string{"web", "api"}
+	x.Upsert(docker, h)
+	s := x.Load()
+	if e := s.Lookup("web.docker."); e == nil || !slices.Equal(ips(e.A), []string{"192.0.2.1"}) {
+		t.Fatalf("web: %+v", e)
+	}
+	if e := s.Lookup("api.docker."); e == nil || len(e.A) != 0 || !e.Withheld {
+		t.Fatalf("api: %+v", e)
+	}
+}
