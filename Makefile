@@ -4,7 +4,7 @@
 #   make test          vet, race tests, the custom build, the plugin.cfg route
 #   make route         build stock CoreDNS with dockerhosts added to its plugin.cfg
 #   make bench         dnsperf dockerhosts vs hosts, hosts-file lag, Go benchmarks
-#   make run           build, then serve corefile.example
+#   make run           build, then serve examples/quickstart/Corefile
 #   make dist          release artifacts in dist/: static linux amd64/arm64
 #                      tarballs, the resolver image tarball, SHA256SUMS
 #   make clean         remove what the targets leave behind
@@ -14,7 +14,7 @@ GO        ?= go
 BINARY    ?= ./coredns
 GITCOMMIT ?= $(shell git describe --dirty --always 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X github.com/coredns/coredns/coremain.GitCommit=$(GITCOMMIT)
-COREFILE  ?= corefile.example
+COREFILE  ?= examples/quickstart/Corefile
 DIST      ?= dist
 
 .DEFAULT_GOAL := build

@@ -10,8 +10,8 @@ import (
 
 	"github.com/coredns/caddy"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
-	"github.com/dockerhosts/dockerhosts/internal/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
 )
 
 // twoEngines is the machine's engine ("main", through l) and a second

@@ -14,8 +14,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
-	"github.com/dockerhosts/dockerhosts/internal/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
 
 	// The examples' Corefiles listen on loopback only.
 	_ "github.com/coredns/coredns/plugin/bind"

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
-	"github.com/dockerhosts/dockerhosts/internal/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
 )
 
 // TestNginxRollingReplace is the scenario health-aware names exist for:

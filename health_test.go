@@ -9,9 +9,9 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
-	"github.com/dockerhosts/dockerhosts/internal/dockertest"
-	"github.com/dockerhosts/dockerhosts/internal/knottest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/knottest"
 )
 
 // healthProbe is how often the health image's check runs in these tests.

@@ -19,8 +19,8 @@ var _ metadata.Provider = (*DockerHosts)(nil)
 // Metadata implements metadata.Provider:
 //
 //	dockerhosts/container         the containers the answer's addresses belong to (a hosts file: its path)
-//	dockerhosts/source            their sources: docker:<engine> or hostsfile:<path>
-//	dockerhosts/client-container  the container the client's address belongs to
+//	dockerhosts/source            their sources: docker:<engine>, swarm:<engine> or hostsfile:<path>
+//	dockerhosts/client-container  the container the client's address belongs to (a swarm task's too)
 //	dockerhosts/client-network    that container's network holding the client's address
 //
 // Each value is worked out only when read (by log, view, ...), from the
@@ -41,7 +41,7 @@ func (d *DockerHosts) Metadata(ctx context.Context, state request.Request) conte
 			clientOwners = snap.Owners(from)
 		}
 		for _, o := range clientOwners {
-			if strings.HasPrefix(o.Source, "docker:") {
+			if d.isContainer(snap, o, from) {
 				return o, true
 			}
 		}
@@ -51,7 +51,7 @@ func (d *DockerHosts) Metadata(ctx context.Context, state request.Request) conte
 		return joinUnique(answerOwners(), containerOrFile)
 	})
 	metadata.SetValueFunc(ctx, pluginName+"/source", func() string {
-		return joinUnique(answerOwners(), func(o index.Owner) string { return o.Source })
+		return joinUnique(answerOwners(), func(o index.Owner) string { return o.Source.String() })
 	})
 	metadata.SetValueFunc(ctx, pluginName+"/client-container", func() string {
 		o, _ := clientOwner()
@@ -109,10 +109,24 @@ func (d *DockerHosts) answerOwners(snap *index.Snapshot, state request.Request) 
 	return out
 }
 
+// isContainer reports whether o, an owner of addr, is a container: any host
+// of an engine's containers source, or a host of its swarm source that has
+// addr on a network, which only a task's container has (a node's address
+// has none, and no client sends from a service's virtual IP).
+func (d *DockerHosts) isContainer(snap *index.Snapshot, o index.Owner, addr netip.Addr) bool {
+	switch o.Source.Kind {
+	case dockerKind:
+		return true
+	case swarmKind:
+		return d.networkOf(snap, o, addr) != ""
+	}
+	return false
+}
+
 // networkOf is the network on which container o has addr: read from the
 // targets of its name, which carry each address's network.
 func (d *DockerHosts) networkOf(snap *index.Snapshot, o index.Owner, addr netip.Addr) string {
-	engine := strings.TrimPrefix(o.Source, "docker:")
+	engine := o.Source.Name // the scope of the engine's networks
 	for _, z := range d.Zones {
 		if dnsutil.IsReverse(z) > 0 {
 			continue
@@ -137,8 +151,8 @@ func (d *DockerHosts) networkOf(snap *index.Snapshot, o index.Owner, addr netip.
 // containerOrFile names where a host comes from: a container by its name, a
 // hosts-file line by its file.
 func containerOrFile(o index.Owner) string {
-	if path, ok := strings.CutPrefix(o.Source, "hostsfile:"); ok {
-		return path
+	if o.Source.Kind == hostsFileKind {
+		return o.Source.Name
 	}
 	return o.Name
 }

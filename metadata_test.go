@@ -18,8 +18,8 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/index"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 
 	// The plugins the metadata Corefiles use.
 	_ "github.com/coredns/coredns/plugin/log"
@@ -28,7 +28,7 @@ import (
 
 func TestMetadataNamesAnswerAndClient(t *testing.T) {
 	d := &DockerHosts{Zones: []string{"docker.", "17.172.in-addr.arpa."}, TTL: 5, index: index.New([]string{"docker.", "17.172.in-addr.arpa."})}
-	engine := index.Source{Name: "docker:host"}
+	engine := index.Source{Kind: dockerKind, Name: "host"}
 	addr := func(ip, network string) index.Addr {
 		a := netip.MustParseAddr(ip)
 		return index.Addr{IP: a, Network: network, Subnet: netip.PrefixFrom(a, 16).Masked(), Scope: "host"}
@@ -39,8 +39,14 @@ func TestMetadataNamesAnswerAndClient(t *testing.T) {
 		{ID: "c2", Names: []string{"client1"}, ReverseNames: []string{"client1"}, Addrs: []index.Addr{addr("172.17.0.7", "bridge"), addr("172.19.0.7", "back")}},
 		{ID: "c3", Names: []string{"web", "other"}, ReverseNames: []string{"other"}, Addrs: []index.Addr{addr("172.18.0.3", "front")}},
 	})
-	d.index.Replace(index.Source{Name: "hostsfile:/etc/hosts", Priority: 10}, []index.Host{
+	d.index.Replace(index.Source{Kind: hostsFileKind, Name: "/etc/hosts", Priority: 10}, []index.Host{
 		{ID: "1", Names: []string{"filed"}, ReverseNames: []string{"filed"}, Addrs: []index.Addr{{IP: netip.MustParseAddr("192.0.2.1")}}},
+	})
+	// The engine's swarm: a task's container is a client like any other; a
+	// node (its address on no network) is not a container.
+	d.index.Replace(index.Source{Kind: swarmKind, Name: "host"}, []index.Host{
+		{ID: "task:t1", Names: []string{"web.1.t1", "tasks.web"}, ReverseNames: []string{"web.1.t1"}, Addrs: []index.Addr{addr("172.20.0.5", "overlay1")}},
+		{ID: "node:n1", Names: []string{"node1"}, ReverseNames: []string{"node1"}, Addrs: []index.Addr{{IP: netip.MustParseAddr("192.0.2.9")}}},
 	})
 	cases := []struct {
 		qname     string
@@ -58,6 +64,8 @@ func TestMetadataNamesAnswerAndClient(t *testing.T) {
 		{"2.0.17.172.in-addr.arpa.", dns.TypePTR, "127.0.0.1", "appsrv1", "docker:host", "", ""},
 		{"filed.docker.", dns.TypeA, "192.0.2.1", "/etc/hosts", "hostsfile:/etc/hosts", "", ""},
 		{"nope.docker.", dns.TypeA, "172.18.0.3", "", "", "other", "front"},
+		{"appsrv1.docker.", dns.TypeA, "172.20.0.5", "appsrv1", "docker:host", "web.1.t1", "overlay1"},
+		{"tasks.web.docker.", dns.TypeA, "192.0.2.9", "web.1.t1", "swarm:host", "", ""},
 	}
 	for _, c := range cases {
 		ctx := metadata.ContextWithMetadata(context.Background())

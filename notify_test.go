@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/index"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 )
 
 // A notifier sends one NOTIFY per zone at start, once its first own serial
@@ -18,8 +18,8 @@ import (
 func TestNotifierSendsOneNOTIFYPerBurst(t *testing.T) {
 	zones := []string{"docker."}
 	d := &DockerHosts{Zones: zones, TTL: 5, index: index.New(zones)}
-	changes := make(chan struct{}, 1)
-	sink := meteredSink{d.index, index.Source{Name: "docker:test"}, changes}
+	changes := newSources(d.index).changes
+	sink := d.index.For(index.Source{Name: "docker:test"})
 	target := &notifyTimes{}
 	n := &notifier{d: d, target: target, changes: changes, quiet: 300 * time.Millisecond, maxWait: 5 * time.Second}
 	n.start()

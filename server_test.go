@@ -15,7 +15,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 
 	// The plugins the test Corefiles use besides ours.
 	_ "github.com/coredns/coredns/plugin/forward"

@@ -75,9 +75,6 @@ const (
 	defaultResync = docker.DefaultResync
 )
 
-// Per-engine properties apply to the engine of the `docker` line above them.
-var engineProperties = map[string]bool{"tls": true, "host_address": true, "no_swarm": true, "swarm_managers": true}
-
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)
 	if err != nil {
@@ -144,15 +141,19 @@ func parse(c *caddy.Controller) (*config, error) {
 		seen := map[string]bool{}
 		dockerLine := false
 		for c.NextBlock() {
-			prop := c.Val()
+			name := c.Val()
+			p, ok := properties[name]
+			if !ok {
+				return nil, c.Errf("unknown property '%s'", name)
+			}
 			// Repeatable properties add up; per-engine ones may appear once
 			// per engine; others once.
-			if seen[prop] && prop != "hostsfile" && prop != "docker" && prop != "name_template" && !engineProperties[prop] {
-				return nil, c.Errf("property '%s' given twice", prop)
+			if seen[name] && !p.repeat && p.where != perEngine {
+				return nil, c.Errf("property '%s' given twice", name)
 			}
-			seen[prop] = true
-			dockerLine = dockerLine || prop == "docker"
-			if err := parseProperty(c, cfg, prop); err != nil {
+			seen[name] = true
+			dockerLine = dockerLine || name == "docker"
+			if err := p.parse(c, cfg, name); err != nil {
 				return nil, err
 			}
 		}
@@ -163,7 +164,7 @@ func parse(c *caddy.Controller) (*config, error) {
 		// Docker is implied when no source is named; next to hostsfile it
 		// must be asked for, or a Docker property would quietly add it.
 		for prop := range seen {
-			if isDockerProperty(prop) && !dockerLine && len(cfg.hostsFiles) > 0 {
+			if properties[prop].where != inBlock && !dockerLine && len(cfg.hostsFiles) > 0 {
 				return nil, c.Errf("property '%s' needs the 'docker' property next to 'hostsfile'", prop)
 			}
 		}
@@ -237,199 +238,228 @@ func localEngines(engines []*engineConfig) []string {
 	return out
 }
 
-func isDockerProperty(p string) bool {
-	switch p {
-	case "tls", "resync", "opt_in", "networks", "host_address", "label_prefix", "no_short_id", "name_template", "host_mode", "no_swarm", "swarm_managers", "health":
-		return true
-	}
-	return false
+// property is one line a dockerhosts block may hold: how many arguments it
+// takes, what it configures, whether it may come again, and how it is set.
+// A new property is one row of properties.
+type property struct {
+	min, max int // arguments; max many for no limit
+	where    where
+	repeat   bool // may be given again: its values add up
+	// set takes the arguments; e is the engine of a perEngine property
+	// (nil for others).
+	set func(c *caddy.Controller, cfg *config, e *engineConfig, args []string) error
 }
 
-func parseProperty(c *caddy.Controller, cfg *config, prop string) error {
+// where a property applies.
+type where int
+
+const (
+	inBlock   where = iota // the whole block
+	forDocker              // the block's Docker engines: next to hostsfile it needs a docker line
+	perEngine              // the engine of the docker line above it, once per engine
+)
+
+// many is a property's max when it takes any number of arguments.
+const many = -1
+
+var properties = map[string]property{
+	"hostsfile":      {min: 1, max: many, where: inBlock, repeat: true, set: setHostsFiles},
+	"docker":         {min: 0, max: 2, where: forDocker, repeat: true, set: setEngine},
+	"tls":            {min: 3, max: 3, where: perEngine, set: setTLS},
+	"host_address":   {min: 1, max: many, where: perEngine, set: setHostAddrs},
+	"swarm_managers": {min: 1, max: many, where: perEngine, set: setManagers},
+	"no_swarm":       {min: 0, max: 0, where: perEngine, set: setNoSwarm},
+	"resync":         {min: 1, max: 1, where: forDocker, set: setResync},
+	"opt_in":         {min: 0, max: 0, where: forDocker, set: setOptIn},
+	"label_prefix":   {min: 1, max: 1, where: forDocker, set: setLabelPrefix},
+	"no_short_id":    {min: 0, max: 0, where: forDocker, set: setNoShortID},
+	"name_template":  {min: 1, max: 1, where: forDocker, repeat: true, set: setNameTemplate},
+	"host_mode":      {min: 0, max: 0, where: forDocker, set: setHostMode},
+	"health":         {min: 1, max: 1, where: forDocker, set: setHealth},
+	"networks":       {min: 1, max: many, where: forDocker, set: setNetworks},
+	"ttl":            {min: 1, max: 1, where: inBlock, set: setTTL},
+	"reload":         {min: 1, max: 1, where: inBlock, set: setReload},
+	"no_reverse":     {min: 0, max: 0, where: inBlock, set: setNoReverse},
+	"fallthrough":    {min: 0, max: many, where: inBlock, set: setFallthrough},
+	"max_line_size":  {min: 1, max: 1, where: inBlock, set: setMaxLineSize},
+	"max_file_size":  {min: 1, max: 1, where: inBlock, set: setMaxFileSize},
+}
+
+// parse reads the arguments of property name, checks their number, finds
+// the engine a perEngine property applies to, and sets it.
+func (p property) parse(c *caddy.Controller, cfg *config, name string) error {
 	args := c.RemainingArgs()
-	want := func(min, max int) error {
-		if len(args) < min || (max >= 0 && len(args) > max) {
-			return c.ArgErr()
-		}
-		return nil
+	if len(args) < p.min || (p.max != many && len(args) > p.max) {
+		return c.ArgErr()
 	}
-	switch prop {
-	case "hostsfile":
-		if err := want(1, -1); err != nil {
+	var e *engineConfig
+	if p.where == perEngine {
+		var err error
+		if e, err = cfg.currentEngine(c, name); err != nil {
 			return err
 		}
-		root := dnsserver.GetConfig(c).Root
-		for _, p := range args {
-			if !filepath.IsAbs(p) && root != "" {
-				p = filepath.Join(root, p)
-			}
-			cfg.hostsFiles = append(cfg.hostsFiles, filepath.Clean(p))
+	}
+	return p.set(c, cfg, e, args)
+}
+
+func setHostsFiles(c *caddy.Controller, cfg *config, _ *engineConfig, args []string) error {
+	root := dnsserver.GetConfig(c).Root
+	for _, p := range args {
+		if !filepath.IsAbs(p) && root != "" {
+			p = filepath.Join(root, p)
 		}
-	case "docker":
-		if err := want(0, 2); err != nil {
-			return err
-		}
-		e := &engineConfig{}
-		if n := len(cfg.engines); n > 0 && cfg.engines[n-1].implied {
-			e = cfg.engines[n-1] // per-engine properties came first
-			e.implied = false
-		} else {
-			cfg.engines = append(cfg.engines, e)
-		}
-		e.line = c.Line()
-		if len(args) > 0 {
-			e.endpoint = args[0]
-		}
-		if len(args) > 1 {
-			name, ok := dnsname.Normalize(args[1])
-			if !ok || strings.Contains(name, ".") {
-				return c.Errf("Docker engine name '%s' is not a DNS label", args[1])
-			}
-			e.name = name
-		}
-	case "tls":
-		if err := want(3, 3); err != nil {
-			return err
-		}
-		e, err := cfg.currentEngine(c, prop)
-		if err != nil {
-			return err
-		}
-		e.tlsCert, e.tlsKey, e.tlsCA = args[0], args[1], args[2]
-	case "host_address":
-		if err := want(1, -1); err != nil {
-			return err
-		}
-		e, err := cfg.currentEngine(c, prop)
-		if err != nil {
-			return err
-		}
-		for _, a := range args {
-			ip, err := netip.ParseAddr(a)
-			if err != nil || ip.IsUnspecified() || ip.Zone() != "" {
-				return c.Errf("host_address '%s' is not an IP address", a)
-			}
-			e.hostAddrs = append(e.hostAddrs, ip.Unmap())
-		}
-	case "swarm_managers":
-		if err := want(1, -1); err != nil {
-			return err
-		}
-		e, err := cfg.currentEngine(c, prop)
-		if err != nil {
-			return err
-		}
-		e.managers = args
-	case "no_swarm":
-		if err := want(0, 0); err != nil {
-			return err
-		}
-		e, err := cfg.currentEngine(c, prop)
-		if err != nil {
-			return err
-		}
-		e.noSwarm = true
-	case "resync":
-		if err := want(1, 1); err != nil {
-			return err
-		}
-		d, err := duration(c, args[0])
-		if err != nil {
-			return err
-		}
-		cfg.resync = d
-	case "opt_in":
-		if err := want(0, 0); err != nil {
-			return err
-		}
-		cfg.optIn = true
-	case "label_prefix":
-		if err := want(1, 1); err != nil {
-			return err
-		}
-		if !validLabelPrefix(args[0]) {
-			return c.Errf("label_prefix '%s' is not a label key prefix like dockerhosts or com.example.dns", args[0])
-		}
-		cfg.labels = args[0]
-	case "no_short_id":
-		if err := want(0, 0); err != nil {
-			return err
-		}
-		cfg.noShortID = true
-	case "name_template":
-		if err := want(1, 1); err != nil {
-			return err
-		}
-		t, err := docker.ParseTemplate(args[0])
-		if err != nil {
-			return c.Errf("name_template: %v", err)
-		}
-		cfg.templates = append(cfg.templates, t)
-	case "host_mode":
-		if err := want(0, 0); err != nil {
-			return err
-		}
-		cfg.hostMode = true
-	case "health":
-		if err := want(1, 1); err != nil {
-			return err
-		}
-		switch args[0] {
-		case "on":
-			cfg.noHealth = false
-		case "off":
-			cfg.noHealth = true
-		default:
-			return c.Errf("health '%s' is not on or off", args[0])
-		}
-	case "networks":
-		if err := want(1, -1); err != nil {
-			return err
-		}
-		cfg.networks = args
-	case "ttl":
-		if err := want(1, 1); err != nil {
-			return err
-		}
-		ttl, err := strconv.ParseUint(args[0], 10, 32)
-		if err != nil || ttl > 86400 {
-			return c.Errf("ttl must be a number of seconds from 0 to 86400, not '%s'", args[0])
-		}
-		cfg.ttl = uint32(ttl)
-	case "reload":
-		if err := want(1, 1); err != nil {
-			return err
-		}
-		d, err := duration(c, args[0])
-		if err != nil {
-			return err
-		}
-		cfg.reload = d
-	case "no_reverse":
-		if err := want(0, 0); err != nil {
-			return err
-		}
-		cfg.noReverse = true
-	case "fallthrough":
-		cfg.fall = true
-		cfg.fallZones = args
-	case "max_line_size", "max_file_size":
-		if err := want(1, 1); err != nil {
-			return err
-		}
-		n, ok := byteSize(args[0])
-		if !ok || (prop == "max_line_size" && n > maxLineSize) || n > hostsfile.MaxFileBytesLimit {
-			return c.Errf("%s must be a size like 65536, 64K, 256M or 1G (a line at most 16M, a file at most 2G), not '%s'", prop, args[0])
-		}
-		if prop == "max_line_size" {
-			cfg.maxLineSize = int(n)
-		} else {
-			cfg.maxFileSize = n
-		}
-	default:
-		return c.Errf("unknown property '%s'", prop)
+		cfg.hostsFiles = append(cfg.hostsFiles, filepath.Clean(p))
 	}
 	return nil
+}
+
+// setEngine starts an engine (docker [ENDPOINT [NAME]]), or completes the
+// one per-engine properties above it made.
+func setEngine(c *caddy.Controller, cfg *config, _ *engineConfig, args []string) error {
+	e := &engineConfig{}
+	if n := len(cfg.engines); n > 0 && cfg.engines[n-1].implied {
+		e = cfg.engines[n-1] // per-engine properties came first
+		e.implied = false
+	} else {
+		cfg.engines = append(cfg.engines, e)
+	}
+	e.line = c.Line()
+	if len(args) > 0 {
+		e.endpoint = args[0]
+	}
+	if len(args) > 1 {
+		name, ok := dnsname.Normalize(args[1])
+		if !ok || strings.Contains(name, ".") {
+			return c.Errf("Docker engine name '%s' is not a DNS label", args[1])
+		}
+		e.name = name
+	}
+	return nil
+}
+
+func setTLS(_ *caddy.Controller, _ *config, e *engineConfig, args []string) error {
+	e.tlsCert, e.tlsKey, e.tlsCA = args[0], args[1], args[2]
+	return nil
+}
+
+func setHostAddrs(c *caddy.Controller, _ *config, e *engineConfig, args []string) error {
+	for _, a := range args {
+		ip, err := netip.ParseAddr(a)
+		if err != nil || ip.IsUnspecified() || ip.Zone() != "" {
+			return c.Errf("host_address '%s' is not an IP address", a)
+		}
+		e.hostAddrs = append(e.hostAddrs, ip.Unmap())
+	}
+	return nil
+}
+
+func setManagers(_ *caddy.Controller, _ *config, e *engineConfig, args []string) error {
+	e.managers = args
+	return nil
+}
+
+func setNoSwarm(_ *caddy.Controller, _ *config, e *engineConfig, _ []string) error {
+	e.noSwarm = true
+	return nil
+}
+
+func setResync(c *caddy.Controller, cfg *config, _ *engineConfig, args []string) (err error) {
+	cfg.resync, err = duration(c, args[0])
+	return err
+}
+
+func setOptIn(_ *caddy.Controller, cfg *config, _ *engineConfig, _ []string) error {
+	cfg.optIn = true
+	return nil
+}
+
+func setLabelPrefix(c *caddy.Controller, cfg *config, _ *engineConfig, args []string) error {
+	if !validLabelPrefix(args[0]) {
+		return c.Errf("label_prefix '%s' is not a label key prefix like dockerhosts or com.example.dns", args[0])
+	}
+	cfg.labels = args[0]
+	return nil
+}
+
+func setNoShortID(_ *caddy.Controller, cfg *config, _ *engineConfig, _ []string) error {
+	cfg.noShortID = true
+	return nil
+}
+
+func setNameTemplate(c *caddy.Controller, cfg *config, _ *engineConfig, args []string) error {
+	t, err := docker.ParseTemplate(args[0])
+	if err != nil {
+		return c.Errf("name_template: %v", err)
+	}
+	cfg.templates = append(cfg.templates, t)
+	return nil
+}
+
+func setHostMode(_ *caddy.Controller, cfg *config, _ *engineConfig, _ []string) error {
+	cfg.hostMode = true
+	return nil
+}
+
+func setHealth(c *caddy.Controller, cfg *config, _ *engineConfig, args []string) error {
+	switch args[0] {
+	case "on":
+		cfg.noHealth = false
+	case "off":
+		cfg.noHealth = true
+	default:
+		return c.Errf("health '%s' is not on or off", args[0])
+	}
+	return nil
+}
+
+func setNetworks(_ *caddy.Controller, cfg *config, _ *engineConfig, args []string) error {
+	cfg.networks = args
+	return nil
+}
+
+func setTTL(c *caddy.Controller, cfg *config, _ *engineConfig, args []string) error {
+	ttl, err := strconv.ParseUint(args[0], 10, 32)
+	if err != nil || ttl > 86400 {
+		return c.Errf("ttl must be a number of seconds from 0 to 86400, not '%s'", args[0])
+	}
+	cfg.ttl = uint32(ttl)
+	return nil
+}
+
+func setReload(c *caddy.Controller, cfg *config, _ *engineConfig, args []string) (err error) {
+	cfg.reload, err = duration(c, args[0])
+	return err
+}
+
+func setNoReverse(_ *caddy.Controller, cfg *config, _ *engineConfig, _ []string) error {
+	cfg.noReverse = true
+	return nil
+}
+
+func setFallthrough(_ *caddy.Controller, cfg *config, _ *engineConfig, args []string) error {
+	cfg.fall = true
+	cfg.fallZones = args
+	return nil
+}
+
+func setMaxLineSize(c *caddy.Controller, cfg *config, _ *engineConfig, args []string) error {
+	n, err := size(c, "max_line_size", args[0], maxLineSize)
+	cfg.maxLineSize = int(n)
+	return err
+}
+
+func setMaxFileSize(c *caddy.Controller, cfg *config, _ *engineConfig, args []string) (err error) {
+	cfg.maxFileSize, err = size(c, "max_file_size", args[0], hostsfile.MaxFileBytesLimit)
+	return err
+}
+
+// size parses the size property prop may give, at most limit bytes.
+func size(c *caddy.Controller, prop, arg string, limit int64) (int64, error) {
+	n, ok := byteSize(arg)
+	if !ok || n > limit {
+		return 0, c.Errf("%s must be a size like 65536, 64K, 256M or 1G (a line at most 16M, a file at most 2G), not '%s'", prop, arg)
+	}
+	return n, nil
 }
 
 // currentEngine is the engine a per-engine property applies to: the one of

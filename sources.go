@@ -20,6 +20,13 @@ type source interface {
 	Synced() bool
 }
 
+// The kinds of source compose makes, as their index.SourceID says.
+const (
+	hostsFileKind = "hostsfile"
+	dockerKind    = "docker" // an engine's containers
+	swarmKind     = "swarm"  // an engine's swarm: services, tasks, nodes
+)
+
 // Priorities in the index: hosts files are operator overrides, their names
 // hide Docker's.
 const (
@@ -38,6 +45,27 @@ type sources struct {
 	changes chan struct{}
 }
 
+// newSources are the sources of idx, none yet: from now on every change
+// to idx is counted and signalled.
+func newSources(idx *index.Index) *sources {
+	s := &sources{changes: make(chan struct{}, 1)}
+	idx.OnChange(s.changed)
+	return s
+}
+
+// changed hears of each change a source made to the index (index.OnChange):
+// it is counted under the source's identity, and signalled on changes.
+func (s *sources) changed(src index.SourceID, hosts int) {
+	label := src.String()
+	entries.WithLabelValues(label).Set(float64(hosts))
+	updates.WithLabelValues(label).Inc()
+	lastUpdate.WithLabelValues(label).SetToCurrentTime()
+	select {
+	case s.changes <- struct{}{}:
+	default: // one pending signal covers every change before it is taken
+	}
+}
+
 // hostsFileLimits are the limits the Corefile gives hosts files.
 func (cfg *config) hostsFileLimits() hostsfile.Limits {
 	l := hostsfile.DefaultLimits
@@ -51,13 +79,12 @@ func (cfg *config) hostsFileLimits() hostsfile.Limits {
 }
 
 // compose builds the sources of cfg over idx. It is the only place that
-// gives a source its identity and priority in the index.
+// gives a source its identity (kind and name) and priority in the index.
 func compose(cfg *config, idx *index.Index) (*sources, error) {
-	s := &sources{changes: make(chan struct{}, 1)}
+	s := newSources(idx)
 	for _, path := range cfg.hostsFiles {
-		name := "hostsfile:" + path
-		sink := meteredSink{idx, index.Source{Name: name, Priority: hostsFilePriority}, s.changes}
-		src := hostsfile.NewSource(path, name, cfg.reload, sink)
+		id := index.Source{Kind: hostsFileKind, Name: path, Priority: hostsFilePriority}
+		src := hostsfile.NewSource(path, id.ID().String(), cfg.reload, idx.For(id))
 		src.SetLimits(cfg.hostsFileLimits())
 		s.list = append(s.list, src)
 	}
@@ -68,7 +95,7 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 		if !e.noSwarm {
 			tasks = docker.NewSwarmTasks()
 		}
-		sink := meteredSink{idx, index.Source{Name: "docker:" + e.name, Priority: dockerPriority}, s.changes}
+		sink := idx.For(index.Source{Kind: dockerKind, Name: e.name, Priority: dockerPriority})
 		src, err := docker.New(docker.Config{
 			Engine: e.name, Endpoint: e.endpoint, HostAddrs: e.hostAddrs,
 			TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA,
@@ -82,7 +109,7 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 		if e.noSwarm {
 			continue
 		}
-		swarmSink := meteredSink{idx, index.Source{Name: "swarm:" + e.name, Priority: dockerPriority}, s.changes}
+		swarmSink := idx.For(index.Source{Kind: swarmKind, Name: e.name, Priority: dockerPriority})
 		sw, err := docker.NewSwarm(docker.SwarmConfig{Engine: e.name, Resync: cfg.resync, OptIn: cfg.optIn, LabelPrefix: cfg.labels,
 			Endpoints: swarmEndpoints(e), Tasks: tasks}, swarmSink)
 		if err != nil {
@@ -144,60 +171,4 @@ func (s *sources) ready() bool {
 		}
 	}
 	return true
-}
-
-// meteredSink is the index as one source sees it: every change is counted
-// under the source's name, and signalled on changes.
-type meteredSink struct {
-	idx     *index.Index
-	src     index.Source
-	changes chan<- struct{}
-}
-
-func (m meteredSink) Replace(hosts []index.Host) {
-	m.idx.Replace(m.src, hosts)
-	m.changed()
-}
-
-func (m meteredSink) Upsert(h index.Host) bool {
-	changed := m.idx.Upsert(m.src, h)
-	if changed {
-		m.changed()
-	}
-	return changed
-}
-
-func (m meteredSink) Delete(id string) bool {
-	changed := m.idx.Delete(m.src, id)
-	if changed {
-		m.changed()
-	}
-	return changed
-}
-
-// NewTableBuilder starts a table for a hosts file (index.Tabler).
-func (m meteredSink) NewTableBuilder() *index.TableBuilder {
-	return m.idx.NewTableBuilder()
-}
-
-// SetTable takes a hosts file loaded whole (index.Tabler).
-func (m meteredSink) SetTable(t *index.Table) {
-	m.idx.SetTable(m.src, t)
-	m.changed()
-}
-
-// Patch takes an edit of a hosts file loaded whole (index.Tabler).
-func (m meteredSink) Patch(kill, revive []int32, remove []string, add []index.Host) {
-	m.idx.Patch(m.src, kill, revive, remove, add)
-	m.changed()
-}
-
-func (m meteredSink) changed() {
-	entries.WithLabelValues(m.src.Name).Set(float64(m.idx.Count(m.src.Name)))
-	updates.WithLabelValues(m.src.Name).Inc()
-	lastUpdate.WithLabelValues(m.src.Name).SetToCurrentTime()
-	select {
-	case m.changes <- struct{}{}:
-	default: // one pending signal covers every change before it is taken
-	}
 }

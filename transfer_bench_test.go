@@ -14,7 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/index"
-	"github.com/dockerhosts/dockerhosts/internal/knottest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/knottest"
 )
 
 // benchContainers are n containers as the Docker source hands them in: a
@@ -131,8 +131,8 @@ func BenchmarkNotifyCoalescing(b *testing.B) {
 func replayBursts(b *testing.B, quiet time.Duration) (notifies int, lags []time.Duration) {
 	zones := []string{"docker."}
 	d := &DockerHosts{Zones: zones, TTL: 5, index: index.New(zones)}
-	changes := make(chan struct{}, 1)
-	sink := meteredSink{d.index, index.Source{Name: "docker:bench"}, changes}
+	changes := newSources(d.index).changes
+	sink := d.index.For(index.Source{Name: "docker:bench"})
 	target := &notifyTimes{}
 	n := &notifier{d: d, target: target, changes: changes, quiet: quiet, maxWait: notifyMaxWait}
 	n.start()

@@ -13,10 +13,10 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/index"
-	"github.com/dockerhosts/dockerhosts/internal/knottest"
 	"github.com/dockerhosts/dockerhosts/internal/serial"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/knottest"
 
 	// The plugins the transfer Corefiles use besides ours.
 	_ "github.com/coredns/coredns/plugin/bind"

@@ -33,7 +33,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/knottest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/knottest"
 )
 
 func main() {

@@ -13,9 +13,9 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
-	"github.com/dockerhosts/dockerhosts/internal/knottest"
 	"github.com/dockerhosts/dockerhosts/internal/serial"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/knottest"
 )
 
 // TestRestartNeverMakesTheSecondaryRefuseTheZone restarts the binary, a

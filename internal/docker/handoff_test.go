@@ -3,7 +3,7 @@ package docker
 import (
 	"testing"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 )
 
 // While the engine's swarm source serves the swarm, a task's container is

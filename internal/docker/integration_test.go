@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/dockerhosts/dockerhosts/internal/await"
-	"github.com/dockerhosts/dockerhosts/internal/dockertest"
 	"github.com/dockerhosts/dockerhosts/internal/index"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
 	"github.com/moby/moby/client"
 )
 

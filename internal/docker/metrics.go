@@ -128,17 +128,17 @@ func metricsFor(engine string) engineMetrics {
 // last word (docker_up 0 as it stops) would stand while the new one is up.
 var gaugeOwners = struct {
 	sync.Mutex
-	by map[string]any
-}{by: map[string]any{}}
+	by map[any]any // a set's up gauge -> its owner
+}{by: map[any]any{}}
 
-func ownGauges(key string, owner any) {
+func ownGauges(key, owner any) {
 	gaugeOwners.Lock()
 	gaugeOwners.by[key] = owner
 	gaugeOwners.Unlock()
 }
 
 // releaseGauges runs zero unless a newer source owns the gauges.
-func releaseGauges(key string, owner any, zero func()) {
+func releaseGauges(key, owner any, zero func()) {
 	gaugeOwners.Lock()
 	defer gaugeOwners.Unlock()
 	if gaugeOwners.by[key] == owner {
@@ -148,7 +148,7 @@ func releaseGauges(key string, owner any, zero func()) {
 }
 
 // withGauges runs set only while owner owns the gauges.
-func withGauges(key string, owner any, set func()) {
+func withGauges(key, owner any, set func()) {
 	gaugeOwners.Lock()
 	defer gaugeOwners.Unlock()
 	if gaugeOwners.by[key] == owner {
@@ -156,7 +156,9 @@ func withGauges(key string, owner any, set func()) {
 	}
 }
 
-func (s *Source) gaugeKey() string { return "docker:" + s.cfg.Engine }
+// gaugeKey is the set of gauges s writes, named by its own up gauge (one
+// per engine), so that a source never names itself.
+func (s *Source) gaugeKey() any { return s.metrics.up }
 
 func (s *Source) ownGauges() { ownGauges(s.gaugeKey(), s) }
 

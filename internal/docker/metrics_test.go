@@ -3,7 +3,7 @@ package docker
 import (
 	"testing"
 
-	"github.com/dockerhosts/dockerhosts/internal/metricstest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/metricstest"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )

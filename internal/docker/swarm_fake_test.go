@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/dockerhosts/dockerhosts/internal/dnsname"
-	"github.com/dockerhosts/dockerhosts/internal/metricstest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/metricstest"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 )

@@ -97,7 +97,8 @@ func (m swarmMetrics) resync(reason string) {
 }
 func (m swarmMetrics) event(typ string) { swarmEventsTotal.WithLabelValues(m.engine, typ).Inc() }
 
-func (s *SwarmSource) gaugeKey() string { return "swarm:" + s.cfg.Engine }
+// gaugeKey is the set of gauges s writes: as for Source.gaugeKey.
+func (s *SwarmSource) gaugeKey() any { return s.metrics.up }
 
 func (s *SwarmSource) ownGauges() { ownGauges(s.gaugeKey(), s) }
 

@@ -3,7 +3,7 @@ package hostsfile
 import (
 	"testing"
 
-	"github.com/dockerhosts/dockerhosts/internal/metricstest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/metricstest"
 )
 
 func TestMetricNamesPassPromlint(t *testing.T) {

@@ -26,10 +26,7 @@ type Source struct {
 
 // Sink is where a Source puts the file's hosts: the index, which takes the
 // bulk of a file as a Table and its edits as patches.
-type Sink interface {
-	index.Sink
-	index.Tabler
-}
+type Sink = index.Tabler
 
 // NewSource serves the file at path (absolute) under the identity name.
 // poll is the stat-poll interval that backs up fsnotify; 0 turns it off.

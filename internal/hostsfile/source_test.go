@@ -14,8 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/index"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 )
 
 // logBuffer captures what the plugin logs (CoreDNS's log goes through the
@@ -48,7 +48,7 @@ func captureLog(t *testing.T) *logBuffer {
 func runSource(t *testing.T, path, name string, lim Limits) *index.Index {
 	t.Helper()
 	x := index.New([]string{"test."})
-	s := NewSource(path, name, 0, x.For(index.Source{Name: name, Priority: 10}).(Sink))
+	s := NewSource(path, name, 0, x.For(index.Source{Name: name, Priority: 10}))
 	s.SetLimits(lim)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -6,15 +6,46 @@ package index
 import (
 	"net/netip"
 	"slices"
+	"strings"
 )
 
-// Source names one producer of hosts. A name claimed by a source of higher
-// Priority hides the same name from sources of lower priority (an operator's
-// hosts file overrides what Docker says); sources of equal priority merge.
+// SourceID is who a source is: its kind (hostsfile, docker, swarm) and its
+// name within the kind (a path, an engine). Whoever composes the sources
+// makes it; the index only carries it, to each Owner it hands out.
+type SourceID struct {
+	Kind string
+	Name string
+}
+
+// String is the metrics label and log prefix: kind:name, e.g.
+// "hostsfile:/etc/hosts", or the name alone when there is no kind.
+func (id SourceID) String() string {
+	if id.Kind == "" {
+		return id.Name
+	}
+	return id.Kind + ":" + id.Name
+}
+
+// compare orders identities by kind, then name: as their Strings sort.
+func (id SourceID) compare(o SourceID) int {
+	if c := strings.Compare(id.Kind, o.Kind); c != 0 {
+		return c
+	}
+	return strings.Compare(id.Name, o.Name)
+}
+
+// Source is one producer of hosts: its identity and priority. A name
+// claimed by a source of higher Priority hides the same name from sources
+// of lower priority (an operator's hosts file overrides what Docker says);
+// sources of equal priority merge.
 type Source struct {
-	Name     string // metrics label and log prefix, e.g. "hostsfile:/etc/hosts" or "docker"
+	Kind     string // as in SourceID
+	Name     string // as in SourceID
 	Priority int
 }
+
+// ID is who src is.
+func (src Source) ID() SourceID { return SourceID{src.Kind, src.Name} }
 
 // Host is one addressable thing a source knows: a hosts-file line or a
 // container. Sources build a Host once and never change it afterwards.

@@ -27,14 +27,16 @@ type Index struct {
 	reverseZones []string // in-addr.arpa. and ip6.arpa. zones we are authoritative for
 
 	mu        sync.Mutex
-	gen       uint64                        // of txns
-	published uint64                        // snapshots published
-	hosts     map[string]map[string]*placed // source name -> host ID -> host
+	gen       uint64                          // of txns
+	published uint64                          // snapshots published
+	hosts     map[SourceID]map[string]*placed // source -> host ID -> host
 	sources   map[Source]*sourceRec
 	snap      atomic.Pointer[Snapshot]
 	// brokenChain hears of each changed alias whose chain loops or is
 	// longer than MaxChain; nil ignores them.
 	brokenChain func(name string)
+	// changed hears of each write of a source; nil ignores them.
+	changed func(src SourceID, hosts int)
 }
 
 // MaxChain is the longest CNAME chain served: a longer one, or a loop, is
@@ -47,6 +49,25 @@ func (x *Index) OnBrokenChain(fn func(name string)) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.brokenChain = fn
+}
+
+// OnChange sets fn to hear of each write of a source that may have changed
+// the index: every Replace, SetTable and Patch, and each Upsert and Delete
+// that changed something. It hears the source and how many hosts it now
+// has (to count them and signal secondaries). fn runs with the index
+// locked: it must not call the index.
+func (x *Index) OnChange(fn func(src SourceID, hosts int)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.changed = fn
+}
+
+// wrote tells the change hook that src wrote.
+func (x *Index) wrote(src Source) {
+	if x.changed != nil {
+		id := src.ID()
+		x.changed(id, x.count(id))
+	}
 }
 
 // placed is a host with everything derived from it, kept so that removing it
@@ -167,7 +188,7 @@ func hashAddr(a netip.Addr) uint64 { return maphash.Comparable(seed, a) }
 // New returns an empty index for the given zones. Forward zones qualify the
 // relative names sources hand in; reverse zones create no forward names.
 func New(zones []string) *Index {
-	x := &Index{hosts: map[string]map[string]*placed{}, sources: map[Source]*sourceRec{}}
+	x := &Index{hosts: map[SourceID]map[string]*placed{}, sources: map[Source]*sourceRec{}}
 	for _, z := range zones {
 		z = dns.CanonicalName(z)
 		if isReverseZone(z) {
@@ -195,10 +216,8 @@ func isReverseZone(z string) bool {
 // Load returns the current snapshot; it never blocks.
 func (x *Index) Load() *Snapshot { return x.snap.Load() }
 
-// Count returns how many hosts a source currently has in the index.
-func (x *Index) Count(source string) int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
+// count is how many hosts a source has in the index; x.mu is held.
+func (x *Index) count(source SourceID) int {
 	return len(x.hosts[source]) + x.tableCount(source)
 }
 
@@ -208,14 +227,14 @@ func (x *Index) Replace(src Source, hosts []Host) {
 	defer x.mu.Unlock()
 	t := x.begin()
 	x.setLayer(t, src, func(*layer) *layer { return nil })
-	if old := x.hosts[src.Name]; len(old) > 0 {
+	if old := x.hosts[src.ID()]; len(old) > 0 {
 		keep := make(map[string]struct{}, len(hosts))
 		for _, h := range hosts {
 			keep[h.ID] = struct{}{}
 		}
 		for id := range old {
 			if _, ok := keep[id]; !ok {
-				x.remove(t, src.Name, id)
+				x.remove(t, src.ID(), id)
 				t.pace.Tick()
 			}
 		}
@@ -225,6 +244,7 @@ func (x *Index) Replace(src Source, hosts []Host) {
 		t.pace.Tick()
 	}
 	x.commit(t)
+	x.wrote(src)
 }
 
 // Upsert adds h to src, replacing any host with the same ID. It reports
@@ -235,6 +255,9 @@ func (x *Index) Upsert(src Source, h Host) bool {
 	t := x.begin()
 	changed := x.put(t, src, h)
 	x.commit(t)
+	if changed {
+		x.wrote(src)
+	}
 	return changed
 }
 
@@ -243,8 +266,11 @@ func (x *Index) Delete(src Source, id string) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	t := x.begin()
-	changed := x.remove(t, src.Name, id)
+	changed := x.remove(t, src.ID(), id)
 	x.commit(t)
+	if changed {
+		x.wrote(src)
+	}
 	return changed
 }
 
@@ -270,17 +296,17 @@ func (x *Index) begin() *txn {
 }
 
 func (x *Index) put(t *txn, src Source, h Host) bool {
-	if old := x.hosts[src.Name][h.ID]; old != nil {
+	if old := x.hosts[src.ID()][h.ID]; old != nil {
 		if old.src.Source == src && x.same(old, h) {
 			return false
 		}
-		x.remove(t, src.Name, h.ID)
+		x.remove(t, src.ID(), h.ID)
 	}
 	p := x.place(x.source(src), h)
-	byID := x.hosts[src.Name]
+	byID := x.hosts[src.ID()]
 	if byID == nil {
 		byID = map[string]*placed{}
-		x.hosts[src.Name] = byID
+		x.hosts[src.ID()] = byID
 	}
 	byID[h.ID] = p
 	t.changed = true
@@ -325,7 +351,7 @@ func (x *Index) source(src Source) *sourceRec {
 	return s
 }
 
-func (x *Index) remove(t *txn, source, id string) bool {
+func (x *Index) remove(t *txn, source SourceID, id string) bool {
 	p := x.hosts[source][id]
 	if p == nil {
 		return false
@@ -757,7 +783,7 @@ func winners(owners []*placed) []*placed {
 		}
 	}
 	slices.SortFunc(out, func(a, b *placed) int {
-		if c := strings.Compare(a.src.Name, b.src.Name); c != 0 {
+		if c := a.src.ID().compare(b.src.ID()); c != 0 {
 			return c
 		}
 		return strings.Compare(a.id, b.id)
@@ -891,11 +917,13 @@ func (x *Index) fillAddr(s *addrState, a netip.Addr) {
 			hidden = append(hidden, p.owner())
 		}
 	}
-	slices.SortFunc(hidden, func(a, b Owner) int { return strings.Compare(a.Source+" "+a.Name, b.Source+" "+b.Name) })
+	slices.SortFunc(hidden, func(a, b Owner) int {
+		return strings.Compare(a.Source.String()+" "+a.Name, b.Source.String()+" "+b.Name)
+	})
 	s.hosts = append(s.hosts, hidden...)
 }
 
-func (p *placed) owner() Owner { return Owner{Source: p.src.Name, Name: p.knownAs()} }
+func (p *placed) owner() Owner { return Owner{Source: p.src.ID(), Name: p.knownAs()} }
 
 // knownAs is the name the host is known by, relative as the source gave it:
 // its first qualified PTR name (else name) without the zone qualify added.

@@ -159,8 +159,8 @@ func TestReplaceDropsWhatVanished(t *testing.T) {
 	if s.Reverse(netip.MustParseAddr("10.0.0.1")) != nil {
 		t.Fatal("PTR of a vanished host must go")
 	}
-	if x.Count("docker") != 2 {
-		t.Fatalf("count %d", x.Count("docker"))
+	if x.count(docker.ID()) != 2 {
+		t.Fatalf("count %d", x.count(docker.ID()))
 	}
 }
 
@@ -258,7 +258,7 @@ func TestOwnersAndWalks(t *testing.T) {
 	x.Upsert(docker, host("c1", []string{"web", "www"}, "172.17.0.2"))
 	x.Upsert(files, host("l1", []string{"override"}, "172.17.0.2"))
 	s := x.Load()
-	want := []Owner{{Source: files.Name, Name: "override"}, {Source: docker.Name, Name: "web"}}
+	want := []Owner{{Source: files.ID(), Name: "override"}, {Source: docker.ID(), Name: "web"}}
 	if got := s.Owners(netip.MustParseAddr("172.17.0.2")); !slices.Equal(got, want) {
 		t.Errorf("owners %v, want %v (the winner first)", got, want)
 	}
@@ -341,7 +341,7 @@ func TestOwnerNamesAsTheSourceGaveThem(t *testing.T) {
 		x := New(tc.zones)
 		x.Upsert(docker, host("c1", []string{tc.name}, "10.0.0.1"))
 		x.Upsert(files, host("f1", []string{tc.name}, "10.0.0.1"))
-		want := []Owner{{Source: files.Name, Name: tc.name}, {Source: docker.Name, Name: tc.name}}
+		want := []Owner{{Source: files.ID(), Name: tc.name}, {Source: docker.ID(), Name: tc.name}}
 		if got := x.Load().Owners(netip.MustParseAddr("10.0.0.1")); !slices.Equal(got, want) {
 			t.Errorf("zones %v, name %s: owners %v", tc.zones, tc.name, got)
 		}

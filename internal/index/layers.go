@@ -492,7 +492,7 @@ func (s *Snapshot) owners(a netip.Addr, r addrEntry) []Owner {
 					first = string(n)
 				}
 			})
-			all = append(all, ranked{h.l.src.Priority, Owner{Source: h.l.src.Name, Name: first}})
+			all = append(all, ranked{h.l.src.Priority, Owner{Source: h.l.src.ID(), Name: first}})
 		}
 	}
 	slices.SortStableFunc(all, func(a, b ranked) int {
@@ -695,6 +695,7 @@ func (s *Snapshot) addrBefore(i int, a netip.Addr) bool {
 // many plain hosts (a large hosts file) hands them over in bulk, then
 // changes them by patches.
 type Tabler interface {
+	Sink
 	// NewTableBuilder starts a table for this index (its zones decide
 	// which names lie above a host's).
 	NewTableBuilder() *TableBuilder
@@ -721,8 +722,8 @@ func (x *Index) SetTable(src Source, tab *Table) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	t := x.begin()
-	for id := range x.hosts[src.Name] {
-		x.remove(t, src.Name, id)
+	for id := range x.hosts[src.ID()] {
+		x.remove(t, src.ID(), id)
 		t.pace.Tick()
 	}
 	x.setLayer(t, src, func(*layer) *layer {
@@ -732,6 +733,7 @@ func (x *Index) SetTable(src Source, tab *Table) {
 		return &layer{src: x.source(src), tab: tab, cache: make([]atomic.Pointer[hostEntry], min(tab.Hosts(), entryCache))}
 	})
 	x.commit(t)
+	x.wrote(src)
 }
 
 // Patch changes src's table and hosts in one snapshot, so a reader sees
@@ -780,7 +782,7 @@ func (x *Index) Patch(src Source, kill, revive []int32, remove []string, add []H
 		})
 	}
 	for _, id := range remove {
-		x.remove(t, src.Name, id)
+		x.remove(t, src.ID(), id)
 		t.pace.Tick()
 	}
 	for _, h := range add {
@@ -788,6 +790,7 @@ func (x *Index) Patch(src Source, kill, revive []int32, remove []string, add []H
 		t.pace.Tick()
 	}
 	x.commit(t)
+	x.wrote(src)
 }
 
 // setLayer replaces src's layer in t with what change makes of it (nil for
@@ -808,15 +811,15 @@ func (x *Index) setLayer(t *txn, src Source, change func(old *layer) *layer) {
 	}
 	if l != nil {
 		rest = append(rest, l)
-		slices.SortFunc(rest, func(a, b *layer) int { return strings.Compare(a.src.Name, b.src.Name) })
+		slices.SortFunc(rest, func(a, b *layer) int { return a.src.ID().compare(b.src.ID()) })
 	}
 	t.layers, t.changed = rest, true
 }
 
 // tableCount is how many live table hosts src has.
-func (x *Index) tableCount(source string) int {
+func (x *Index) tableCount(source SourceID) int {
 	for _, l := range x.snap.Load().layers {
-		if l.src.Name == source {
+		if l.src.ID() == source {
 			return l.tab.Hosts() - l.ndead
 		}
 	}

@@ -2,7 +2,9 @@ package index
 
 // Sink is the index as one source sees it. Whoever composes the sources binds
 // each one's identity and priority (For), so a source never names itself and
-// two instances of the same kind never share an identity by accident.
+// two instances of the same kind never share an identity by accident. A
+// source writes straight into the index; who wants to hear of its writes
+// (metrics, NOTIFY) does so through OnChange.
 type Sink interface {
 	// Replace makes hosts the source's complete view (a full sync).
 	Replace(hosts []Host)
@@ -12,8 +14,9 @@ type Sink interface {
 	Delete(id string) bool
 }
 
-// For returns the sink through which src writes to x.
-func (x *Index) For(src Source) Sink { return boundSink{x, src} }
+// For returns the sink through which src writes to x: a Tabler, which a
+// source that loads in bulk (a hosts file) needs, and a Sink for any other.
+func (x *Index) For(src Source) Tabler { return boundSink{x, src} }
 
 type boundSink struct {
 	x   *Index

@@ -89,8 +89,8 @@ func (a addrEntry) owners() []Owner {
 // Owner is a host that has an address: its source and the name it is known
 // by (a container's name, a hosts-file line's first name).
 type Owner struct {
-	Source string // e.g. "docker:host", "hostsfile:/etc/hosts"
-	Name   string // relative, as the source gave it
+	Source SourceID // e.g. docker:host, hostsfile:/etc/hosts
+	Name   string   // relative, as the source gave it
 }
 
 func (a addrEntry) scopes() []string {

@@ -154,20 +154,20 @@ type order struct {
 	mapsLast bool
 	// prio is each source's priority: in both, the owners from the winning
 	// sources come first.
-	prio map[string]int
+	prio map[SourceID]int
 }
 
 func newTablePair(zones []string, tabs []*tableSrc, maps []mapSrc) *tablePair {
 	p := &tablePair{zones: zones, a: New(zones), b: New(zones), tabs: tabs, maps: maps}
-	p.order = order{exact: len(tabs) == 1 && len(maps) == 0, prio: map[string]int{}}
+	p.order = order{exact: len(tabs) == 1 && len(maps) == 0, prio: map[SourceID]int{}}
 	for _, ts := range tabs {
-		p.order.prio[ts.src.Name] = ts.src.Priority
+		p.order.prio[ts.src.ID()] = ts.src.Priority
 		for _, ms := range maps {
 			p.order.mapsLast = p.order.mapsLast || (ms.src.Priority == ts.src.Priority && ms.src.Name > ts.src.Name)
 		}
 	}
 	for _, ms := range maps {
-		p.order.prio[ms.src.Name] = ms.src.Priority
+		p.order.prio[ms.src.ID()] = ms.src.Priority
 	}
 	for _, ts := range tabs {
 		hosts := make([]Host, len(ts.hosts))
@@ -260,7 +260,7 @@ func (p *tablePair) check(t testing.TB) {
 	addrs = append(addrs, netip.MustParseAddr("10.9.9.9"), netip.MustParseAddr("fd00::99"))
 	errs := diffSnapshots(p.a.Load(), p.b.Load(), p.zones, addrs, p.order)
 	for _, ts := range p.tabs {
-		if ca, cb := p.a.Count(ts.src.Name), p.b.Count(ts.src.Name); ca != cb {
+		if ca, cb := p.a.count(ts.src.ID()), p.b.count(ts.src.ID()); ca != cb {
 			errs = append(errs, fmt.Sprintf("Count(%s): A %d, B %d", ts.src.Name, ca, cb))
 		}
 	}
@@ -489,7 +489,7 @@ func sameSet(a, b []string) bool {
 func ownerStrings(os []Owner) []string {
 	out := make([]string, len(os))
 	for i, o := range os {
-		out[i] = o.Source + " " + o.Name
+		out[i] = o.Source.String() + " " + o.Name
 	}
 	slices.Sort(out)
 	return out

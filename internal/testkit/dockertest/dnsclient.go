@@ -1,7 +1,7 @@
 package dockertest
 
 // DNSClientImage builds an image FROM scratch holding only
-// internal/dockertest/testdata/dnsclient, which asks a DNS server for a
+// internal/testkit/dockertest/testdata/dnsclient, which asks a DNS server for a
 // name's A records every 100 ms and prints each answer (`docker logs`), and
 // returns its reference: a client container for tests of answers that
 // depend on who asks. The image is removed when the test ends.
@@ -9,5 +9,5 @@ package dockertest
 //	docker run ... IMAGE SERVER:PORT NAME
 func (e *Engine) DNSClientImage() string {
 	e.t.Helper()
-	return e.programImage("./internal/dockertest/testdata/dnsclient")
+	return e.programImage("./internal/testkit/dockertest/testdata/dnsclient")
 }

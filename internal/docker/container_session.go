@@ -1,11 +1,3 @@
-// Package docker is the Docker Engine source of dockerhosts. One Source
-// follows one engine: session.go keeps the session (connect, subscribe then
-// list, events, backoff, resync), containers.go turns a container into its
-// index.Host, container_readiness.go tells whether it can take traffic (its
-// service names answer it only then), served.go keeps what is served up to
-// date, enginehost.go names the engine's host for published ports. It keeps
-// the last known records when the engine goes away, reconnects with backoff,
-// and resyncs fully on return.
 package docker
 
 import (

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 )
 
 // TestHostResolvesThroughGlibc is the host whose /etc/resolv.conf is the

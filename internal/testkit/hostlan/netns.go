@@ -30,7 +30,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockerhosts/dockerhosts/internal/dockertest"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
 )
 
 // commandTimeout bounds every program a test runs to completion.

@@ -23,7 +23,7 @@ func ImportIdleImage(ctx context.Context, ref string, labels ...string) error {
 // ref+"-base". The caller removes both (ref first).
 func ImportHealthImage(ctx context.Context, ref string, labels ...string) error {
 	base := ref + "-base"
-	if err := importProgram(ctx, "./internal/dockertest/testdata/hostname", base, labels...); err != nil {
+	if err := importProgram(ctx, "./internal/testkit/dockertest/testdata/hostname", base, labels...); err != nil {
 		return err
 	}
 	return buildHealthImage(ctx, "", base, ref, labels...)

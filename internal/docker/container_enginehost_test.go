@@ -7,8 +7,8 @@ import (
 
 	"github.com/moby/moby/api/types/events"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
 	"github.com/dockerhosts/dockerhosts/internal/index"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 )
 
 func TestPublishedPortsBecomeSRV(t *testing.T) {

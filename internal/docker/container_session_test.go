@@ -8,7 +8,7 @@ import (
 
 	"github.com/moby/moby/api/types/events"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 )
 
 func composeCtr(id, project, service, num, ip string) ctr {

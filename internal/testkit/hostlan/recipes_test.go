@@ -12,7 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 )
 
 // TestEveryRecipeNamesTheResolverPlaceholder: the README and each recipe's

@@ -19,7 +19,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 )
 
 // The test LAN reuses Docker's default bridge subnet, so that the recipes'
@@ -47,7 +47,7 @@ const (
 // moduleRoot is the repository root, from this file's location.
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // recipe returns a shipped recipe with the resolver's address in place of

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 )
 
 // TestNginxFollowsAMovedBackend is nginx proxying to web.docker by name with

@@ -167,12 +167,12 @@ func (e *Engine) IdleImage() string {
 }
 
 // HostnameImage builds an image FROM scratch holding only
-// internal/dockertest/testdata/hostname, a static HTTP server on :8080 that
+// internal/testkit/dockertest/testdata/hostname, a static HTTP server on :8080 that
 // answers every request with the container's hostname, and returns its
 // reference. The image is removed when the test ends.
 func (e *Engine) HostnameImage() string {
 	e.t.Helper()
-	return e.programImage("./internal/dockertest/testdata/hostname")
+	return e.programImage("./internal/testkit/dockertest/testdata/hostname")
 }
 
 // HealthImage is HostnameImage with a HEALTHCHECK in exec form (there is
@@ -236,7 +236,7 @@ func (e *Engine) Run(suffix string, args ...string) string {
 // that tests of any package can build testdata programs.
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // tarOf returns a tar archive holding the file at path under name, mode 0755.

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 )
 
 // DaemonOptions configures StartDaemon.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockerhosts/dockerhosts/internal/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 )
 
 func TestDaemonContainersAreItsOwn(t *testing.T) {
