@@ -87,7 +87,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 	soa := func() []dns.RR { return []dns.RR{d.soa(zoneSpelling(owner, zone), zone, d.serial(snap))} }
 
 	var answer, extra []dns.RR
-	exists := false
+	exists, withheld := false, false
 	if isSelfNS(qname, zone) && snap.Lookup(qname) == nil {
 		// The zones' name server; before the reverse branch, as a reverse
 		// zone has one too. A host of that name answers for itself.
@@ -108,6 +108,7 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 		}
 	} else if e := snap.Lookup(qname); e != nil {
 		exists = true
+		withheld = e.Withheld && len(e.A) == 0 && len(e.AAAA) == 0
 		answer, extra = d.records(owner, state.QType(), &client{w: w, snap: snap}, e, snap)
 	} else if e := snap.Wildcard(qname, zone); e != nil {
 		// Only a name that does not exist gets here: the plain path never
@@ -135,6 +136,9 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 	case !exists:
 		return d.reply(ctx, w, r, dns.RcodeNameError, nil, soa(), nil, outcomeNXDOMAIN)
 	case len(answer) == 0:
+		if withheld {
+			d.countWithheld(ctx) // a service name whose containers are none ready
+		}
 		return d.reply(ctx, w, r, dns.RcodeSuccess, nil, soa(), nil, outcomeNODATA)
 	}
 	return d.reply(ctx, w, r, dns.RcodeSuccess, answer, nil, extra, outcomeAnswer)

@@ -31,6 +31,13 @@ var (
 		Help:      "Queries handled, by outcome: answer, nodata, nxdomain, fallthrough, refused.",
 	}, []string{"server", "outcome"})
 
+	withheldNODATA = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "withheld_nodata_total",
+		Help:      "Queries answered NODATA at a service name because none of its containers is ready.",
+	}, []string{"server"})
+
 	entries = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
@@ -63,19 +70,25 @@ var (
 // queryCounters are the counters of one server, looked up once: looking a
 // labelled counter up allocates, and every query counts.
 type queryCounters struct {
-	server  string
-	counter [outcomes]prometheus.Counter
+	server   string
+	counter  [outcomes]prometheus.Counter
+	withheld prometheus.Counter
 }
 
-func (d *DockerHosts) count(ctx context.Context, o outcome) {
+func (d *DockerHosts) count(ctx context.Context, o outcome) { d.countersFor(ctx).counter[o].Inc() }
+
+// countWithheld counts a NODATA at a name whose containers are none ready.
+func (d *DockerHosts) countWithheld(ctx context.Context) { d.countersFor(ctx).withheld.Inc() }
+
+func (d *DockerHosts) countersFor(ctx context.Context) *queryCounters {
 	server := metrics.WithServer(ctx)
 	c := d.counters.Load()
 	if c == nil || c.server != server {
-		c = &queryCounters{server: server}
+		c = &queryCounters{server: server, withheld: withheldNODATA.WithLabelValues(server)}
 		for i := range c.counter {
 			c.counter[i] = queries.WithLabelValues(server, outcomeNames[i])
 		}
 		d.counters.Store(c)
 	}
-	c.counter[o].Inc()
+	return c
 }

@@ -3,6 +3,7 @@ package dockerhosts
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/dockerhosts/dockerhosts/internal/index"
 	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 	"github.com/dockerhosts/dockerhosts/internal/testkit/metricstest"
 )
@@ -23,7 +25,42 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 		v.WithLabelValues("lint")
 	}
 	updates.WithLabelValues("lint")
-	metricstest.Lint(t, queries, entries, updates, lastUpdate, brokenChains)
+	metricstest.Lint(t, queries, entries, updates, lastUpdate, brokenChains, withheldNODATA)
+}
+
+// A service name whose containers are none ready is NODATA with the SOA
+// (the name exists), counted; identity names answer.
+func TestWithheldNameIsCountedNODATA(t *testing.T) {
+	d := testHandler()
+	d.index.Upsert(dockerSource, index.Host{ID: "w1", Names: []string{"warming-1"}, ReverseNames: []string{"warming-1"},
+		Withheld: []string{"warming"}, Addrs: []index.Addr{{IP: netip.MustParseAddr("172.18.0.20")}}})
+	ask := func(name string, qtype uint16) *dns.Msg {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		d.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(name, qtype))
+		return rec.Msg
+	}
+	before := testutil.ToFloat64(withheldNODATA.WithLabelValues(""))
+	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		m := ask("Warming.docker.", qtype)
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeSOA || !m.Authoritative {
+			t.Fatalf("withheld name, type %d: %v", qtype, m)
+		}
+	}
+	if got := testutil.ToFloat64(withheldNODATA.WithLabelValues("")) - before; got != 2 {
+		t.Errorf("counted %v NODATA, want 2", got)
+	}
+	if m := ask("warming-1.docker.", dns.TypeA); len(m.Answer) != 1 {
+		t.Errorf("identity name: %v", m)
+	}
+	// Once a replica is ready, the name answers it and nothing is counted.
+	d.index.Upsert(dockerSource, index.Host{ID: "w2", Names: []string{"warming-2", "warming"}, ReverseNames: []string{"warming-2"},
+		Addrs: []index.Addr{{IP: netip.MustParseAddr("172.18.0.21")}}})
+	if m := ask("warming.docker.", dns.TypeA); len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != "172.18.0.21" {
+		t.Errorf("one ready replica: %v", m)
+	}
+	if got := testutil.ToFloat64(withheldNODATA.WithLabelValues("")) - before; got != 2 {
+		t.Errorf("counted %v NODATA, want still 2", got)
+	}
 }
 
 func TestQueriesAreCountedByOutcome(t *testing.T) {

@@ -41,6 +41,7 @@ type config struct {
 	noShortID  bool
 	templates  []*template.Template
 	hostMode   bool
+	noHealth   bool // health off: service names answer containers that are not ready
 	ttl        uint32
 	reload     time.Duration
 	noReverse  bool
@@ -281,6 +282,7 @@ var properties = map[string]property{
 	"host_mode":      {min: 0, max: 0, where: forDocker, set: setHostMode},
 	"traefik_proxy":  {min: 1, max: 1, where: forDocker, set: setTraefikProxy},
 	"traefik_opt_in": {min: 0, max: 0, where: forDocker, set: setTraefikOptIn},
+	"health":         {min: 1, max: 1, where: forDocker, set: setHealth},
 	"networks":       {min: 1, max: many, where: forDocker, set: setNetworks},
 	"ttl":            {min: 1, max: 1, where: inBlock, set: setTTL},
 	"reload":         {min: 1, max: 1, where: inBlock, set: setReload},
@@ -419,6 +421,18 @@ func setTraefikProxy(c *caddy.Controller, cfg *config, _ *engineConfig, args []s
 
 func setTraefikOptIn(_ *caddy.Controller, cfg *config, _ *engineConfig, _ []string) error {
 	cfg.traefikOptIn = true
+	return nil
+}
+
+func setHealth(c *caddy.Controller, cfg *config, _ *engineConfig, args []string) error {
+	switch args[0] {
+	case "on":
+		cfg.noHealth = false
+	case "off":
+		cfg.noHealth = true
+	default:
+		return c.Errf("health '%s' is not on or off", args[0])
+	}
 	return nil
 }
 

@@ -84,9 +84,11 @@ func TestSetupParses(t *testing.T) {
 			name_template "{{.Service}}.{{.Project}}"
 			name_template {{.Name}}.apps
 			host_mode
+			health off
 		}`, func(c *config) bool {
-			return len(c.engines) == 1 && c.labels == "coredns.dockerdiscovery" && c.noShortID && len(c.templates) == 2 && c.hostMode
+			return len(c.engines) == 1 && c.labels == "coredns.dockerdiscovery" && c.noShortID && len(c.templates) == 2 && c.hostMode && c.noHealth
 		}},
+		{"dockerhosts {\n health on\n}", func(c *config) bool { return len(c.engines) == 1 && !c.noHealth }},
 		{`dockerhosts {
 			docker tcp://m1.lab:2376 swarm1
 			swarm_managers tcp://m2.lab:2376 tcp://m3.lab:2376
@@ -145,6 +147,9 @@ func TestSetupRejectsMisconfiguration(t *testing.T) {
 		{"dockerhosts {\n name_template {{.Name\n}", "Testfile:2 - Error during parsing: name_template: template:"},
 		{"dockerhosts {\n docker\n swarm_managers\n}", "Testfile:3 - Error during parsing: Wrong argument count"},
 		{"dockerhosts {\n host_mode on\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"dockerhosts {\n health\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"dockerhosts {\n health maybe\n}", "Testfile:2 - Error during parsing: health 'maybe' is not on or off"},
+		{"dockerhosts {\n hostsfile /etc/hosts\n health off\n}", "needs the 'docker' property"},
 		{"dockerhosts {\n hostsfile /etc/hosts\n host_mode\n}", "needs the 'docker' property"},
 		{"dockerhosts {\n docker\n resync 1m\n resync 2m\n}", "Testfile:4 - Error during parsing: property 'resync' given twice"},
 		{"dockerhosts {\n docker\n tls a b\n}", "Testfile:3 - Error during parsing: Wrong argument count"},

@@ -100,7 +100,7 @@ func compose(cfg *config, idx *index.Index) (*sources, error) {
 			Engine: e.name, Endpoint: e.endpoint, HostAddrs: e.hostAddrs,
 			TLSCert: e.tlsCert, TLSKey: e.tlsKey, TLSCA: e.tlsCA,
 			Resync: cfg.resync, OptIn: cfg.optIn, LabelPrefix: cfg.labels, NoShortID: cfg.noShortID,
-			NameTemplates: cfg.templates, HostMode: cfg.hostMode, SwarmTasks: tasks,
+			NameTemplates: cfg.templates, HostMode: cfg.hostMode, SwarmTasks: tasks, Health: !cfg.noHealth,
 			Zones: cfg.zones, TraefikProxy: cfg.traefikProxy, TraefikOptIn: cfg.traefikOptIn,
 		}, sink)
 		if err != nil {

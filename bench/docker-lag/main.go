@@ -9,6 +9,9 @@
 //     time from the engine's start event (its TimeNano) to the first DNS
 //     answer carrying an address, polling over UDP every -interval. The
 //     squatter's address in that answer is an error.
+//   - health lag, -health times (health.go): a service name's withdrawal and
+//     return on health_status events, and its withdrawal at docker stop's
+//     kill event (targets: p50 <= 5 ms, max <= 50 ms).
 //
 // It prints p50 and max (targets: p50 <= 20 ms, max <= 100 ms). Everything it
 // creates carries a per-run prefix and label and is removed at the end, on
@@ -51,6 +54,7 @@ func main() {
 	interval := flag.Duration("interval", 200*time.Microsecond, "DNS poll interval")
 	timeout := flag.Duration("timeout", 20*time.Second, "give up on one wait after this long")
 	logPath := flag.String("log", "", "keep CoreDNS's output in this file (default: a temporary file, removed)")
+	health := flag.Int("health", 10, "health changes and stops to time on a service name (0 skips them)")
 	engines := flag.Int("engines", 1, "Docker engines the resolver follows: the engine, then more endpoints to it (socket symlinks), each a source of its own")
 	flag.Parse()
 
@@ -63,7 +67,7 @@ func main() {
 		serverLog: *logPath,
 		engines:   max(1, *engines),
 	}
-	err := b.run(ctx, *n, *syncN)
+	err := b.run(ctx, *n, *syncN, *health)
 	b.cleanup()
 	stop()
 	if err != nil {
@@ -78,16 +82,18 @@ type bench struct {
 	interval, timeout   time.Duration
 	prefix              string
 	image, network, dir string
+	healthImage         string
 
 	engines int // engine sources; every one past the first reaches the same engine by another path
 
 	mu        sync.Mutex
 	server    *exec.Cmd // CoreDNS
 	events    *exec.Cmd // docker events
+	more      []*exec.Cmd
 	serverLog string
 }
 
-func (b *bench) run(ctx context.Context, n, syncN int) error {
+func (b *bench) run(ctx context.Context, n, syncN, health int) error {
 	bin, err := filepath.Abs(b.coredns)
 	if err != nil {
 		return err
@@ -119,7 +125,13 @@ func (b *bench) run(ctx context.Context, n, syncN int) error {
 	} else if err := b.startServer(); err != nil {
 		return err
 	}
-	return b.restartLag(ctx, n)
+	if err := b.restartLag(ctx, n); err != nil {
+		return err
+	}
+	if health > 0 {
+		return b.healthLag(ctx, health)
+	}
+	return nil
 }
 
 // initialSync starts syncN containers, then CoreDNS, and times it.
@@ -445,7 +457,7 @@ func (b *bench) ip(ctx context.Context, id string) (string, error) {
 // image of this run, whatever happened before.
 func (b *bench) cleanup() {
 	b.mu.Lock()
-	for _, cmd := range []*exec.Cmd{b.server, b.events} {
+	for _, cmd := range append([]*exec.Cmd{b.server, b.events}, b.more...) {
 		if cmd != nil && cmd.Process != nil {
 			cmd.Process.Signal(syscall.SIGTERM)
 			done := make(chan struct{})
@@ -470,6 +482,14 @@ func (b *bench) cleanup() {
 	}
 	if b.network != "" {
 		if _, err := docker(ctx, "network", "rm", b.network); err != nil && !strings.Contains(err.Error(), "No such") {
+			warn("cleanup: %v", err)
+		}
+	}
+	for _, img := range []string{b.healthImage, b.healthImage + "-base"} {
+		if b.healthImage == "" {
+			break
+		}
+		if _, err := docker(ctx, "image", "rm", "--force", img); err != nil && !strings.Contains(err.Error(), "No such") {
 			warn("cleanup: %v", err)
 		}
 	}

@@ -245,6 +245,9 @@ type ctr struct {
 	mode     string              // HostConfig.NetworkMode
 	ports    map[string][]string // "8080/tcp" -> "HOSTIP:HOSTPORT" bindings
 	image    string
+	health   container.HealthStatus // "" for no HEALTHCHECK
+	started  time.Time              // State.StartedAt; zero for unknown
+	stopSig  string                 // Config.StopSignal
 }
 
 type ep struct {
@@ -261,11 +264,17 @@ func (c ctr) build() container.InspectResponse {
 		ID:         c.id,
 		Name:       "/" + c.name,
 		State:      &container.State{Running: !c.stopped, Paused: c.paused},
-		Config:     &container.Config{Hostname: hostname, Labels: c.labels, Image: c.image},
+		Config:     &container.Config{Hostname: hostname, Labels: c.labels, Image: c.image, StopSignal: c.stopSig},
 		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(c.mode)},
 		NetworkSettings: &container.NetworkSettings{
 			Networks: make(map[string]*network.EndpointSettings),
 		},
+	}
+	if c.health != "" {
+		res.State.Health = &container.Health{Status: c.health}
+	}
+	if !c.started.IsZero() {
+		res.State.StartedAt = c.started.Format(time.RFC3339Nano)
 	}
 	if c.stopped {
 		return res // a stopped container keeps its networks but no addresses

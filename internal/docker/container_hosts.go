@@ -25,7 +25,8 @@ const shortIDLen = 12
 type record struct {
 	host      index.Host
 	name      string       // container name, for log lines
-	claims    []nameClaim  // one per entry of host.Names, same order
+	claims    []nameClaim  // one per name of host.Names and host.Withheld
+	state     readiness    // whether its service names answer it
 	binds     []netip.Addr // specific host addresses its ports are published on
 	skipped   []string     // invalid names
 	badLabels []string     // malformed label values, skipped
@@ -61,6 +62,10 @@ type mapping struct {
 	zones        []string
 	traefikProxy string
 	traefikOptIn bool
+	// health withholds the service names of containers that are not ready;
+	// stops are the engine times of the stop requests seen, by container.
+	health bool
+	stops  map[string]int64
 }
 
 func (m mapping) prefix() string {
@@ -73,15 +78,20 @@ func (m mapping) prefix() string {
 // nameClaim is one served name. A name is exclusive when it should identify
 // one container (its name, hostname, dockerhosts.name); shared names (compose
 // service.project, network aliases) are meant to answer for every replica.
+// A service name answers the container only while it is ready; the others
+// (its identity: name, hostname, short ID) whenever it runs.
 type nameClaim struct {
 	name      string
 	exclusive bool
+	service   bool
 }
 
 // recordFor turns an inspected container into its record. ok is false when
 // the container is not to be served: not running (Docker hands its address
 // to the next container at stop), restarting (it holds no address then),
-// excluded by label, or a swarm task the swarm source answers for. Paused containers keep their address and are served.
+// excluded by label, or a swarm task the swarm source answers for. A
+// container that is not ready (paused, being stopped, not healthy yet)
+// keeps its identity names and withholds its service names (m.health).
 func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	c = dockerShapeState(c)
 	if c.State == nil || !c.State.Running || c.State.Restarting {
@@ -107,7 +117,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	r.host.Wildcard = cl.wildcard
 	r.host.TTL, r.host.HasTTL = cl.ttl, cl.hasTTL
 	seen := make(map[string]bool, 4)
-	add := func(name string, exclusive bool) {
+	add := func(name string, exclusive, service bool) {
 		raw := strings.TrimSpace(name)
 		if raw == "" {
 			return
@@ -121,30 +131,29 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 		}
 		if seen[name] {
 			// A name claimed both ways (an alias equal to the container
-			// name) counts as the container's own.
-			if exclusive {
-				for i := range r.claims {
-					if r.claims[i].name == name {
-						r.claims[i].exclusive = true
-					}
+			// name) counts as the container's own, and as its identity.
+			for i := range r.claims {
+				if r.claims[i].name == name {
+					r.claims[i].exclusive = r.claims[i].exclusive || exclusive
+					r.claims[i].service = r.claims[i].service && service
 				}
 			}
 			return
 		}
 		seen[name] = true
-		r.claims = append(r.claims, nameClaim{name: name, exclusive: exclusive})
+		r.claims = append(r.claims, nameClaim{name: name, exclusive: exclusive, service: service})
 	}
 
-	add(r.name, true)
+	add(r.name, true, false)
 	if hostname != "" && !strings.HasPrefix(c.ID, hostname) && ownNetworkStack(c.HostConfig) {
-		add(hostname, true)
+		add(hostname, true, false)
 	}
 	if project, service := labels[labelComposeProject], labels[labelComposeService]; project != "" && service != "" &&
 		!strings.EqualFold(labels[labelComposeOneoff], "true") {
-		add(service+"."+project, false)
+		add(service+"."+project, false, true)
 	}
 	for _, extra := range cl.names {
-		add(extra, true)
+		add(extra, true, true)
 	}
 	for i, t := range m.templates {
 		name, err := runTemplate(t, c, labels, m.engine)
@@ -152,7 +161,7 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 			r.problems = append(r.problems, fmt.Sprintf("name template %d (%s) gives no name: %v", i+1, t.Root, err))
 			continue
 		}
-		add(name, true)
+		add(name, true, true)
 	}
 
 	networks := sortedNetworks(c.NetworkSettings)
@@ -160,13 +169,13 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	// The short ID answers as Docker's embedded DNS answers it (the alias
 	// is on every user network); its own, like the container name.
 	if !m.noShortID && len(c.ID) >= shortIDLen {
-		add(shortID, true)
+		add(shortID, true, false)
 	}
 	for _, n := range networks {
 		ep := c.NetworkSettings.Networks[n]
 		for _, alias := range ep.Aliases {
 			if !strings.EqualFold(alias, shortID) {
-				add(alias, false)
+				add(alias, false, true)
 			}
 		}
 	}
@@ -174,12 +183,17 @@ func recordFor(c container.InspectResponse, m mapping) (r record, ok bool) {
 	// have one of that name.
 	if m.engine != "" {
 		for _, cl := range slices.Clone(r.claims) {
-			add(cl.name+"."+m.engine, cl.exclusive)
+			add(cl.name+"."+m.engine, cl.exclusive, cl.service)
 		}
 	}
-	r.host.Names = make([]string, len(r.claims))
-	for i, cl := range r.claims {
-		r.host.Names[i] = cl.name
+	r.state = readinessOf(c.State, m.stops[c.ID])
+	withhold := m.health && r.state != ready && !cl.healthIgnored
+	for _, nc := range r.claims {
+		if withhold && nc.service {
+			r.host.Withheld = append(r.host.Withheld, nc.name)
+		} else {
+			r.host.Names = append(r.host.Names, nc.name)
+		}
 	}
 	var ports network.PortMap
 	if c.NetworkSettings != nil {

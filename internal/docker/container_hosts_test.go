@@ -74,8 +74,9 @@ func TestRecordNames(t *testing.T) {
 
 func TestRecordExclusiveClaims(t *testing.T) {
 	r, _ := recordFor(composeCtr("0123456789abcdef", "shop", "cart", "1", "10.0.0.2").build(), mapping{})
-	// The short ID is an alias too, but the container's own name first.
-	want := []nameClaim{{"shop-cart-1", true}, {"cart.shop", false}, {"0123456789ab", true}, {"cart", false}}
+	// The short ID is an alias too, but the container's own name first;
+	// the compose service and the alias are service names.
+	want := []nameClaim{{"shop-cart-1", true, false}, {"cart.shop", false, true}, {"0123456789ab", true, false}, {"cart", false, true}}
 	if !slices.Equal(r.claims, want) {
 		t.Errorf("claims = %+v, want %+v", r.claims, want)
 	}

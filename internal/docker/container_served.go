@@ -23,6 +23,7 @@ import (
 func (s *Source) apply(ctx context.Context, id string, at int64) error {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
+	kills := s.kills.take(id) // before the inspect: a later one queues id again
 	res, err := s.engine.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	var (
 		r       record
@@ -33,7 +34,11 @@ func (s *Source) apply(ctx context.Context, id string, at int64) error {
 	case err != nil:
 		return fmt.Errorf("inspect container %.12s: %w", id, err)
 	default:
+		s.noteStops(id, kills, res.Container.Config)
 		r, running = recordFor(res.Container, s.mapping())
+	}
+	if !running {
+		delete(s.stops, id)
 	}
 	var changed bool
 	if running {
@@ -42,7 +47,9 @@ func (s *Source) apply(ctx context.Context, id string, at int64) error {
 		changed = s.remove(id)
 	}
 	if changed && at > 0 {
-		s.metrics.lag.Observe(max(0, time.Since(time.Unix(0, at)).Seconds()))
+		lag := max(0, time.Since(time.Unix(0, at)).Seconds())
+		s.metrics.lag.Observe(lag)
+		s.metrics.programmed.Observe(lag)
 	}
 	return nil
 }
@@ -52,8 +59,8 @@ func (s *Source) mapping() mapping {
 		engine: s.cfg.Engine, optIn: s.cfg.OptIn, labelPrefix: s.cfg.LabelPrefix, noShortID: s.cfg.NoShortID,
 		templates: s.cfg.NameTemplates, hostMode: s.cfg.HostMode, hostAddrs: s.hostAddrs,
 		outsideAll: s.outsideAll(),
-		leaveTasks: s.cfg.SwarmTasks.Served(),
-		zones:      s.cfg.Zones, traefikProxy: s.cfg.TraefikProxy, traefikOptIn: s.cfg.TraefikOptIn,
+		leaveTasks: s.cfg.SwarmTasks.Served(), health: s.cfg.Health, stops: s.stops,
+		zones: s.cfg.Zones, traefikProxy: s.cfg.TraefikProxy, traefikOptIn: s.cfg.TraefikOptIn,
 	}
 }
 
@@ -208,6 +215,11 @@ func (s *Source) fullSync(ctx context.Context, reason string) error {
 			s.untrack(id)
 		}
 	}
+	for id := range s.stops {
+		if _, ok := present[id]; !ok {
+			delete(s.stops, id)
+		}
+	}
 	for i := range records {
 		s.track(records[i])
 	}
@@ -274,10 +286,13 @@ func (s *Source) inspectAll(ctx context.Context, items []container.Summary) ([]r
 }
 
 func (s *Source) updateGauges() {
-	containers, names := len(s.containers), len(s.claims)
+	containers, names, states := len(s.containers), len(s.claims), s.states
 	s.setGauges(func(m engineMetrics) {
 		m.containers.Set(float64(containers))
 		m.names.Set(float64(names))
+		for i, n := range states {
+			m.readiness[i].Set(float64(n))
+		}
 	})
 }
 
@@ -286,6 +301,7 @@ func (s *Source) updateGauges() {
 type tracked struct {
 	name     string
 	claims   []nameClaim
+	state    readiness
 	binds    []netip.Addr // specific host addresses it publishes ports on
 	reported []string     // problems already logged for this container
 }
@@ -340,9 +356,14 @@ func (s *Source) track(r record) {
 			s.claim(nc, id, r.name)
 		}
 	}
+	if _, ok := s.containers[id]; ok {
+		s.states[old.state]--
+	}
+	s.states[r.state]++
 	s.containers[id] = tracked{
 		name:     r.name,
 		claims:   r.claims,
+		state:    r.state,
 		binds:    r.binds,
 		reported: s.report(r, old.reported),
 	}
@@ -357,6 +378,7 @@ func (s *Source) untrack(id string) {
 	for _, oc := range old.claims {
 		s.release(oc, id)
 	}
+	s.states[old.state]--
 	delete(s.containers, id)
 }
 

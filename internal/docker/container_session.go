@@ -65,6 +65,10 @@ type Config struct {
 	// containers labelled traefik.enable=true (exposedByDefault=false).
 	TraefikProxy string
 	TraefikOptIn bool
+	// Health withholds a container's service names while it is not ready
+	// (starting, unhealthy, paused, being stopped); its identity names
+	// answer whenever it runs.
+	Health bool
 }
 
 // DefaultResync is the plugin's full-resync period when none is configured.
@@ -91,11 +95,16 @@ type Source struct {
 
 	backoffMin, backoffMax time.Duration
 
+	// kills carries stop requests from the event stream to Run's goroutine.
+	kills kills
+
 	// Owned by the goroutine running Run.
 	served     map[string]index.Host // what the sink has from this source, by host ID
 	containers map[string]tracked    // served containers by ID
 	claims     map[string]claim      // served names
 	binds      map[netip.Addr]int    // containers publishing on each specific host address
+	stops      map[string]int64      // engine time of the last stop request, by running container
+	states     [readinessStates]int  // served containers by readiness
 	hostAddrs  []netip.Addr          // the engine host's addresses as last served
 	up         bool                  // connected and synced
 	downLogged bool                  // the current outage has been logged
@@ -138,6 +147,7 @@ func newSource(cfg Config, e engine, sink index.Sink) *Source {
 		claims:     make(map[string]claim),
 		binds:      make(map[netip.Addr]int),
 		traefik:    newTraefikState(),
+		stops:      make(map[string]int64),
 	}
 }
 
@@ -218,8 +228,13 @@ func (s *Source) session(ctx context.Context, reason string) error {
 
 	var pending backlog
 	pending.init()
+	s.kills.reset()
 	streamErr, unsubscribe := subscribe(ctx, s.engine.Events, eventFilters(),
-		func(ev events.Message) { queue(dockerShape(ev), &pending, s.metrics.events) })
+		func(ev events.Message) {
+			ev = dockerShape(ev) // Podman's words as Docker's, before anything reads it
+			s.noteKill(ev)
+			queue(ev, &pending, s.metrics.events)
+		})
 	defer unsubscribe()
 
 	if err := s.fullSync(ctx, reason); err != nil {

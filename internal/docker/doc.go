@@ -8,7 +8,9 @@
 //     container_enginekind.go tells Docker from Podman, and
 //     container_podman.go turns Podman's events and states into Docker's.
 //     A container becomes names in container_hosts.go (recordFor: its name,
-//     its short ID, its labels and name templates, its networks' aliases).
+//     its short ID, its labels and name templates, its networks' aliases);
+//     container_readiness.go tells whether it can take traffic: its service
+//     names answer it only then, its identity names whenever it runs.
 //   - SwarmSource follows the engine's swarm through a manager:
 //     swarm_session.go polls and resyncs, swarm_state.go keeps services,
 //     tasks and nodes. A swarm task becomes names in swarm_hosts.go

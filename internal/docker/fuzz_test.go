@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,13 +19,14 @@ func FuzzRecordFor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, hostname, alias, extra, srv, project, service, enable, rule, image string) {
 		c := ctr{id: "0123456789abcdef0123", name: name, hostname: hostname, image: image,
 			labels: map[string]string{
-				keyName: extra, keySRV: srv, keyEnable: enable,
+				keyName: extra, keySRV: srv, keyEnable: enable, DefaultLabelPrefix + "." + labelHealth: enable,
 				labelComposeProject: project, labelComposeService: service,
 				"traefik.http.routers.r.rule": rule,
 			},
 			nets: map[string]ep{"net": {ip: "10.0.0.2", aliases: []string{alias}}}}
+		c.health = "starting" // not ready: service names are withheld
 		for _, optIn := range []bool{false, true} {
-			r, ok := recordFor(c.build(), mapping{optIn: optIn, zones: []string{"lan.", "."}})
+			r, ok := recordFor(c.build(), mapping{optIn: optIn, zones: []string{"lan.", "."}, health: optIn})
 			for _, n := range r.routes {
 				if !dnsname.Valid(n) {
 					t.Fatalf("served an invalid router name %q from %q", n, rule)
@@ -33,7 +35,7 @@ func FuzzRecordFor(f *testing.F) {
 			if !ok {
 				continue
 			}
-			for _, n := range r.host.Names {
+			for _, n := range slices.Concat(r.host.Names, r.host.Withheld) {
 				if n != strings.ToLower(n) || !dnsname.Valid(n) {
 					t.Fatalf("served an invalid name %q", n)
 				}

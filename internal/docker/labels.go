@@ -30,6 +30,7 @@ const (
 
 	labelSRVPriority = "srv.priority" // of every SRV record of the container
 	labelSRVWeight   = "srv.weight"   // of every SRV record; 0 drains
+	labelHealth      = "health"       // "ignore": service names answer whatever the readiness
 
 	labelComposeProject = "com.docker.compose.project"
 	labelComposeService = "com.docker.compose.service"
@@ -58,6 +59,9 @@ type containerLabels struct {
 	// ttl is the TTL asked for, when hasTTL.
 	ttl    uint32
 	hasTTL bool
+	// healthIgnored serves the service names while the container runs,
+	// ready or not (the label health=ignore).
+	healthIgnored bool
 	// problems are malformed values, each worded for one log line.
 	problems []string
 }
@@ -82,6 +86,15 @@ func parseLabels(labels map[string]string, prefix string) containerLabels {
 		cl.enable = &b
 	}
 	cl.wildcard, _ = boolean(labelWild)
+	if v, ok := labels[key(labelHealth)]; ok {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "ignore":
+			cl.healthIgnored = true
+		case "", "follow":
+		default:
+			cl.problems = append(cl.problems, fmt.Sprintf("%s=%q is not ignore or follow", key(labelHealth), v))
+		}
+	}
 	for _, n := range strings.Split(labels[key(labelName)], ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			cl.names = append(cl.names, n)

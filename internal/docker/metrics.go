@@ -74,6 +74,21 @@ var (
 		Name:      "engine_info",
 		Help:      "1 for the product (docker, podman, unknown) and version an engine reported at its last connection, by engine.",
 	}, []string{"engine", "kind", "version"})
+	// programmingDuration is the counterpart of the kubernetes plugin's
+	// dns_programming_duration_seconds: the promise an operator watches.
+	programmingDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "programming_duration_seconds",
+		Help:      "Time from an engine's event (its own timestamp) to the snapshot that serves it, by engine and kind (container, swarm_task).",
+		Buckets:   prometheus.ExponentialBuckets(0.00025, 2, 16), // 250µs .. 8s
+	}, []string{"engine", "kind"})
+	containerReadiness = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "container_readiness",
+		Help:      "Number of Docker containers served, by engine and readiness (ready, starting, unhealthy, stopping, paused).",
+	}, []string{"engine", "state"})
 	skippedLabelsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
@@ -88,7 +103,8 @@ type engineMetrics struct {
 	events, resyncs                *prometheus.CounterVec
 	reconnects, conflicts, skipped prometheus.Counter
 	skippedLabels                  prometheus.Counter
-	lag                            prometheus.Observer
+	lag, programmed                prometheus.Observer
+	readiness                      [readinessStates]prometheus.Gauge
 	engine                         string
 }
 
@@ -100,7 +116,7 @@ func (m engineMetrics) setInfo(kind EngineKind, version string) {
 
 func metricsFor(engine string) engineMetrics {
 	l := prometheus.Labels{"engine": engine}
-	return engineMetrics{
+	m := engineMetrics{
 		containers:    containersServed.With(l),
 		names:         namesServed.With(l),
 		up:            dockerUp.With(l),
@@ -112,7 +128,12 @@ func metricsFor(engine string) engineMetrics {
 		skippedLabels: skippedLabelsTotal.With(l),
 		lag:           eventLag.With(l),
 		engine:        engine,
+		programmed:    programmingDuration.WithLabelValues(engine, "container"),
 	}
+	for i := range m.readiness {
+		m.readiness[i] = containerReadiness.WithLabelValues(engine, readiness(i).String())
+	}
+	return m
 }
 
 // gaugeOwners gives each set of gauges (an engine's containers, an engine's

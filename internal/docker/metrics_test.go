@@ -31,5 +31,5 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	metricsFor("lint").resyncs.WithLabelValues("startup")
 	skippedLabelsTotal.WithLabelValues("lint")
 	metricsFor("lint").setInfo(KindPodman, "4.3.1")
-	metricstest.Lint(t, engineInfo, skippedLabelsTotal, containersServed, namesServed, eventsTotal, resyncsTotal, reconnectsTotal, dockerUp, eventLag, nameConflictsTotal, skippedNamesTotal)
+	metricstest.Lint(t, engineInfo, skippedLabelsTotal, containersServed, namesServed, eventsTotal, resyncsTotal, reconnectsTotal, dockerUp, eventLag, nameConflictsTotal, skippedNamesTotal, programmingDuration, containerReadiness)
 }

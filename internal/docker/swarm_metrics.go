@@ -72,7 +72,7 @@ type swarmMetrics struct {
 	pollsAll, pollsService     prometheus.Counter
 	pollsStatus                prometheus.Counter
 	skippedNames               prometheus.Counter
-	taskLag                    prometheus.Observer
+	taskLag, programmed        prometheus.Observer
 	engine                     string
 }
 
@@ -87,6 +87,7 @@ func newSwarmMetrics(engine string) swarmMetrics {
 		pollsStatus:  swarmPollsTotal.WithLabelValues(engine, "status"),
 		skippedNames: swarmSkippedNamesTotal.WithLabelValues(engine),
 		taskLag:      swarmTaskLag.WithLabelValues(engine),
+		programmed:   programmingDuration.WithLabelValues(engine, "swarm_task"),
 		engine:       engine,
 	}
 }

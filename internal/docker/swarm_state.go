@@ -197,7 +197,9 @@ func (s *SwarmSource) setTask(t swarm.Task) {
 			st.dirty[old.serviceID] = struct{}{}
 		}
 	} else if s.sink != nil && v.runningSince > 0 {
-		s.metrics.taskLag.Observe(max(0, time.Since(time.Unix(0, v.runningSince)).Seconds()))
+		lag := max(0, time.Since(time.Unix(0, v.runningSince)).Seconds())
+		s.metrics.taskLag.Observe(lag)
+		s.metrics.programmed.Observe(lag)
 	}
 	st.tasks[t.ID] = &v
 	byService := st.byService[v.serviceID]

@@ -78,6 +78,11 @@ type Host struct {
 	// address the query arrived on, of that family: this machine, for an
 	// engine on it. Nil: Addrs, for every client.
 	Published []netip.Addr
+	// Withheld are names the host holds without answering at them: a
+	// container's service names while it cannot take traffic. Each exists
+	// (NODATA, never NXDOMAIN, which clients would cache), as do the SRV
+	// names Services would put at it; the records come from other hosts.
+	Withheld []string
 }
 
 // TXT is one TXT record a host asks for.
@@ -97,7 +102,8 @@ func (h Host) Equal(o Host) bool {
 	return h.ID == o.ID && slices.Equal(h.Names, o.Names) && slices.Equal(h.ReverseNames, o.ReverseNames) &&
 		slices.Equal(h.Addrs, o.Addrs) && slices.Equal(h.Services, o.Services) && h.CNAME == o.CNAME &&
 		slices.EqualFunc(h.TXT, o.TXT, TXT.equal) && h.Wildcard == o.Wildcard &&
-		h.TTL == o.TTL && h.HasTTL == o.HasTTL && slices.Equal(h.Published, o.Published)
+		h.TTL == o.TTL && h.HasTTL == o.HasTTL && slices.Equal(h.Published, o.Published) &&
+		slices.Equal(h.Withheld, o.Withheld)
 }
 
 // Addr is one address of a host. Network, Subnet and Scope are set for

@@ -104,6 +104,7 @@ type placedMore struct {
 	txtNames  map[string][][]string  // qualified <key>.<name> -> its TXT records
 	published []netip.Addr           // Host.Published, as given
 	reach     *Reach                 // the same, built for queries
+	withheld  []string               // qualified names it holds without records (Host.Withheld, their SRV names)
 }
 
 // manyOwners is where a host's names get a set for membership tests rather
@@ -334,6 +335,9 @@ func (x *Index) put(t *txn, src Source, h Host) bool {
 	for _, n := range p.ents {
 		x.addEnt(t, n, +1)
 	}
+	for _, n := range p.withheld() {
+		x.hold(t, n, +1)
+	}
 	for i, ip := range p.ips {
 		if !slices.Contains(p.ips[:i], ip) {
 			x.addAddrOwner(t, ip, p)
@@ -378,6 +382,9 @@ func (x *Index) remove(t *txn, source SourceID, id string) bool {
 	for _, n := range p.ents {
 		x.addEnt(t, n, -1)
 	}
+	for _, n := range p.withheld() {
+		x.hold(t, n, -1)
+	}
 	for i, ip := range p.ips {
 		if !slices.Contains(p.ips[:i], ip) {
 			x.dropAddrOwner(t, ip, p)
@@ -399,7 +406,7 @@ func (x *Index) same(p *placed, h Host) bool {
 	return p.id == q.id && p.plain.ttls == q.plain.ttls && p.plain.ttl == q.plain.ttl && slices.Equal(p.owners, q.owners) && slices.Equal(p.reverse, q.reverse) &&
 		slices.Equal(p.ips, q.ips) && slices.Equal(p.nets, q.nets) && slices.Equal(pm.services, qm.services) &&
 		slices.Equal(pm.published, qm.published) &&
-		pm.cname == qm.cname && slices.EqualFunc(pm.txt, qm.txt, slices.Equal) &&
+		pm.cname == qm.cname && slices.Equal(pm.withheld, qm.withheld) && slices.EqualFunc(pm.txt, qm.txt, slices.Equal) &&
 		maps.EqualFunc(pm.txtNames, qm.txtNames, func(a, b [][]string) bool { return slices.EqualFunc(a, b, slices.Equal) })
 }
 
@@ -535,6 +542,22 @@ func (x *Index) place(src *sourceRec, h Host) *placed {
 			}
 		}
 	}
+	// A withheld name exists, as do the names above it and the SRV names
+	// its services would have; none gets a record from this host.
+	for _, name := range h.Withheld {
+		for _, q := range x.qualify(name) {
+			held := []string{q}
+			for _, s := range h.Services {
+				held = append(held, "_"+s.Name+"._"+s.Proto+"."+q)
+			}
+			for _, n := range held {
+				if !slices.Contains(p.extra().withheld, n) && !p.owns(n) {
+					p.more.withheld = append(p.more.withheld, n)
+					x.addEnts(&ents, n)
+				}
+			}
+		}
+	}
 	// In a reverse zone we serve, the names between an address's PTR name
 	// and the zone apex exist too (RFC 8020: NXDOMAIN there would deny the
 	// PTR below).
@@ -660,6 +683,20 @@ func (x *Index) dropOwner(t *txn, n string, p *placed) {
 }
 
 func (x *Index) addEnt(t *txn, n string, delta int32) { x.nameState(t, n).ents += delta }
+
+// hold counts a host withholding n: the name exists, marked Withheld.
+func (x *Index) hold(t *txn, n string, delta int32) {
+	s := x.nameState(t, n)
+	s.ents += delta
+	s.held += delta
+}
+
+func (p *placed) withheld() []string {
+	if p.more == nil {
+		return nil
+	}
+	return p.more.withheld
+}
 
 func (x *Index) addAddrOwner(t *txn, a netip.Addr, p *placed) {
 	if v, ok := t.addrs.get(a); !ok && !p.hasScope(a) {
@@ -791,6 +828,7 @@ func winners(owners []*placed) []*placed {
 // whatever addresses other hosts of the same priority have.
 func (x *Index) fill(e *Entry, n string) {
 	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked, e.Reached, e.ttls, e.ttl = nil, nil, nil, nil, "", false, false, 0, 0
+	e.Withheld = e.st.held > 0
 	won := winners(e.st.owners)
 	if len(won) > 0 {
 		e.prio = won[0].src.Priority

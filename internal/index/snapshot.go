@@ -43,6 +43,9 @@ type Entry struct {
 	// several scopes: the answer then depends on which engines the client
 	// is on (its addresses, and their order).
 	Reached bool
+	// Withheld is set when some host holds the name without answering at
+	// it (a container that is not ready): with no addresses, that is why.
+	Withheld bool
 	// prio is the priority of the sources whose hosts gave the records.
 	prio int
 

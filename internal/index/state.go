@@ -8,6 +8,7 @@ type nameState struct {
 	owners []*placed       // hosts that own the name (or an SRV record at it)
 	index  map[*placed]int // position in owners, only for long lists
 	ents   int32           // names below it: it exists even without records
+	held   int32           // hosts withholding it; counted in ents too
 	gen    uint64          // the txn that made this copy
 	done   bool            // commit has recomputed it
 }

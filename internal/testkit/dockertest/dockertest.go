@@ -202,6 +202,26 @@ func (e *Engine) HostnameImage() string {
 	return e.programImage("./internal/testkit/dockertest/testdata/hostname")
 }
 
+// HealthImage is HostnameImage with a HEALTHCHECK in exec form (there is
+// no shell FROM scratch): `hostname check`, every second; `docker run
+// --health-interval` and friends tune it. WARMUP and DRAIN (durations, in
+// the container's environment) give the app a warm-up, answered 503 and
+// unhealthy, and a graceful drain after SIGTERM; `docker exec C /hostname
+// sick` (or `well`) turns its health check. Removed when the test ends.
+func (e *Engine) HealthImage() string {
+	e.t.Helper()
+	base := e.HostnameImage()
+	ref := e.Prefix + "-health:latest"
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	if err := buildHealthImage(ctx, e.host, base, ref, e.label()); err != nil {
+		e.t.Fatal(err)
+	}
+	// Before the sweep, which cannot remove the base while this child is.
+	e.cleanup("image", "rm", "--force", ref)
+	return ref
+}
+
 // programImage imports the program in pkg as the image
 // Prefix-<program>:latest and returns its reference.
 func (e *Engine) programImage(pkg string) string {

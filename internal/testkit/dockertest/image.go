@@ -18,6 +18,37 @@ func ImportIdleImage(ctx context.Context, ref string, labels ...string) error {
 	return importProgram(ctx, "./testdata/idle", ref, labels...)
 }
 
+// ImportHealthImage is Engine.HealthImage for programs without a
+// testing.T (bench/docker-lag): it builds ref and the intermediate image
+// ref+"-base". The caller removes both (ref first).
+func ImportHealthImage(ctx context.Context, ref string, labels ...string) error {
+	base := ref + "-base"
+	if err := importProgram(ctx, "./internal/testkit/dockertest/testdata/hostname", base, labels...); err != nil {
+		return err
+	}
+	return buildHealthImage(ctx, "", base, ref, labels...)
+}
+
+// buildHealthImage adds to base a HEALTHCHECK in exec form running its
+// program's check subcommand (docker import cannot set one).
+func buildHealthImage(ctx context.Context, host, base, ref string, labels ...string) error {
+	var df strings.Builder
+	fmt.Fprintf(&df, "FROM %s\nHEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD [\"/hostname\", \"check\"]\n", base)
+	for _, l := range labels {
+		fmt.Fprintf(&df, "LABEL %s\n", l)
+	}
+	args := []string{"build", "--quiet", "--tag", ref, "-"}
+	if host != "" {
+		args = append([]string{"--host", host}, args...)
+	}
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Stdin = strings.NewReader(df.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("docker build %s: %v: %s", ref, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 // importProgram builds the Go program in pkg (a path from the module root)
 // as a static binary and imports it as the image ref: one file, FROM
 // scratch, that is also the entrypoint.
