@@ -75,20 +75,10 @@ func TestDocsLinksResolve(t *testing.T) {
 
 // stripCode drops fenced blocks and inline code, where brackets are not links.
 func stripCode(text string) string {
-	var b strings.Builder
-	fenced := false
-	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "```") {
-			fenced = !fenced
-			continue
-		}
-		if !fenced {
-			b.WriteString(regexp.MustCompile("`[^`]*`").ReplaceAllString(line, ""))
-			b.WriteByte('\n')
-		}
-	}
-	return b.String()
+	return inlineCode.ReplaceAllString(stripFences(text), "")
 }
+
+var inlineCode = regexp.MustCompile("`[^`\n]*`")
 
 // hasHeading reports whether file has a heading whose GitHub anchor is anchor.
 func hasHeading(t *testing.T, file, anchor string) bool {
@@ -119,6 +109,7 @@ func githubAnchor(heading string) string {
 	return b.String()
 }
 
+// stripFences drops fenced code blocks, fences included.
 func stripFences(text string) string {
 	var b strings.Builder
 	fenced := false
