@@ -33,8 +33,13 @@ func TestDockerCNAMELabel(t *testing.T) {
 	l.run("ext", "--label", "dockerhosts.cname=example.com.")
 
 	want := fmt.Sprintf("CNAME %s; A %s", fqdn(web), ip)
+	// Each container is followed on its own event: wait for the last one
+	// too, not only the first.
 	await.True(t, dockerWithin, fqdn(www)+" answers "+want, func() bool {
 		return answerText(s.exchange(t, "udp", fqdn(www), dns.TypeA)) == want
+	})
+	await.True(t, dockerWithin, fqdn(ext)+" is served", func() bool {
+		return answerText(s.exchange(t, "udp", fqdn(ext), dns.TypeA)) == "CNAME example.com."
 	})
 	for _, c := range []struct {
 		name  string
