@@ -22,6 +22,7 @@ func TestServiceFromNamesAndAddresses(t *testing.T) {
 		spec      svcSpec
 		names     []string
 		taskNames []string
+		aliases   []string // the first alias group's names
 		vips      []string
 		skipped   []string
 	}{
@@ -36,11 +37,12 @@ func TestServiceFromNamesAndAddresses(t *testing.T) {
 			names: []string{"web"}, taskNames: []string{"tasks.web"},
 		},
 		{
-			name: "stack service: short name like service.project, and its alias",
+			name: "stack service: short name like service.project, and its alias on its network",
 			spec: svcSpec{id: "s", name: "shop_api", networks: []string{"net-appnet"}, aliases: []string{"api"},
 				labels: map[string]string{labelStackNamespace: "shop"}},
-			names:     []string{"shop_api", "api.shop", "api"},
-			taskNames: []string{"tasks.shop_api", "tasks.api.shop", "tasks.api"},
+			names:     []string{"shop_api", "api.shop"},
+			taskNames: []string{"tasks.shop_api", "tasks.api.shop"},
+			aliases:   []string{"api"},
 		},
 		{
 			name:  "stack label without the stack's prefix: no short name",
@@ -55,13 +57,27 @@ func TestServiceFromNamesAndAddresses(t *testing.T) {
 		{
 			name:  "invalid names skipped, valid ones kept",
 			spec:  svcSpec{id: "s", name: "web", networks: []string{"net-appnet"}, aliases: []string{"bad alias", "web", "ok"}},
-			names: []string{"web", "ok"}, taskNames: []string{"tasks.web", "tasks.ok"}, skipped: []string{"bad alias"},
+			names: []string{"web"}, taskNames: []string{"tasks.web"}, aliases: []string{"ok"}, skipped: []string{"bad alias"},
+		},
+		{
+			name: "label names answer everywhere, with their tasks. names",
+			spec: svcSpec{id: "s", name: "web", networks: []string{"net-appnet"}, aliases: []string{"front"},
+				labels: map[string]string{"dockerhosts.name": "www, bad name"}},
+			names: []string{"web", "www"}, taskNames: []string{"tasks.web", "tasks.www"}, aliases: []string{"front"},
+			skipped: []string{"bad name"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v, skipped := serviceFrom(tc.spec.build(), testNetworks, "")
-			if !slices.Equal(v.names, tc.names) || !slices.Equal(v.taskNames, tc.taskNames) || !slices.Equal(skipped, tc.skipped) {
-				t.Errorf("names %v, tasks %v, skipped %v; want %v, %v, %v", v.names, v.taskNames, skipped, tc.names, tc.taskNames, tc.skipped)
+			spec := tc.spec.build()
+			v, skipped := serviceFrom(spec, parseLabels(spec.Spec.Labels, DefaultLabelPrefix), testNetworks, "")
+			var aliases []string
+			if len(v.aliases) > 0 {
+				aliases = v.aliases[0].names
+			}
+			if !slices.Equal(v.names, tc.names) || !slices.Equal(v.taskNames, tc.taskNames) || !slices.Equal(aliases, tc.aliases) ||
+				!slices.Equal(skipped, tc.skipped) {
+				t.Errorf("names %v, tasks %v, aliases %v, skipped %v; want %v, %v, %v, %v",
+					v.names, v.taskNames, aliases, skipped, tc.names, tc.taskNames, tc.aliases, tc.skipped)
 			}
 			var vips []string
 			for _, a := range v.vips {
@@ -78,7 +94,7 @@ func TestServiceFromPublishedPorts(t *testing.T) {
 	host := swarm.PortConfig{Protocol: network.TCP, TargetPort: 8080, PublishMode: swarm.PortConfigPublishModeHost}
 	spec := webService()
 	spec.ports = []swarm.PortConfig{ingressPort, ingressPort, host, {Protocol: network.UDP, TargetPort: 53}}
-	v, _ := serviceFrom(spec.build(), testNetworks, "")
+	v, _ := serviceFrom(spec.build(), containerLabels{}, testNetworks, "")
 	if want := []swarm.PortConfig{ingressPort}; !slices.Equal(v.ingress, want) {
 		t.Errorf("ingress ports %v, want %v (host-mode and unpublished ports are not routed by every node)", v.ingress, want)
 	}
@@ -141,10 +157,14 @@ func FuzzSwarmNames(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, stack, alias, taskID string) {
 		spec := svcSpec{id: "s", name: name, aliases: []string{alias}, networks: []string{"net-appnet"},
 			labels: map[string]string{labelStackNamespace: stack}, vips: map[string]string{"net-appnet": "10.0.1.2/24"}}
-		svc, _ := serviceFrom(spec.build(), testNetworks, "")
+		svc, _ := serviceFrom(spec.build(), containerLabels{}, testNetworks, "")
 		task := taskFrom(taskSpec{id: taskID, service: "s", slot: 1, addrs: map[string]string{"appnet": "10.0.1.5/24"}}.build(), svc, "")
 		h := taskHost(taskID, task, svc)
-		for _, n := range slices.Concat(svc.names, svc.taskNames, h.Names) {
+		names := slices.Concat(svc.names, svc.taskNames, h.Names)
+		for _, a := range taskAliasHosts(task, svc, h) {
+			names = append(names, a.Names...)
+		}
+		for _, n := range names {
 			if !dnsname.Valid(n) {
 				t.Fatalf("invalid name %q served (service %q, stack %q, alias %q, task %q)", n, name, stack, alias, taskID)
 			}
