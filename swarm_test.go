@@ -242,6 +242,7 @@ func TestSwarm(t *testing.T) {
 	})
 
 	t.Run("service aliases per network", func(t *testing.T) { testSwarmAliasesPerNetwork(t, lab, probe) })
+	t.Run("service labels", func(t *testing.T) { testSwarmServiceLabels(t, lab) })
 
 	t.Run("global service", func(t *testing.T) {
 		l := lab.For(t)

@@ -46,7 +46,21 @@ func taskAliasHosts(t swarmTask, svc swarmService, own index.Host) []index.Host 
 			h.Names = slices.Concat(g.taskNames, g.names)
 		}
 		h.Addrs = boundTo(t.addrs, t.addrNets, g.networks)
+		h.Services = targeted(own.Services, t.containerName) // it has no name of its own
 		out = append(out, h)
+	}
+	return out
+}
+
+// targeted is services with the default target (the host's own name) made
+// target.
+func targeted(services []index.Service, target string) []index.Service {
+	out := make([]index.Service, 0, len(services))
+	for _, s := range services {
+		if s.Target == "" {
+			s.Target = target
+		}
+		out = append(out, s)
 	}
 	return out
 }

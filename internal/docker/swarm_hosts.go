@@ -49,11 +49,14 @@ type swarmService struct {
 	ttl    uint32
 	hasTTL bool
 	rank   index.Rank
-	// cname, txt and wildcard are its labels', for its own names (not its
-	// tasks'): as a container's, but tasks.<svc> stays the task list.
+	// cname and txt are its labels', for its own names (not its tasks'):
+	// tasks.<svc> stays the task list. wildcard is for every name.
 	cname    string
 	txt      []index.TXT
 	wildcard bool
+	// services are its dockerhosts.srv ports: at its names, target the
+	// service (its VIP); at its tasks' names, target each task.
+	services []index.Service
 }
 
 // aliasGroup is the network aliases of a service that are given on the same
@@ -106,7 +109,7 @@ func nodeFrom(n swarm.Node) (v swarmNode, skip string) {
 func serviceFrom(s swarm.Service, labels containerLabels, networks map[string]swarmNetwork, scope string) (v swarmService, skipped []string) {
 	v.version = s.Version.Index
 	v.ttl, v.hasTTL, v.rank = labels.ttl, labels.hasTTL, labels.rank
-	v.cname, v.txt, v.wildcard = labels.cname, labels.txt, labels.wildcard
+	v.cname, v.txt, v.wildcard, v.services = labels.cname, labels.txt, labels.wildcard, labels.services
 	normalize := func(raw string) (string, bool) {
 		if raw = strings.TrimSpace(raw); raw == "" {
 			return "", false
@@ -272,6 +275,9 @@ func taskHost(id string, t swarmTask, svc swarmService) index.Host {
 		names = append(names, svc.names...)
 	}
 	h := index.Host{ID: taskHostPrefix + id, Names: names, Addrs: t.addrs, TTL: svc.ttl, HasTTL: svc.hasTTL, Wildcard: svc.wildcard}
+	if t.containerName != "" {
+		h.Services = svc.services // target "": the task, by its container name
+	}
 	if len(t.hostPorts) > 0 && t.nodeAddr.IsValid() {
 		// Outside the swarm's engine, where its ports are: its node.
 		h.Published = []netip.Addr{t.nodeAddr}
@@ -288,6 +294,14 @@ func taskHost(id string, t swarmTask, svc swarmService) index.Host {
 func serviceHost(id string, svc swarmService, tasks []swarmTask, nodes map[string]swarmNode, nodeOrder []string) index.Host {
 	h := index.Host{ID: serviceHostPrefix + id, Names: svc.names, Addrs: svc.vips, TTL: svc.ttl, HasTTL: svc.hasTTL,
 		CNAME: svc.cname, TXT: svc.txt, Wildcard: svc.wildcard}
+	if !svc.dnsrr && svc.name != "" {
+		// Its VIP forwards each port to the task's: one record, the
+		// service. In dnsrr mode its tasks hold its names and records.
+		for _, s := range svc.services {
+			s.Target = svc.name
+			h.Services = append(h.Services, s)
+		}
+	}
 	add := func(p swarm.PortConfig, published uint32, node swarmNode) {
 		if !node.offersPorts || node.hostname == "" || published == 0 || published > 65535 {
 			return

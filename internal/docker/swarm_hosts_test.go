@@ -3,9 +3,11 @@ package docker
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dockerhosts/dockerhosts/internal/dnsname"
+	"github.com/dockerhosts/dockerhosts/internal/index"
 	"github.com/dockerhosts/dockerhosts/internal/testkit/metricstest"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
@@ -147,26 +149,42 @@ func TestTaskFrom(t *testing.T) {
 	}
 }
 
-// FuzzSwarmNames: whatever a service is called, labelled and aliased, every
-// name the source serves for it and its tasks is a valid DNS name.
+// FuzzSwarmNames: whatever a service is called, labelled (through the one
+// label parser, parseLabels) and aliased, every name the source serves for
+// it and its tasks is a valid DNS name, and every record a well-formed one.
 func FuzzSwarmNames(f *testing.F) {
-	f.Add("shop_web", "shop", "web", "t1")
-	f.Add("Web", "", "Front.End", "abc")
-	f.Add("a_", "a", "", "x")
-	f.Add("x", "y", "bad alias", "..")
-	f.Fuzz(func(t *testing.T, name, stack, alias, taskID string) {
+	f.Add("shop_web", "shop", "web", "t1", "www,api", "http:8080/tcp")
+	f.Add("Web", "", "Front.End", "abc", "", "")
+	f.Add("a_", "a", "", "x", "bad name,", ":0/")
+	f.Add("x", "y", "bad alias", "..", "..", "dns:53/udp,http:99999/tcp")
+	f.Fuzz(func(t *testing.T, name, stack, alias, taskID, label, srv string) {
+		labels := map[string]string{labelStackNamespace: stack, keyName: label, keySRV: srv,
+			DefaultLabelPrefix + "." + labelCNAME: label, DefaultLabelPrefix + "." + labelTXT + "." + label: srv}
 		spec := svcSpec{id: "s", name: name, aliases: []string{alias}, networks: []string{"net-appnet"},
-			labels: map[string]string{labelStackNamespace: stack}, vips: map[string]string{"net-appnet": "10.0.1.2/24"}}
-		svc, _ := serviceFrom(spec.build(), containerLabels{}, testNetworks, "")
+			labels: labels, vips: map[string]string{"net-appnet": "10.0.1.2/24"}}
+		svc, _ := serviceFrom(spec.build(), parseLabels(labels, DefaultLabelPrefix), testNetworks, "")
 		task := taskFrom(taskSpec{id: taskID, service: "s", slot: 1, addrs: map[string]string{"appnet": "10.0.1.5/24"}}.build(), svc, "")
-		h := taskHost(taskID, task, svc)
-		names := slices.Concat(svc.names, svc.taskNames, h.Names)
-		for _, a := range taskAliasHosts(task, svc, h) {
-			names = append(names, a.Names...)
-		}
-		for _, n := range names {
-			if !dnsname.Valid(n) {
-				t.Fatalf("invalid name %q served (service %q, stack %q, alias %q, task %q)", n, name, stack, alias, taskID)
+		own := taskHost(taskID, task, svc)
+		hosts := append([]index.Host{own, serviceHost("s", svc, nil, nil, nil)}, taskAliasHosts(task, svc, own)...)
+		hosts = append(hosts, serviceAliasHosts(svc, hosts[1])...)
+		for _, h := range hosts {
+			for _, n := range h.Names {
+				if !dnsname.Valid(n) {
+					t.Fatalf("invalid name %q served (service %q, stack %q, alias %q, task %q, label %q)", n, name, stack, alias, taskID, label)
+				}
+			}
+			if c := strings.TrimSuffix(h.CNAME, "."); h.CNAME != "" && !dnsname.Valid(c) {
+				t.Fatalf("invalid CNAME %q from %q", h.CNAME, label)
+			}
+			for _, s := range h.Services {
+				if s.Port == 0 || s.Proto != "tcp" && s.Proto != "udp" || !dnsname.ValidLabel(s.Name) || s.Target != "" && !dnsname.Valid(s.Target) {
+					t.Fatalf("malformed SRV %+v from %q", s, srv)
+				}
+			}
+			for _, r := range h.TXT {
+				if r.Key != "" && !dnsname.ValidLabel(r.Key) {
+					t.Fatalf("TXT key %q from %q", r.Key, label)
+				}
 			}
 		}
 	})

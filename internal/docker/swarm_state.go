@@ -161,7 +161,7 @@ func (s *SwarmSource) setService(svc swarm.Service) {
 // sameTaskRecords reports whether a and b give their tasks the same hosts.
 func sameTaskRecords(a, b swarmService) bool {
 	return a.dnsrr == b.dnsrr && slices.Equal(a.names, b.names) && a.ttl == b.ttl && a.hasTTL == b.hasTTL &&
-		a.wildcard == b.wildcard && slices.EqualFunc(a.aliases, b.aliases, func(x, y aliasGroup) bool {
+		a.wildcard == b.wildcard && slices.Equal(a.services, b.services) && slices.EqualFunc(a.aliases, b.aliases, func(x, y aliasGroup) bool {
 		return slices.Equal(x.networks, y.networks) && slices.Equal(x.names, y.names)
 	})
 }
