@@ -114,3 +114,25 @@ func TestServiceAliasTransferCarriesItsOwnNetwork(t *testing.T) {
 		t.Errorf("transfer %v, want %v", got, want)
 	}
 }
+
+// BenchmarkServiceAliasAnswer: the cost of answering a name bound to
+// networks (a swarm alias: one filtered copy of the entry per query) next to
+// the service's own name, asked by a client on its network.
+func BenchmarkServiceAliasAnswer(b *testing.B) {
+	d := aliasIndex()
+	for _, name := range []string{"api.docker.", "db.docker."} {
+		b.Run(name, func(b *testing.B) {
+			w := &test.ResponseWriter{RemoteIP: "10.0.2.50"}
+			q := new(dns.Msg).SetQuestion(name, dns.TypeA)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := dnstest.NewRecorder(w)
+				d.ServeDNS(ctx, rec, q)
+				if len(rec.Msg.Answer) != 1 {
+					b.Fatalf("answer %v", rec.Msg)
+				}
+			}
+		})
+	}
+}

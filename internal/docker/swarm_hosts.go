@@ -39,7 +39,7 @@ type swarmService struct {
 	// taskNames answer every task: tasks.<each of names>.
 	taskNames []string
 	// aliases are its network aliases, which answer only on their networks
-	// (aliasHosts).
+	// (swarm_aliases.go).
 	aliases []aliasGroup
 	vips    []index.Addr
 	vipNets []string           // the network ID of each VIP
