@@ -17,6 +17,9 @@ import (
 // addresses to everyone (the client may have a route). Where several hosts
 // answer, those of the client's own engine come first.
 func (d *DockerHosts) addrs(e *index.Entry, v6 bool, c *client) []index.Target {
+	if e.Bound {
+		e = d.bound(e, c) // names that exist only on some networks
+	}
 	ts := e.A
 	if v6 {
 		ts = e.AAAA

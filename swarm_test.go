@@ -120,14 +120,19 @@ func (l *swarmLab) probe(image string, names ...string) {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	ours := net.JoinHostPort(l.GatewayBridge().String(), port)
-	args := append([]string{"run", "--rm", "--network", l.net, "--label", "dockerhosts.test=" + l.Prefix, image,
-		"-ours", ours, "-zone", "docker.", "-within", "15s"}, names...)
+	l.probeAt(l.net, net.JoinHostPort(l.GatewayBridge().String(), port), image, names...)
+}
+
+// probeAt is probe from a container on network, asking ours at server.
+func (l *swarmLab) probeAt(network, server, image string, names ...string) {
+	l.t.Helper()
+	args := append([]string{"run", "--rm", "--network", network, "--label", "dockerhosts.test=" + l.Prefix, image,
+		"-ours", server, "-zone", "docker.", "-within", "15s"}, names...)
 	out, err := l.TryDocker(args...)
 	if err != nil {
-		l.t.Fatalf("answers differ from Docker's embedded DNS: %v", err)
+		l.t.Fatalf("answers on %s differ from Docker's embedded DNS: %v", network, err)
 	}
-	l.t.Logf("same answers from Docker's embedded DNS and ours:\n%s", out)
+	l.t.Logf("same answers on %s from Docker's embedded DNS and ours:\n%s", network, out)
 }
 
 // waitTasks waits until tasks.<service> and each task's container name
@@ -235,6 +240,9 @@ func TestSwarm(t *testing.T) {
 		}
 		l.probe(probe, svc, "tasks."+svc, "api", "tasks.api")
 	})
+
+	t.Run("service aliases per network", func(t *testing.T) { testSwarmAliasesPerNetwork(t, lab, probe) })
+	t.Run("service labels", func(t *testing.T) { testSwarmServiceLabels(t, lab) })
 
 	t.Run("global service", func(t *testing.T) {
 		l := lab.For(t)

@@ -93,6 +93,9 @@ func (d *DockerHosts) zoneRecords(zone string, snap *index.Snapshot, emit func([
 		if e.Reached { // hosts of several engines may share an address
 			v4, v6 = uniqueAddrs(v4), uniqueAddrs(v6)
 		}
+		if e.Bound { // a secondary's clients are on none of the networks
+			v4, v6 = unbound(v4), unbound(v6)
+		}
 		batch = append(batch, a(name, ttl, v4)...)
 		batch = append(batch, aaaa(name, ttl, v6)...)
 		for _, s := range e.SRV {

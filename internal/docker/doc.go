@@ -15,7 +15,9 @@
 //     swarm_session.go polls and resyncs, swarm_state.go keeps services,
 //     tasks and nodes. A swarm task becomes names in swarm_hosts.go
 //     (taskFrom, taskHost: its container name and tasks.<service>), as do
-//     services (VIPs, SRV records) and nodes.
+//     services (VIPs, SRV records, their labels) and nodes;
+//     swarm_aliases.go makes the hosts of network aliases, which answer
+//     only on their own networks.
 //
 // Both keep the last known records while their engine is away, reconnect
 // with backoff and resync fully on return. handoff.go passes a task's

@@ -33,17 +33,38 @@ type swarmService struct {
 	version uint64
 	name    string
 	dnsrr   bool
-	// names answer the service: its name, <svc>.<stack>, its aliases.
+	// names answer the service on every network: its name, <svc>.<stack>,
+	// its label names (dockerhosts.name).
 	names []string
 	// taskNames answer every task: tasks.<each of names>.
 	taskNames []string
-	vips      []index.Addr
-	ingress   []swarm.PortConfig // ingress-mode published ports
+	// aliases are its network aliases, which answer only on their networks
+	// (swarm_aliases.go).
+	aliases []aliasGroup
+	vips    []index.Addr
+	vipNets []string           // the network ID of each VIP
+	ingress []swarm.PortConfig // ingress-mode published ports
 	// ttl (when hasTTL) and rank are its labels' (dockerhosts.ttl,
 	// dockerhosts.srv.*), for its records and its tasks'.
 	ttl    uint32
 	hasTTL bool
 	rank   index.Rank
+	// cname and txt are its labels', for its own names (not its tasks'):
+	// tasks.<svc> stays the task list. wildcard is for every name.
+	cname    string
+	txt      []index.TXT
+	wildcard bool
+	// services are its dockerhosts.srv ports: at its names, target the
+	// service (its VIP); at its tasks' names, target each task.
+	services []index.Service
+}
+
+// aliasGroup is the network aliases of a service that are given on the same
+// networks: Docker's DNS answers them only there.
+type aliasGroup struct {
+	networks  []string // network IDs, sorted
+	names     []string
+	taskNames []string // tasks.<each of names>
 }
 
 // swarmTask is what the source needs of a running task.
@@ -55,6 +76,7 @@ type swarmTask struct {
 	// task's container.
 	containerName string
 	addrs         []index.Addr
+	addrNets      []string           // the network ID of each address
 	hostPorts     []swarm.PortConfig // host-mode ports as bound, one per port
 	// nodeAddr is its node's address, where its host-mode ports are
 	// reached; invalid while the node is unknown.
@@ -80,21 +102,26 @@ func nodeFrom(n swarm.Node) (v swarmNode, skip string) {
 	return v, skip
 }
 
-// serviceFrom turns an API service into the source's view. networks maps
-// network IDs to their names (for the VIPs); scope is the engine whose
-// clients the overlay subnets mean something to; skipped lists names that
-// are not valid DNS names.
-func serviceFrom(s swarm.Service, networks map[string]swarmNetwork, scope string) (v swarmService, skipped []string) {
+// serviceFrom turns an API service into the source's view, with the labels
+// read from it (parseLabels). networks maps network IDs to their names (for
+// the VIPs); scope is the engine whose clients the overlay subnets mean
+// something to; skipped lists names that are not valid DNS names.
+func serviceFrom(s swarm.Service, labels containerLabels, networks map[string]swarmNetwork, scope string) (v swarmService, skipped []string) {
 	v.version = s.Version.Index
-	add := func(raw string) {
-		if raw == "" {
-			return
+	v.ttl, v.hasTTL, v.rank = labels.ttl, labels.hasTTL, labels.rank
+	v.cname, v.txt, v.wildcard, v.services = labels.cname, labels.txt, labels.wildcard, labels.services
+	normalize := func(raw string) (string, bool) {
+		if raw = strings.TrimSpace(raw); raw == "" {
+			return "", false
 		}
 		name, ok := dnsname.Normalize(raw)
-		switch {
-		case !ok:
+		if !ok && !slices.Contains(skipped, raw) {
 			skipped = append(skipped, raw)
-		case !slices.Contains(v.names, name):
+		}
+		return name, ok
+	}
+	add := func(raw string) {
+		if name, ok := normalize(raw); ok && !slices.Contains(v.names, name) {
 			v.names = append(v.names, name)
 		}
 	}
@@ -109,17 +136,39 @@ func serviceFrom(s swarm.Service, networks map[string]swarmNetwork, scope string
 			add(short + "." + stack)
 		}
 	}
-	// Service aliases: per network in Docker; here for every client.
+	for _, n := range labels.names {
+		add(n)
+	}
+	v.taskNames = taskNamesOf(v.names)
+
+	// Network aliases answer on their own networks only, as in Docker's
+	// DNS (libnetwork adds them to that network's records alone). A name
+	// the service has everywhere needs no alias.
+	var aliases []string
+	on := map[string][]string{} // alias -> the network IDs it is given on
 	for _, n := range s.Spec.TaskTemplate.Networks {
-		for _, alias := range n.Aliases {
-			add(alias)
+		for _, raw := range n.Aliases {
+			name, ok := normalize(raw)
+			if !ok || slices.Contains(v.names, name) || slices.Contains(on[name], n.Target) {
+				continue
+			}
+			if on[name] == nil {
+				aliases = append(aliases, name)
+			}
+			on[name] = append(on[name], n.Target)
 		}
 	}
-	v.taskNames = make([]string, 0, len(v.names))
-	for _, n := range v.names {
-		if t := "tasks." + n; len(t) <= dnsname.MaxName {
-			v.taskNames = append(v.taskNames, t)
+	for _, name := range aliases {
+		nets := slices.Sorted(slices.Values(on[name]))
+		i := slices.IndexFunc(v.aliases, func(g aliasGroup) bool { return slices.Equal(g.networks, nets) })
+		if i < 0 {
+			v.aliases = append(v.aliases, aliasGroup{networks: nets})
+			i = len(v.aliases) - 1
 		}
+		v.aliases[i].names = append(v.aliases[i].names, name)
+	}
+	for i := range v.aliases {
+		v.aliases[i].taskNames = taskNamesOf(v.aliases[i].names)
 	}
 
 	mode := s.Endpoint.Spec.Mode
@@ -134,6 +183,7 @@ func serviceFrom(s swarm.Service, networks map[string]swarmNetwork, scope string
 				continue // the routing mesh's network has no names
 			}
 			v.vips = append(v.vips, index.Addr{IP: vip.Addr.Addr().Unmap(), Network: n.name, Subnet: vip.Addr.Masked(), Scope: scope})
+			v.vipNets = append(v.vipNets, vip.NetworkID)
 		}
 	}
 	for _, p := range s.Endpoint.Ports {
@@ -142,6 +192,17 @@ func serviceFrom(s swarm.Service, networks map[string]swarmNetwork, scope string
 		}
 	}
 	return v, skipped
+}
+
+// taskNamesOf are tasks.<name> for each of names that stays a valid name.
+func taskNamesOf(names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if t := "tasks." + n; len(t) <= dnsname.MaxName {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // swarmNetwork is what the source needs of a swarm network.
@@ -175,6 +236,7 @@ func taskFrom(t swarm.Task, svc swarmService, scope string) swarmTask {
 		for _, p := range att.Addresses {
 			if p.IsValid() {
 				v.addrs = append(v.addrs, index.Addr{IP: p.Addr().Unmap(), Network: att.Network.Spec.Name, Subnet: p.Masked(), Scope: scope})
+				v.addrNets = append(v.addrNets, att.Network.ID)
 			}
 		}
 	}
@@ -212,7 +274,10 @@ func taskHost(id string, t swarmTask, svc swarmService) index.Host {
 	if svc.dnsrr {
 		names = append(names, svc.names...)
 	}
-	h := index.Host{ID: taskHostPrefix + id, Names: names, Addrs: t.addrs, TTL: svc.ttl, HasTTL: svc.hasTTL}
+	h := index.Host{ID: taskHostPrefix + id, Names: names, Addrs: t.addrs, TTL: svc.ttl, HasTTL: svc.hasTTL, Wildcard: svc.wildcard}
+	if t.containerName != "" {
+		h.Services = svc.services // target "": the task, by its container name
+	}
 	if len(t.hostPorts) > 0 && t.nodeAddr.IsValid() {
 		// Outside the swarm's engine, where its ports are: its node.
 		h.Published = []netip.Addr{t.nodeAddr}
@@ -227,7 +292,16 @@ func taskHost(id string, t swarmTask, svc swarmService) index.Host {
 // in dnsrr mode the tasks answer them) and its published ports as SRV
 // records whose targets are the node names where each port is reachable.
 func serviceHost(id string, svc swarmService, tasks []swarmTask, nodes map[string]swarmNode, nodeOrder []string) index.Host {
-	h := index.Host{ID: serviceHostPrefix + id, Names: svc.names, Addrs: svc.vips, TTL: svc.ttl, HasTTL: svc.hasTTL}
+	h := index.Host{ID: serviceHostPrefix + id, Names: svc.names, Addrs: svc.vips, TTL: svc.ttl, HasTTL: svc.hasTTL,
+		CNAME: svc.cname, TXT: svc.txt, Wildcard: svc.wildcard}
+	if !svc.dnsrr && svc.name != "" {
+		// Its VIP forwards each port to the task's: one record, the
+		// service. In dnsrr mode its tasks hold its names and records.
+		for _, s := range svc.services {
+			s.Target = svc.name
+			h.Services = append(h.Services, s)
+		}
+	}
 	add := func(p swarm.PortConfig, published uint32, node swarmNode) {
 		if !node.offersPorts || node.hostname == "" || published == 0 || published > 65535 {
 			return

@@ -3,9 +3,11 @@ package docker
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dockerhosts/dockerhosts/internal/dnsname"
+	"github.com/dockerhosts/dockerhosts/internal/index"
 	"github.com/dockerhosts/dockerhosts/internal/testkit/metricstest"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
@@ -22,6 +24,7 @@ func TestServiceFromNamesAndAddresses(t *testing.T) {
 		spec      svcSpec
 		names     []string
 		taskNames []string
+		aliases   []string // the first alias group's names
 		vips      []string
 		skipped   []string
 	}{
@@ -36,11 +39,12 @@ func TestServiceFromNamesAndAddresses(t *testing.T) {
 			names: []string{"web"}, taskNames: []string{"tasks.web"},
 		},
 		{
-			name: "stack service: short name like service.project, and its alias",
+			name: "stack service: short name like service.project, and its alias on its network",
 			spec: svcSpec{id: "s", name: "shop_api", networks: []string{"net-appnet"}, aliases: []string{"api"},
 				labels: map[string]string{labelStackNamespace: "shop"}},
-			names:     []string{"shop_api", "api.shop", "api"},
-			taskNames: []string{"tasks.shop_api", "tasks.api.shop", "tasks.api"},
+			names:     []string{"shop_api", "api.shop"},
+			taskNames: []string{"tasks.shop_api", "tasks.api.shop"},
+			aliases:   []string{"api"},
 		},
 		{
 			name:  "stack label without the stack's prefix: no short name",
@@ -55,13 +59,27 @@ func TestServiceFromNamesAndAddresses(t *testing.T) {
 		{
 			name:  "invalid names skipped, valid ones kept",
 			spec:  svcSpec{id: "s", name: "web", networks: []string{"net-appnet"}, aliases: []string{"bad alias", "web", "ok"}},
-			names: []string{"web", "ok"}, taskNames: []string{"tasks.web", "tasks.ok"}, skipped: []string{"bad alias"},
+			names: []string{"web"}, taskNames: []string{"tasks.web"}, aliases: []string{"ok"}, skipped: []string{"bad alias"},
+		},
+		{
+			name: "label names answer everywhere, with their tasks. names",
+			spec: svcSpec{id: "s", name: "web", networks: []string{"net-appnet"}, aliases: []string{"front"},
+				labels: map[string]string{"dockerhosts.name": "www, bad name"}},
+			names: []string{"web", "www"}, taskNames: []string{"tasks.web", "tasks.www"}, aliases: []string{"front"},
+			skipped: []string{"bad name"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v, skipped := serviceFrom(tc.spec.build(), testNetworks, "")
-			if !slices.Equal(v.names, tc.names) || !slices.Equal(v.taskNames, tc.taskNames) || !slices.Equal(skipped, tc.skipped) {
-				t.Errorf("names %v, tasks %v, skipped %v; want %v, %v, %v", v.names, v.taskNames, skipped, tc.names, tc.taskNames, tc.skipped)
+			spec := tc.spec.build()
+			v, skipped := serviceFrom(spec, parseLabels(spec.Spec.Labels, DefaultLabelPrefix), testNetworks, "")
+			var aliases []string
+			if len(v.aliases) > 0 {
+				aliases = v.aliases[0].names
+			}
+			if !slices.Equal(v.names, tc.names) || !slices.Equal(v.taskNames, tc.taskNames) || !slices.Equal(aliases, tc.aliases) ||
+				!slices.Equal(skipped, tc.skipped) {
+				t.Errorf("names %v, tasks %v, aliases %v, skipped %v; want %v, %v, %v, %v",
+					v.names, v.taskNames, aliases, skipped, tc.names, tc.taskNames, tc.aliases, tc.skipped)
 			}
 			var vips []string
 			for _, a := range v.vips {
@@ -78,7 +96,7 @@ func TestServiceFromPublishedPorts(t *testing.T) {
 	host := swarm.PortConfig{Protocol: network.TCP, TargetPort: 8080, PublishMode: swarm.PortConfigPublishModeHost}
 	spec := webService()
 	spec.ports = []swarm.PortConfig{ingressPort, ingressPort, host, {Protocol: network.UDP, TargetPort: 53}}
-	v, _ := serviceFrom(spec.build(), testNetworks, "")
+	v, _ := serviceFrom(spec.build(), containerLabels{}, testNetworks, "")
 	if want := []swarm.PortConfig{ingressPort}; !slices.Equal(v.ingress, want) {
 		t.Errorf("ingress ports %v, want %v (host-mode and unpublished ports are not routed by every node)", v.ingress, want)
 	}
@@ -131,22 +149,42 @@ func TestTaskFrom(t *testing.T) {
 	}
 }
 
-// FuzzSwarmNames: whatever a service is called, labelled and aliased, every
-// name the source serves for it and its tasks is a valid DNS name.
+// FuzzSwarmNames: whatever a service is called, labelled (through the one
+// label parser, parseLabels) and aliased, every name the source serves for
+// it and its tasks is a valid DNS name, and every record a well-formed one.
 func FuzzSwarmNames(f *testing.F) {
-	f.Add("shop_web", "shop", "web", "t1")
-	f.Add("Web", "", "Front.End", "abc")
-	f.Add("a_", "a", "", "x")
-	f.Add("x", "y", "bad alias", "..")
-	f.Fuzz(func(t *testing.T, name, stack, alias, taskID string) {
+	f.Add("shop_web", "shop", "web", "t1", "www,api", "http:8080/tcp")
+	f.Add("Web", "", "Front.End", "abc", "", "")
+	f.Add("a_", "a", "", "x", "bad name,", ":0/")
+	f.Add("x", "y", "bad alias", "..", "..", "dns:53/udp,http:99999/tcp")
+	f.Fuzz(func(t *testing.T, name, stack, alias, taskID, label, srv string) {
+		labels := map[string]string{labelStackNamespace: stack, keyName: label, keySRV: srv,
+			DefaultLabelPrefix + "." + labelCNAME: label, DefaultLabelPrefix + "." + labelTXT + "." + label: srv}
 		spec := svcSpec{id: "s", name: name, aliases: []string{alias}, networks: []string{"net-appnet"},
-			labels: map[string]string{labelStackNamespace: stack}, vips: map[string]string{"net-appnet": "10.0.1.2/24"}}
-		svc, _ := serviceFrom(spec.build(), testNetworks, "")
+			labels: labels, vips: map[string]string{"net-appnet": "10.0.1.2/24"}}
+		svc, _ := serviceFrom(spec.build(), parseLabels(labels, DefaultLabelPrefix), testNetworks, "")
 		task := taskFrom(taskSpec{id: taskID, service: "s", slot: 1, addrs: map[string]string{"appnet": "10.0.1.5/24"}}.build(), svc, "")
-		h := taskHost(taskID, task, svc)
-		for _, n := range slices.Concat(svc.names, svc.taskNames, h.Names) {
-			if !dnsname.Valid(n) {
-				t.Fatalf("invalid name %q served (service %q, stack %q, alias %q, task %q)", n, name, stack, alias, taskID)
+		own := taskHost(taskID, task, svc)
+		hosts := append([]index.Host{own, serviceHost("s", svc, nil, nil, nil)}, taskAliasHosts(task, svc, own)...)
+		hosts = append(hosts, serviceAliasHosts(svc, hosts[1])...)
+		for _, h := range hosts {
+			for _, n := range h.Names {
+				if !dnsname.Valid(n) {
+					t.Fatalf("invalid name %q served (service %q, stack %q, alias %q, task %q, label %q)", n, name, stack, alias, taskID, label)
+				}
+			}
+			if c := strings.TrimSuffix(h.CNAME, "."); h.CNAME != "" && !dnsname.Valid(c) {
+				t.Fatalf("invalid CNAME %q from %q", h.CNAME, label)
+			}
+			for _, s := range h.Services {
+				if s.Port == 0 || s.Proto != "tcp" && s.Proto != "udp" || !dnsname.ValidLabel(s.Name) || s.Target != "" && !dnsname.Valid(s.Target) {
+					t.Fatalf("malformed SRV %+v from %q", s, srv)
+				}
+			}
+			for _, r := range h.TXT {
+				if r.Key != "" && !dnsname.ValidLabel(r.Key) {
+					t.Fatalf("TXT key %q from %q", r.Key, label)
+				}
 			}
 		}
 	})

@@ -145,17 +145,51 @@ func (s *SwarmSource) setService(svc swarm.Service) {
 	if known && old.version == svc.Version.Index {
 		return
 	}
-	v, skipped := serviceFrom(svc, st.networks, s.cfg.Engine)
-	v.ttl, v.hasTTL, v.rank = labels.ttl, labels.hasTTL, labels.rank
+	v, skipped := serviceFrom(svc, labels, st.networks, s.cfg.Engine)
 	for _, name := range skipped {
 		s.skip("service name", name)
 	}
 	st.services[svc.ID] = v
 	st.dirty[svc.ID] = struct{}{}
-	if known && (old.dnsrr != v.dnsrr || !slices.Equal(old.names, v.names) || old.ttl != v.ttl || old.hasTTL != v.hasTTL) {
+	if known && !sameTaskRecords(old, v) {
 		for id := range st.byService[svc.ID] {
-			s.publish(taskHost(id, *st.tasks[id], v))
+			s.publishTask(id, *st.tasks[id], v)
 		}
+	}
+}
+
+// sameTaskRecords reports whether a and b give their tasks the same hosts.
+func sameTaskRecords(a, b swarmService) bool {
+	return a.dnsrr == b.dnsrr && slices.Equal(a.names, b.names) && a.ttl == b.ttl && a.hasTTL == b.hasTTL &&
+		a.wildcard == b.wildcard && slices.Equal(a.services, b.services) && slices.EqualFunc(a.aliases, b.aliases, func(x, y aliasGroup) bool {
+		return slices.Equal(x.networks, y.networks) && slices.Equal(x.names, y.names)
+	})
+}
+
+// publishTask publishes the hosts of task id: its own and its aliases'.
+func (s *SwarmSource) publishTask(id string, t swarmTask, svc swarmService) {
+	own := taskHost(id, t, svc)
+	s.publishWithAliases(own, taskAliasHosts(t, svc, own))
+}
+
+// publishWithAliases publishes own and its alias hosts, and withdraws the
+// alias hosts own had beyond them.
+func (s *SwarmSource) publishWithAliases(own index.Host, aliases []index.Host) {
+	s.publish(own)
+	for _, h := range aliases {
+		s.publish(h)
+	}
+	s.withdrawAliases(own.ID, len(aliases)+1)
+}
+
+// withdrawAliases withdraws the alias hosts of base from the from-th on.
+func (s *SwarmSource) withdrawAliases(base string, from int) {
+	for i := from; ; i++ {
+		id := aliasHostID(base, i)
+		if _, ok := s.served[id]; !ok {
+			return
+		}
+		s.withdraw(id)
 	}
 }
 
@@ -171,6 +205,7 @@ func (s *SwarmSource) removeService(id string) {
 	delete(st.services, id)
 	delete(st.dirty, id)
 	s.withdraw(serviceHostPrefix + id)
+	s.withdrawAliases(serviceHostPrefix+id, 1)
 }
 
 // setTask serves a running task of a known service. A task holding one of
@@ -214,7 +249,7 @@ func (s *SwarmSource) setTask(t swarm.Task) {
 	if len(v.hostPorts) > 0 {
 		st.dirty[v.serviceID] = struct{}{}
 	}
-	s.publish(taskHost(t.ID, v, svc))
+	s.publishTask(t.ID, v, svc)
 }
 
 // removeTask withdraws a task, if it is served.
@@ -236,6 +271,7 @@ func (s *SwarmSource) removeTask(id string) {
 		st.dirty[t.serviceID] = struct{}{}
 	}
 	s.withdraw(taskHostPrefix + id)
+	s.withdrawAliases(taskHostPrefix+id, 1)
 }
 
 func (s *SwarmSource) unindexTask(id string, t *swarmTask) {
@@ -296,7 +332,8 @@ func (s *SwarmSource) flush() {
 				tasks = append(tasks, *st.tasks[tid])
 			}
 		}
-		s.publish(serviceHost(id, svc, tasks, st.nodes, st.nodeOrder))
+		own := serviceHost(id, svc, tasks, st.nodes, st.nodeOrder)
+		s.publishWithAliases(own, serviceAliasHosts(svc, own))
 	}
 	clear(st.dirty)
 	s.updateGauges()

@@ -132,11 +132,53 @@ func TestSwarmStackShortNameAndAliases(t *testing.T) {
 	sw.setTask(taskSpec{id: "t1", service: "s-shop", slot: 3, node: "n1", addrs: map[string]string{"appnet": "10.0.1.5/24"}}.build())
 	_, sink := runningSwarm(t, pollNever, newFakeManager(sw))
 
-	wantHost(t, sink, index.Host{ID: "service/s-shop", Names: []string{"shop_web", "web.shop", "web", "front"},
+	wantHost(t, sink, index.Host{ID: "service/s-shop", Names: []string{"shop_web", "web.shop"},
 		Addrs: []index.Addr{appnet("10.0.1.2")}})
 	wantHost(t, sink, index.Host{ID: "task/t1",
-		Names:        []string{"shop_web.3.t1", "tasks.shop_web", "tasks.web.shop", "tasks.web", "tasks.front"},
+		Names:        []string{"shop_web.3.t1", "tasks.shop_web", "tasks.web.shop"},
 		ReverseNames: []string{"shop_web.3.t1"}, Addrs: []index.Addr{appnet("10.0.1.5")}})
+	// The aliases, on their network only.
+	here := func(ip string) index.Addr { a := appnet(ip); a.Names = index.NamesHere; return a }
+	wantHost(t, sink, index.Host{ID: "service/s-shop/alias1", Names: []string{"web", "front"},
+		Addrs: []index.Addr{here("10.0.1.2")}})
+	wantHost(t, sink, index.Host{ID: "task/t1/alias1", Names: []string{"tasks.web", "tasks.front"},
+		Addrs: []index.Addr{here("10.0.1.5")}})
+}
+
+// TestSwarmAliasesPerNetwork: an alias given on one network of two holds
+// the service's addresses on both, marked, so that a client on the other
+// one is told apart; an alias dropped by an update goes with its hosts.
+func TestSwarmAliasesPerNetwork(t *testing.T) {
+	sw := twoNodeSwarm()
+	sw.setNetwork("net-backnet", "backnet", "10.0.2.0/24", false)
+	spec := svcSpec{id: "s-api", name: "api", networks: []string{"net-appnet", "net-backnet"},
+		vips: map[string]string{"net-appnet": "10.0.1.2/24", "net-backnet": "10.0.2.2/24"}}
+	svc := spec.build()
+	svc.Spec.TaskTemplate.Networks[1].Aliases = []string{"db"}
+	sw.setService(svc)
+	sw.setTask(taskSpec{id: "t1", service: "s-api", slot: 1, node: "n1",
+		addrs: map[string]string{"appnet": "10.0.1.5/24", "backnet": "10.0.2.5/24"}}.build())
+	m := newFakeManager(sw)
+	_, sink := runningSwarm(t, pollOften, m)
+
+	mark := func(a index.Addr, names index.NetworkNames) index.Addr { a.Names = names; return a }
+	back := func(ip string) index.Addr {
+		return index.Addr{IP: netip.MustParseAddr(ip), Network: "backnet", Subnet: netip.MustParsePrefix("10.0.2.0/24")}
+	}
+	wantHost(t, sink, index.Host{ID: "service/s-api/alias1", Names: []string{"db"},
+		Addrs: []index.Addr{mark(appnet("10.0.1.2"), index.NamesElsewhere), mark(back("10.0.2.2"), index.NamesHere)}})
+	wantHost(t, sink, index.Host{ID: "task/t1/alias1", Names: []string{"tasks.db"},
+		Addrs: []index.Addr{mark(appnet("10.0.1.5"), index.NamesElsewhere), mark(back("10.0.2.5"), index.NamesHere)}})
+
+	svc.Spec.TaskTemplate.Networks[1].Aliases = nil
+	svc.Version.Index++
+	sw.setService(svc)
+	m.emit(t, events.ServiceEventType, "update", "s-api", nil)
+	await.True(t, waitLimit, "alias hosts withdrawn", func() bool {
+		_, svcAlias := sink.host("service/s-api/alias1")
+		_, taskAlias := sink.host("task/t1/alias1")
+		return !svcAlias && !taskAlias
+	})
 }
 
 func TestSwarmHostPortsOnTheTasksNodeOnce(t *testing.T) {
@@ -412,8 +454,9 @@ func TestSwarmSkipsInvalidNames(t *testing.T) {
 
 	wantHost(t, sink, index.Host{ID: "node/n3", Addrs: []index.Addr{{IP: netip.MustParseAddr("192.0.2.13")}}})
 	h, _ := sink.host("service/s-web")
-	if !slices.Equal(h.Names, []string{"web", "ok-alias"}) {
-		t.Errorf("names %v, want the valid ones", h.Names)
+	alias, _ := sink.host("service/s-web/alias1")
+	if !slices.Equal(h.Names, []string{"web"}) || !slices.Equal(alias.Names, []string{"ok-alias"}) {
+		t.Errorf("names %v, alias names %v, want the valid ones", h.Names, alias.Names)
 	}
 	before := testutil.ToFloat64(swarmSkippedNamesTotal.WithLabelValues(s.cfg.Engine))
 	if before != 2 {

@@ -117,7 +117,28 @@ type Addr struct {
 	// engine): engines reuse subnets (every default bridge is 172.17/16), so
 	// a subnet means something only within its scope. "" for none.
 	Scope string
+	// Names says on which networks the host's names exist; the zero value,
+	// on all of them.
+	Names NetworkNames
 }
+
+// NetworkNames says whether a host's names exist on an address's network.
+// Docker's DNS answers a swarm service alias only on the network it is
+// given on: such a host holds every address of the service, marked here or
+// elsewhere, so that a client on any of its networks is told apart.
+type NetworkNames uint8
+
+const (
+	// NamesEverywhere: the names answer the address on every network.
+	NamesEverywhere NetworkNames = iota
+	// NamesHere: the names belong to this address's network. A client on
+	// it gets only the hosts that are on it too.
+	NamesHere
+	// NamesElsewhere: the names do not exist on this address's network. A
+	// client on it gets none of the host's addresses, and nobody gets this
+	// one.
+	NamesElsewhere
+)
 
 // Service is one SRV-advertised port: _<Name>._<Proto>.<each host name>.
 type Service struct {

@@ -827,7 +827,7 @@ func winners(owners []*placed) []*placed {
 // such host (by source, then ID) gives the name its CNAME and nothing else,
 // whatever addresses other hosts of the same priority have.
 func (x *Index) fill(e *Entry, n string) {
-	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked, e.Reached, e.ttls, e.ttl = nil, nil, nil, nil, "", false, false, 0, 0
+	e.A, e.AAAA, e.SRV, e.TXT, e.CNAME, e.Networked, e.Reached, e.Bound, e.ttls, e.ttl = nil, nil, nil, nil, "", false, false, false, 0, 0
 	e.Withheld = e.st.held > 0
 	won := winners(e.st.owners)
 	if len(won) > 0 {
@@ -921,6 +921,7 @@ func (e *Entry) addTargets(p *placed, group int, seen map[scopedAddr]struct{}) {
 		t := Target{IP: ip, Raw: ip.AsSlice(), Group: group, Net: p.addr(i), Reach: p.reach()}
 		e.Networked = e.Networked || (t.Net != nil && t.Net.Subnet.IsValid())
 		e.Reached = e.Reached || t.Reach != nil || e.otherScope(t)
+		e.Bound = e.Bound || t.Net != nil && t.Net.Names != NamesEverywhere
 		list := &e.AAAA
 		if ip.Is4() {
 			list = &e.A

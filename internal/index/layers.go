@@ -250,7 +250,7 @@ func (s *Snapshot) merged(q string, e *Entry) *Entry {
 			return e // an alias wins its name
 		}
 		out.A, out.AAAA = slices.Clip(e.A), slices.Clip(e.AAAA)
-		out.SRV, out.TXT, out.Networked, out.Reached = e.SRV, e.TXT, e.Networked, e.Reached
+		out.SRV, out.TXT, out.Networked, out.Reached, out.Bound = e.SRV, e.TXT, e.Networked, e.Reached, e.Bound
 		out.addTTLOf(e)
 		for _, t := range slices.Concat(e.A, e.AAAA) {
 			group = max(group, t.Group+1)

@@ -43,6 +43,9 @@ type Entry struct {
 	// several scopes: the answer then depends on which engines the client
 	// is on (its addresses, and their order).
 	Reached bool
+	// Bound is set when some target's names are bound to networks
+	// (Addr.Names): which hosts answer depends on the client's network.
+	Bound bool
 	// Withheld is set when some host holds the name without answering at
 	// it (a container that is not ready): with no addresses, that is why.
 	Withheld bool

@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -150,6 +151,24 @@ func (l *LAN) namespace(name string) *Namespace {
 		_ = os.Remove(filepath.Dir(n.etcDir()))
 	})
 	run(l.t, "ip", "netns", "add", n.Name)
+	return n
+}
+
+// Attach names the network namespace of the process pid (a container's) for
+// the test, so that Do, Listen and Dial work inside it; the name goes when
+// the test ends, the namespace stays with its process.
+func Attach(t testing.TB, name string, pid int) *Namespace {
+	t.Helper()
+	RequireRoot(t)
+	RequirePrograms(t, "ip")
+	n := &Namespace{t: t, Name: namespacePrefix() + "-" + name}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", n.Name).CombinedOutput(); err != nil &&
+			!strings.Contains(string(out), "No such file") {
+			t.Errorf("cleanup: ip netns del %s: %v: %s", n.Name, err, out)
+		}
+	})
+	run(t, "ip", "netns", "attach", n.Name, strconv.Itoa(pid))
 	return n
 }
 
