@@ -5,14 +5,19 @@ package dockerhosts
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
 	"github.com/dockerhosts/dockerhosts/internal/testkit/fleet"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/hostlan"
 )
 
 // TestFleet serves a swarm of three managers, each a machine of its own (a
@@ -274,7 +279,216 @@ func (l *fleetLab) testTasksFollowed(t *testing.T) {
 	lags.report(t, "scale 3 to 6, rolling update, drain")
 }
 
-// Placeholders until the subtests below are written.
-func (l *fleetLab) testOutside(t *testing.T)         {}
-func (l *fleetLab) testManagerFailover(t *testing.T) {}
-func (l *fleetLab) testNodeDown(t *testing.T)        {}
+// testOutside: clients outside the swarm (a LAN machine with no route to
+// any overlay, and this host) are answered where they reach a service: an
+// ingress port's service at every node (not its overlay VIP), its SRV
+// records at each node's name; a host-mode port only at the nodes running
+// a task, at each task's own port, where a GET reaches that task. The
+// routing mesh carries no traffic here (no IP_VS): no GET through it.
+func (l *fleetLab) testOutside(t *testing.T) {
+	m1 := l.Machines[0].For(t)
+	sw := m1.Swarm()
+	ingress := sw.Service("ingress", "--network", l.Overlay, "--publish", "published=8080,target=8080", "--replicas", "1", l.web)
+	hostMode := sw.Service("hostmode", "--network", l.Overlay, "--publish", "mode=host,target=8080",
+		"--replicas", "2", "--replicas-max-per-node", "1", l.web)
+	l.tasks(t, m1, ingress, 1, nil)
+	tasks := l.tasks(t, m1, hostMode, 2, nil)
+
+	var nodes []string
+	srvIngress := map[string]string{} // target -> port
+	for _, m := range l.Machines {
+		nodes = append(nodes, m.Addr.String())
+		srvIngress[fqdn(m.Hostname)] = "8080"
+	}
+	slices.Sort(nodes)
+	var taskNodes []string
+	srvHostMode := map[string]string{}
+	for _, task := range tasks {
+		m := l.Machine(t, task.node)
+		taskNodes = append(taskNodes, m.Addr.String())
+		srvHostMode[fqdn(m.Hostname)] = task.hostPort
+	}
+	slices.Sort(taskNodes)
+
+	for _, from := range []*hostlan.Namespace{l.Outside, nil} {
+		who := "this host"
+		if from != nil {
+			who = "the LAN machine"
+		}
+		for _, c := range []struct {
+			svc   string
+			addrs []string
+			srv   map[string]string
+		}{{ingress, nodes, srvIngress}, {hostMode, taskNodes, srvHostMode}} {
+			var a, srv *dns.Msg
+			await.True(t, fleetWithin, fmt.Sprintf("%s is told %s at %v, SRV %v", who, c.svc, c.addrs, c.srv), func() bool {
+				a = askAt(t, from, l.HostAddr, fqdn(c.svc), dns.TypeA)
+				srv = askAt(t, from, l.HostAddr, fqdn("_8080._tcp."+c.svc), dns.TypeSRV)
+				return slices.Equal(answerA(a), c.addrs) && maps.Equal(srvPorts(srv), c.srv)
+			})
+			// Each SRV target's address, in the additional section and
+			// asked, is its node's.
+			for _, rr := range srv.Answer {
+				target := rr.(*dns.SRV).Target
+				want := []string{l.Machine(t, strings.TrimSuffix(target, ".docker.")).Addr.String()}
+				if got := additionalA(srv, target); !slices.Equal(got, want) {
+					t.Errorf("%s: SRV target %s has additional addresses %v, want %v", who, target, got, want)
+				}
+				if got := answerA(askAt(t, from, l.HostAddr, target, dns.TypeA)); !slices.Equal(got, want) {
+					t.Errorf("%s: %s answers %v, want %v", who, target, got, want)
+				}
+			}
+		}
+	}
+
+	// The LAN machine reaches each host-mode task at its SRV target and
+	// port, by name through the resolver (its resolv.conf).
+	for _, task := range tasks {
+		url := fmt.Sprintf("http://%s:%s/", strings.TrimSuffix(fqdn(task.node), "."), task.hostPort)
+		out, err := l.Outside.Run("curl", "-sS", "--max-time", "5", url)
+		if want := task.container[:12]; err != nil || strings.TrimSpace(out) != want {
+			t.Errorf("GET %s from the LAN machine: %q, %v; want task container %s", url, out, err, want)
+		}
+	}
+}
+
+// srvPorts maps the SRV records' targets to their ports.
+func srvPorts(r *dns.Msg) map[string]string {
+	out := map[string]string{}
+	for _, rr := range r.Answer {
+		if s, ok := rr.(*dns.SRV); ok {
+			out[strings.ToLower(s.Target)] = strconv.Itoa(int(s.Port))
+		}
+	}
+	return out
+}
+
+// additionalA is the A addresses of owner in r's additional section.
+func additionalA(r *dns.Msg, owner string) []string {
+	var out []string
+	for _, rr := range r.Extra {
+		if a, ok := rr.(*dns.A); ok && strings.EqualFold(a.Hdr.Name, owner) {
+			out = append(out, a.A.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// testManagerFailover: the dockerd of the manager the resolver uses (the
+// first, the swarm's leader) is SIGKILLed. The resolver keeps the last
+// records while no manager answers, follows a scale done through a
+// surviving manager once a new leader is elected, and nothing flaps when
+// the killed machine's dockerd comes back.
+func (l *fleetLab) testManagerFailover(t *testing.T) {
+	m1, m2 := l.Machines[0].For(t), l.Machines[1].For(t)
+	sw := m2.Swarm()
+	// No task on the machine that dies: every change seen is the scale.
+	svc := sw.Service("failover", "--network", l.Overlay, "--replicas", "2",
+		"--constraint", "node.hostname!="+m1.Hostname, l.idle)
+	tasks := l.tasks(t, m2, svc, 2, nil)
+	l.dns.waitA(t, fqdn("tasks."+svc), addrsOf(tasks)...)
+	w := watchA(t, l.dns.udp, fqdn("tasks."+svc))
+	before := addrsOf(tasks)
+
+	killed := time.Now()
+	m1.Kill()
+	var accepted time.Time
+	await.True(t, fleetWithin, "a surviving manager accepts a scale", func() bool {
+		_, err := m2.TryDocker("service", "update", "--detach", "--replicas", "3", svc)
+		accepted = time.Now()
+		return err == nil
+	})
+	tasks = l.tasks(t, m2, svc, 3, nil)
+	l.dns.waitA(t, fqdn("tasks."+svc), addrsOf(tasks)...)
+	var lags lagStats
+	lags.note(t, w, tasks)
+	first, _ := w.firstChangeAfter(killed)
+	t.Logf("SIGKILL of the first manager's dockerd to the first change followed through the next manager: %s "+
+		"(a surviving manager accepted the scale after %s; its task ran after %s)",
+		first.at.Sub(killed).Round(time.Millisecond), accepted.Sub(killed).Round(time.Millisecond),
+		tasks[slices.IndexFunc(tasks, func(x fleetTask) bool { return !slices.Contains(before, x.addr) })].running.Sub(killed).Round(time.Millisecond))
+	lags.report(t, "scale through a surviving manager")
+	for _, c := range w.since(killed) {
+		if missing := slices.DeleteFunc(slices.Clone(before), func(a string) bool { return slices.Contains(c.addrs, a) }); len(missing) > 0 {
+			t.Errorf("at %s after the kill, tasks.%s answered %v: %v withdrawn", c.at.Sub(killed).Round(time.Millisecond), svc, c.addrs, missing)
+		}
+	}
+
+	// The machine comes back: it rejoins, its engine's containers are
+	// served again, the swarm source polls on; tasks.<svc> never changes.
+	restarted := time.Now()
+	m1.Start()
+	await.True(t, fleetWithin, "the first manager is ready again", func() bool {
+		return l.ReadyNodes(m1) == len(l.Machines)
+	})
+	await.True(t, fleetWithin, "the resolver follows the first engine again", func() bool {
+		up, _ := series(t, "coredns_dockerhosts_docker_up", map[string]string{"engine": "fleet"})
+		return up == 1
+	})
+	polls := func() float64 {
+		n, _ := series(t, "coredns_dockerhosts_swarm_polls_total", map[string]string{"engine": "fleet", "scope": "all"})
+		return n
+	}
+	after := polls()
+	await.True(t, fleetWithin, "two full polls of the swarm since", func() bool { return polls() >= after+2 })
+	want := addrsOf(tasks)
+	for _, c := range w.since(restarted) {
+		if !slices.Equal(c.addrs, want) {
+			t.Errorf("at %s after the restart, tasks.%s answered %v, want %v throughout", c.at.Sub(restarted).Round(time.Millisecond), svc, c.addrs, want)
+		}
+	}
+}
+
+// testNodeDown: a node's dockerd is killed. Once the managers mark it
+// down, its tasks leave tasks.<svc> as they are rescheduled, and its
+// address leaves the ingress answers.
+func (l *fleetLab) testNodeDown(t *testing.T) {
+	m1, m3 := l.Machines[0].For(t), l.Machines[2].For(t)
+	sw := m1.Swarm()
+	svc := sw.Service("nodedown", "--network", l.Overlay, "--publish", "published=8081,target=8080", "--replicas", "3", l.idle)
+	tasks := l.tasks(t, m1, svc, 3, nil)
+	if nodes := nodesOf(tasks); len(nodes) != 3 {
+		t.Fatalf("3 replicas on nodes %v, want one on each", nodes)
+	}
+	var nodes []string
+	for _, m := range l.Machines {
+		nodes = append(nodes, m.Addr.String())
+	}
+	slices.Sort(nodes)
+	l.dns.waitA(t, fqdn("tasks."+svc), addrsOf(tasks)...)
+	await.True(t, fleetWithin, "the LAN machine is told every node for "+svc, func() bool {
+		return slices.Equal(answerA(askAt(t, l.Outside, l.HostAddr, fqdn(svc), dns.TypeA)), nodes)
+	})
+	w := watchA(t, l.dns.udp, fqdn("tasks."+svc))
+	// This host is outside the swarm too: told the nodes, like the LAN.
+	ingress := watchA(t, l.dns.udp, fqdn(svc))
+	lost := tasks[slices.IndexFunc(tasks, func(x fleetTask) bool { return x.node == m3.Hostname })]
+	t.Logf("heartbeat: %s", m1.Docker("info", "--format", "{{.Swarm.Cluster.Spec.Dispatcher.HeartbeatPeriod}}"))
+
+	killed := time.Now()
+	m3.Kill()
+	await.True(t, fleetWithin, "the managers mark the node down", func() bool { return l.NodeState(m1, m3) == "down" })
+	down := time.Now()
+	tasks = l.tasks(t, m1, svc, 3, notOnNode(m3.Hostname))
+	l.dns.waitA(t, fqdn("tasks."+svc), addrsOf(tasks)...)
+	var lags lagStats
+	lags.note(t, w, tasks)
+	left := slices.DeleteFunc(slices.Clone(nodes), func(a string) bool { return a == m3.Addr.String() })
+	await.True(t, fleetWithin, "the LAN machine is told the nodes left for "+svc, func() bool {
+		return slices.Equal(answerA(askAt(t, l.Outside, l.HostAddr, fqdn(svc), dns.TypeA)), left)
+	})
+	t.Logf("SIGKILL of a node's dockerd: marked down after %s; its task left tasks.%s after %s; its address left the ingress answers after %s",
+		down.Sub(killed).Round(time.Millisecond), svc, leftAt(w, killed, lost.addr), leftAt(ingress, killed, m3.Addr.String()))
+	lags.report(t, "tasks rescheduled off a node down")
+}
+
+// leftAt is how long after at addr left w's answers, for a log line.
+func leftAt(w *answerWatch, at time.Time, addr string) string {
+	for _, c := range w.since(at) {
+		if !slices.Contains(c.addrs, addr) {
+			return c.at.Sub(at).Round(time.Millisecond).String()
+		}
+	}
+	return "(never)"
+}

@@ -125,18 +125,19 @@ type lagStats struct {
 }
 
 // note counts the tasks not counted yet, whose addresses w answers now;
-// those that ran before w began are not counted.
+// those that ran or were answered when w began are not counted (a
+// manager may re-record a running task's status later, with a new time).
 func (s *lagStats) note(t *testing.T, w *answerWatch, tasks []fleetTask) {
 	t.Helper()
 	if s.noted == nil {
 		s.noted = map[string]bool{}
 	}
-	began := w.all()[0].at
+	began := w.all()[0]
 	for _, task := range tasks {
 		if s.noted[task.id] {
 			continue
 		}
-		if task.running.Before(began) {
+		if task.running.Before(began.at) || slices.Contains(began.addrs, task.addr) {
 			s.noted[task.id] = true
 			continue
 		}
