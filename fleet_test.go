@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,6 +63,7 @@ func TestFleet(t *testing.T) {
 	t.Run("reached from outside the swarm", l.testOutside)
 	t.Run("manager failover", l.testManagerFailover)
 	t.Run("node down", l.testNodeDown)
+	t.Run("resolver deployed on the swarm", l.testResolverOnTheSwarm)
 }
 
 // fleetWithin bounds waits on the swarm of machines; a manager's death
@@ -326,6 +331,7 @@ func (l *fleetLab) testOutside(t *testing.T) {
 				srv = askAt(t, from, l.HostAddr, fqdn("_8080._tcp."+c.svc), dns.TypeSRV)
 				return slices.Equal(answerA(a), c.addrs) && maps.Equal(srvPorts(srv), c.srv)
 			})
+			t.Logf("%s is told %s at %v and SRV %v", who, c.svc, answerA(a), srvPorts(srv))
 			// Each SRV target's address, in the additional section and
 			// asked, is its node's.
 			for _, rr := range srv.Answer {
@@ -481,6 +487,107 @@ func (l *fleetLab) testNodeDown(t *testing.T) {
 	t.Logf("SIGKILL of a node's dockerd: marked down after %s; its task left tasks.%s after %s; its address left the ingress answers after %s",
 		down.Sub(killed).Round(time.Millisecond), svc, leftAt(w, killed, lost.addr), leftAt(ingress, killed, m3.Addr.String()))
 	lags.report(t, "tasks rescheduled off a node down")
+
+	// Back for the next subtest.
+	m3.Start()
+	await.True(t, fleetWithin, "the node is ready again", func() bool { return l.ReadyNodes(m1) == len(l.Machines) })
+}
+
+// testResolverOnTheSwarm deploys packaging/swarm-stack.yml: a resolver on
+// every manager, port 53 in host mode, its engine's socket read-only. A
+// LAN machine asks any manager's address, is told the same by each, and
+// reaches a service with what it is told; when a manager's machine dies,
+// its resolver with it, the others answer on, without the dead node.
+func (l *fleetLab) testResolverOnTheSwarm(t *testing.T) {
+	m1 := l.Machines[0].For(t)
+	tag := m1.Name("fleet")
+	l.ResolverImage(t, tag)
+	// Each machine's socket where the stack mounts it from: the machines
+	// share this host's file system, so the path names the node.
+	sockets := t.TempDir()
+	for _, m := range l.Machines {
+		dir := filepath.Join(sockets, m.Hostname)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(strings.TrimPrefix(m.Host(), "unix://"), filepath.Join(dir, "docker.sock")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var socket syscall.Stat_t
+	if err := syscall.Stat(strings.TrimPrefix(m1.Host(), "unix://"), &socket); err != nil {
+		t.Fatal(err)
+	}
+	stack := strings.ReplaceAll(m1.Name("dns"), "-", "")
+	t.Cleanup(func() {
+		if _, err := m1.TryDocker("stack", "rm", stack); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
+	deploy := exec.Command("docker", "--host", m1.Host(), "stack", "deploy", "--resolve-image", "never",
+		"--compose-file", "packaging/swarm-stack.yml", stack)
+	deploy.Env = append(os.Environ(), "VERSION="+tag, "DOCKER_GID="+strconv.Itoa(int(socket.Gid)),
+		"DOCKER_SOCKET="+filepath.Join(sockets, "{{.Node.Hostname}}", "docker.sock"))
+	if out, err := deploy.CombinedOutput(); err != nil {
+		t.Fatalf("docker stack deploy: %v: %s", err, out)
+	}
+	if nodes := nodesOf(l.tasks(t, m1, stack+"_coredns", len(l.Machines), nil)); len(nodes) != len(l.Machines) {
+		t.Fatalf("the resolver runs on %v, want every manager", nodes)
+	}
+
+	web := m1.Swarm().Service("stackweb", "--network", l.Overlay, "--publish", "mode=host,target=8080",
+		"--replicas", "2", "--replicas-max-per-node", "1", l.web)
+	tasks := l.tasks(t, m1, web, 2, nil)
+	l.toldAndReached(t, l.Machines, web, tasks)
+
+	dead := l.Machines[1]
+	dead.PowerOff(t)
+	var alive []*fleet.Machine
+	for _, m := range l.Machines {
+		if m != dead {
+			alive = append(alive, m)
+		}
+	}
+	tasks = l.tasks(t, m1, web, 2, notOnNode(dead.Hostname))
+	l.toldAndReached(t, alive, web, tasks)
+}
+
+// toldAndReached checks that the resolver on each of the machines tells
+// the LAN machine the nodes of the host-mode service's tasks, and SRV
+// records there at each task's port, with which it reaches every task.
+func (l *fleetLab) toldAndReached(t *testing.T, resolvers []*fleet.Machine, svc string, tasks []fleetTask) {
+	t.Helper()
+	var nodes []string
+	srv := map[string]string{}
+	for _, task := range tasks {
+		m := l.Machine(t, task.node)
+		nodes = append(nodes, m.Addr.String())
+		srv[fqdn(m.Hostname)] = task.hostPort
+	}
+	slices.Sort(nodes)
+	for _, r := range resolvers {
+		var answer *dns.Msg
+		await.True(t, fleetWithin, fmt.Sprintf("the resolver on %s tells %s at %v, SRV %v", r.Hostname, svc, nodes, srv), func() bool {
+			a := askAt(t, l.Outside, r.Addr, fqdn(svc), dns.TypeA)
+			answer = askAt(t, l.Outside, r.Addr, fqdn("_8080._tcp."+svc), dns.TypeSRV)
+			return slices.Equal(answerA(a), nodes) && maps.Equal(srvPorts(answer), srv)
+		})
+		t.Logf("the resolver on %s tells the LAN machine %s at %v and SRV %v", r.Hostname, svc, nodes, srvPorts(answer))
+		for _, rr := range answer.Answer {
+			s := rr.(*dns.SRV)
+			addrs := additionalA(answer, s.Target)
+			if len(addrs) != 1 {
+				t.Errorf("the resolver on %s gives %s at %v", r.Hostname, s.Target, addrs)
+				continue
+			}
+			task := tasks[slices.IndexFunc(tasks, func(x fleetTask) bool { return fqdn(x.node) == strings.ToLower(s.Target) })]
+			url := fmt.Sprintf("http://%s:%d/", addrs[0], s.Port)
+			out, err := l.Outside.Run("curl", "-sS", "--max-time", "5", url)
+			if want := task.container[:12]; err != nil || strings.TrimSpace(out) != want {
+				t.Errorf("GET %s (told by %s) from the LAN machine: %q, %v; want task container %s", url, r.Hostname, out, err, want)
+			}
+		}
+	}
 }
 
 // leftAt is how long after at addr left w's answers, for a log line.

@@ -846,3 +846,15 @@ func (d *Daemon) ProgramImage(pkg string) string {
 	}
 	return ref
 }
+
+// PowerOff ends the daemon as a machine's death would: SIGKILL to dockerd
+// (if it runs), its containerd, shims and every container process, and
+// waits until they are gone. Start brings dockerd back on the same data;
+// its containers come back Exited.
+func (d *Daemon) PowerOff() {
+	d.t.Helper()
+	if d.Running() {
+		d.Kill()
+	}
+	d.killLeftovers()
+}

@@ -25,6 +25,7 @@ package fleet
 import (
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,17 @@ func (m *Machine) For(t testing.TB) *Machine {
 	c := *m
 	c.Daemon = m.Daemon.For(t)
 	return &c
+}
+
+// PowerOff ends the machine as if it died: every process of its dockerd
+// killed (dockertest.Daemon.PowerOff) and its link down, so that its
+// address answers nothing.
+func (m *Machine) PowerOff(t testing.TB) {
+	t.Helper()
+	m.Daemon.For(t).PowerOff()
+	if out, err := exec.Command("ip", "-n", m.Netns.Name, "link", "set", "eth0", "down").CombinedOutput(); err != nil {
+		t.Fatalf("power off %s: %v: %s", m.Hostname, err, out)
+	}
 }
 
 // New builds a fleet of n managers for e's test, and removes it when that
