@@ -326,6 +326,11 @@ func (l *fleetLab) testOutside(t *testing.T) {
 			srv   map[string]string
 		}{{ingress, nodes, srvIngress}, {hostMode, taskNodes, srvHostMode}} {
 			var a, srv *dns.Msg
+			defer func() { // Fatal ends the wait: say what was answered
+				if t.Failed() && a != nil {
+					t.Logf("%s was told last %s at %v and SRV %v", who, c.svc, answerA(a), srvPorts(srv))
+				}
+			}()
 			await.True(t, fleetWithin, fmt.Sprintf("%s is told %s at %v, SRV %v", who, c.svc, c.addrs, c.srv), func() bool {
 				a = askAt(t, from, l.HostAddr, fqdn(c.svc), dns.TypeA)
 				srv = askAt(t, from, l.HostAddr, fqdn("_8080._tcp."+c.svc), dns.TypeSRV)
@@ -446,11 +451,16 @@ func (l *fleetLab) testManagerFailover(t *testing.T) {
 	}
 }
 
-// testNodeDown: a node's dockerd is killed. Once the managers mark it
-// down, its tasks leave tasks.<svc> as they are rescheduled, and its
-// address leaves the ingress answers.
+// testNodeDown: a node's dockerd is killed (not the leader's: that would
+// add an election to the wait). Once the managers mark it down, its tasks
+// leave tasks.<svc> as they are rescheduled, and its address leaves the
+// ingress answers.
 func (l *fleetLab) testNodeDown(t *testing.T) {
-	m1, m3 := l.Machines[0].For(t), l.Machines[2].For(t)
+	m1 := l.Machines[0].For(t)
+	victim := l.Machines[2].For(t)
+	if leader := l.Leader(m1); leader == nil || leader.Hostname == victim.Hostname {
+		victim = l.Machines[1].For(t)
+	}
 	sw := m1.Swarm()
 	svc := sw.Service("nodedown", "--network", l.Overlay, "--publish", "published=8081,target=8080", "--replicas", "3", l.idle)
 	tasks := l.tasks(t, m1, svc, 3, nil)
@@ -469,27 +479,27 @@ func (l *fleetLab) testNodeDown(t *testing.T) {
 	w := watchA(t, l.dns.udp, fqdn("tasks."+svc))
 	// This host is outside the swarm too: told the nodes, like the LAN.
 	ingress := watchA(t, l.dns.udp, fqdn(svc))
-	lost := tasks[slices.IndexFunc(tasks, func(x fleetTask) bool { return x.node == m3.Hostname })]
-	t.Logf("heartbeat: %s", m1.Docker("info", "--format", "{{.Swarm.Cluster.Spec.Dispatcher.HeartbeatPeriod}}"))
+	lost := tasks[slices.IndexFunc(tasks, func(x fleetTask) bool { return x.node == victim.Hostname })]
+	t.Logf("the managers expect a heartbeat every %s", m1.Docker("info", "--format", "{{.Swarm.Cluster.Spec.Dispatcher.HeartbeatPeriod}}"))
 
 	killed := time.Now()
-	m3.Kill()
-	await.True(t, fleetWithin, "the managers mark the node down", func() bool { return l.NodeState(m1, m3) == "down" })
+	victim.Kill()
+	await.True(t, fleetWithin, "the managers mark the node down", func() bool { return l.NodeState(m1, victim) == "down" })
 	down := time.Now()
-	tasks = l.tasks(t, m1, svc, 3, notOnNode(m3.Hostname))
+	tasks = l.tasks(t, m1, svc, 3, notOnNode(victim.Hostname))
 	l.dns.waitA(t, fqdn("tasks."+svc), addrsOf(tasks)...)
 	var lags lagStats
 	lags.note(t, w, tasks)
-	left := slices.DeleteFunc(slices.Clone(nodes), func(a string) bool { return a == m3.Addr.String() })
+	left := slices.DeleteFunc(slices.Clone(nodes), func(a string) bool { return a == victim.Addr.String() })
 	await.True(t, fleetWithin, "the LAN machine is told the nodes left for "+svc, func() bool {
 		return slices.Equal(answerA(askAt(t, l.Outside, l.HostAddr, fqdn(svc), dns.TypeA)), left)
 	})
 	t.Logf("SIGKILL of a node's dockerd: marked down after %s; its task left tasks.%s after %s; its address left the ingress answers after %s",
-		down.Sub(killed).Round(time.Millisecond), svc, leftAt(w, killed, lost.addr), leftAt(ingress, killed, m3.Addr.String()))
+		down.Sub(killed).Round(time.Millisecond), svc, leftAt(w, killed, lost.addr), leftAt(ingress, killed, victim.Addr.String()))
 	lags.report(t, "tasks rescheduled off a node down")
 
 	// Back for the next subtest.
-	m3.Start()
+	victim.Start()
 	await.True(t, fleetWithin, "the node is ready again", func() bool { return l.ReadyNodes(m1) == len(l.Machines) })
 }
 
@@ -540,7 +550,9 @@ func (l *fleetLab) testResolverOnTheSwarm(t *testing.T) {
 	tasks := l.tasks(t, m1, web, 2, nil)
 	l.toldAndReached(t, l.Machines, web, tasks)
 
-	dead := l.Machines[1]
+	// A machine running a task dies (not the first: the test drives the
+	// swarm through it).
+	dead := l.Machine(t, tasks[slices.IndexFunc(tasks, func(x fleetTask) bool { return x.node != m1.Hostname })].node)
 	dead.PowerOff(t)
 	var alive []*fleet.Machine
 	for _, m := range l.Machines {
@@ -566,9 +578,14 @@ func (l *fleetLab) toldAndReached(t *testing.T, resolvers []*fleet.Machine, svc 
 	}
 	slices.Sort(nodes)
 	for _, r := range resolvers {
-		var answer *dns.Msg
+		var a, answer *dns.Msg
+		defer func() {
+			if t.Failed() && a != nil {
+				t.Logf("the resolver on %s told last %s at %v and SRV %v", r.Hostname, svc, answerA(a), srvPorts(answer))
+			}
+		}()
 		await.True(t, fleetWithin, fmt.Sprintf("the resolver on %s tells %s at %v, SRV %v", r.Hostname, svc, nodes, srv), func() bool {
-			a := askAt(t, l.Outside, r.Addr, fqdn(svc), dns.TypeA)
+			a = askAt(t, l.Outside, r.Addr, fqdn(svc), dns.TypeA)
 			answer = askAt(t, l.Outside, r.Addr, fqdn("_8080._tcp."+svc), dns.TypeSRV)
 			return slices.Equal(answerA(a), nodes) && maps.Equal(srvPorts(answer), srv)
 		})

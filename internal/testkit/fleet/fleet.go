@@ -146,6 +146,22 @@ func (f *Fleet) ReadyNodes(m *Machine) int {
 	return strings.Count(out, "Ready")
 }
 
+// Leader returns the machine the swarm's managers follow, as manager m
+// sees it; nil if m does not know one.
+func (f *Fleet) Leader(m *Machine) *Machine {
+	out, _ := m.TryDocker("node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}")
+	for _, line := range strings.Split(out, "\n") {
+		if name, status, _ := strings.Cut(line, " "); status == "Leader" {
+			for _, n := range f.Machines {
+				if n.Hostname == name {
+					return n
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // NodeState is the node's state (ready, down, unknown) as manager m sees
 // it; "" if m does not answer.
 func (f *Fleet) NodeState(m *Machine, node *Machine) string {
