@@ -309,17 +309,17 @@ func (d *Daemon) Start() {
 		d.t.Fatal(err)
 	}
 	cmd := exec.Command("dockerd", d.args...)
-	if d.netns != "" {
-		// nsenter, not `ip netns exec`, which remounts /sys and hides the
-		// cgroups from dockerd and runc; it execs dockerd, same PID.
-		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.netns, "dockerd"}, d.args...)...)
-	}
-	if d.hostname != "" {
-		// A UTS namespace of its own, where sh names the machine and
+	switch {
+	case d.hostname != "":
+		// A UTS namespace of its own too, where sh names the machine and
 		// becomes dockerd (exec: same PID).
 		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.netns,
 			"sh", "-c", `hostname "$0" && exec dockerd "$@"`, d.hostname}, d.args...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS}
+	case d.netns != "":
+		// nsenter, not `ip netns exec`, which remounts /sys and hides the
+		// cgroups from dockerd and runc; it execs dockerd, same PID.
+		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.netns, "dockerd"}, d.args...)...)
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -388,6 +388,18 @@ func (d *Daemon) Kill() {
 // Running reports whether the daemon's dockerd runs (Start, not Stop or
 // Kill).
 func (d *Daemon) Running() bool { return d.proc.cmd != nil }
+
+// PowerOff ends the daemon as a machine's death would: SIGKILL to dockerd
+// (if it runs), its containerd, shims and every container process, and
+// waits until they are gone. Start brings dockerd back on the same data;
+// its containers come back Exited.
+func (d *Daemon) PowerOff() {
+	d.t.Helper()
+	if d.Running() {
+		d.Kill()
+	}
+	d.killLeftovers()
+}
 
 // stop ends the running dockerd and reports a shutdown that needed SIGKILL.
 func (d *Daemon) stop() error {
@@ -830,31 +842,4 @@ func pingClient(socket string) *http.Client {
 			return dialer.DialContext(ctx, "unix", socket)
 		},
 	}}
-}
-
-// ProgramImage builds the static Go program in pkg (a path from the module
-// root, such as "./testdata/idle") into an image FROM scratch on the daemon
-// itself, Prefix-<program>:latest, and returns its reference: the
-// machine's engine is not involved. It goes with the daemon's data root.
-func (d *Daemon) ProgramImage(pkg string) string {
-	d.t.Helper()
-	ref := d.engine.Prefix + "-" + filepath.Base(pkg) + ":latest"
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	if err := importProgramWith(ctx, []string{"docker", "--host", d.Host()}, pkg, ref, d.engine.label()); err != nil {
-		d.t.Fatal(err)
-	}
-	return ref
-}
-
-// PowerOff ends the daemon as a machine's death would: SIGKILL to dockerd
-// (if it runs), its containerd, shims and every container process, and
-// waits until they are gone. Start brings dockerd back on the same data;
-// its containers come back Exited.
-func (d *Daemon) PowerOff() {
-	d.t.Helper()
-	if d.Running() {
-		d.Kill()
-	}
-	d.killLeftovers()
 }
