@@ -3,6 +3,7 @@
 package dockerhosts
 
 import (
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -10,21 +11,31 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
+	"github.com/dockerhosts/dockerhosts/internal/testkit/fleet"
 )
 
 // testManagerFailover: the dockerd of the manager the resolver uses (the
 // first, the swarm's leader) is SIGKILLed. The resolver keeps the last
 // records while no manager answers, follows a scale done through a
-// surviving manager once a new leader is elected, and nothing flaps when
-// the killed machine's dockerd comes back.
+// surviving manager once a new leader is elected, keeps the host-mode
+// ports of the tasks the new leader re-records without them
+// (keepHostPorts), and nothing flaps when the killed machine's dockerd
+// comes back.
 func (l *fleetLab) testManagerFailover(t *testing.T) {
 	m1, m2 := l.Machines[0].For(t), l.Machines[1].For(t)
+	// Docker's default heartbeat: with the fleet's 1 s, the new leader
+	// marks nodes down that have not yet found it, and moves their tasks.
+	l.heartbeat(t, m1, "5s")
 	sw := m2.Swarm()
 	// No task on the machine that dies: every change seen is the scale.
 	svc := sw.Service("failover", "--network", l.Overlay, "--replicas", "2",
 		"--constraint", "node.hostname!="+m1.Hostname, l.idle)
+	web := sw.Service("failover-web", "--network", l.Overlay, "--publish", "mode=host,target=8080",
+		"--replicas", "2", "--replicas-max-per-node", "1", "--constraint", "node.hostname!="+m1.Hostname, l.web)
 	tasks := l.tasks(t, m2, svc, 2, nil)
+	webTasks := l.tasks(t, m2, web, 2, nil)
 	l.dns.waitA(t, fqdn("tasks."+svc), addrsOf(tasks)...)
+	l.toldAndReached(t, []netip.Addr{l.HostAddr}, web, webTasks)
 	w := watchA(t, l.dns.udp, fqdn("tasks."+svc))
 	before := addrsOf(tasks)
 
@@ -42,15 +53,26 @@ func (l *fleetLab) testManagerFailover(t *testing.T) {
 	lags.note(t, w, tasks)
 	first, _ := w.firstChangeAfter(killed)
 	t.Logf("SIGKILL of the first manager's dockerd to the first change followed through the next manager: %s "+
-		"(a surviving manager accepted the scale after %s; its task ran after %s)",
-		first.at.Sub(killed).Round(time.Millisecond), accepted.Sub(killed).Round(time.Millisecond),
-		tasks[slices.IndexFunc(tasks, func(x fleetTask) bool { return !slices.Contains(before, x.addr) })].running.Sub(killed).Round(time.Millisecond))
+		"(a surviving manager accepted the scale after %s)",
+		first.at.Sub(killed).Round(time.Millisecond), accepted.Sub(killed).Round(time.Millisecond))
 	lags.report(t, "scale through a surviving manager")
 	for _, c := range w.since(killed) {
 		if missing := slices.DeleteFunc(slices.Clone(before), func(a string) bool { return slices.Contains(c.addrs, a) }); len(missing) > 0 {
 			t.Errorf("at %s after the kill, tasks.%s answered %v: %v withdrawn", c.at.Sub(killed).Round(time.Millisecond), svc, c.addrs, missing)
 		}
 	}
+
+	// The host-mode tasks kept running: their ports are still told, and
+	// reached, whatever the new leader says of them.
+	now := l.tasks(t, m2, web, 2, nil)
+	forgotten := 0
+	for _, task := range now {
+		if task.hostPort == "" {
+			forgotten++
+		}
+	}
+	t.Logf("the new leader lists %d of the %d running host-mode tasks without their ports", forgotten, len(now))
+	l.toldAndReached(t, []netip.Addr{l.HostAddr}, web, webTasks)
 
 	// The machine comes back: it rejoins, its engine's containers are
 	// served again, the swarm source polls on; tasks.<svc> never changes.
@@ -106,7 +128,6 @@ func (l *fleetLab) testNodeDown(t *testing.T) {
 	// This host is outside the swarm too: told the nodes, like the LAN.
 	ingress := watchA(t, l.dns.udp, fqdn(svc))
 	lost := tasks[slices.IndexFunc(tasks, func(x fleetTask) bool { return x.node == victim.Hostname })]
-	t.Logf("the managers expect a heartbeat every %s", m1.Docker("info", "--format", "{{.Swarm.Cluster.Spec.Dispatcher.HeartbeatPeriod}}"))
 
 	killed := time.Now()
 	victim.Kill()
@@ -137,4 +158,17 @@ func leftAt(w *answerWatch, at time.Time, addr string) string {
 		}
 	}
 	return "(never)"
+}
+
+// heartbeat sets the swarm's dispatcher heartbeat period until t ends,
+// then puts back the fleet's.
+func (l *fleetLab) heartbeat(t *testing.T, m *fleet.Machine, period string) {
+	t.Helper()
+	was := m.Docker("info", "--format", "{{.Swarm.Cluster.Spec.Dispatcher.HeartbeatPeriod}}")
+	m.Docker("swarm", "update", "--dispatcher-heartbeat", period)
+	t.Cleanup(func() {
+		if _, err := l.Machines[0].TryDocker("swarm", "update", "--dispatcher-heartbeat", was); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 }

@@ -4,7 +4,7 @@ package dockerhosts
 
 import (
 	"fmt"
-	"maps"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,18 +37,18 @@ func (l *fleetLab) testOutside(t *testing.T) {
 	tasks := l.tasks(t, m1, hostMode, 2, nil)
 
 	var nodes []string
-	srvIngress := map[string]string{} // target -> port
+	var srvIngress []string // "target port"
 	for _, m := range l.Machines {
 		nodes = append(nodes, m.Addr.String())
-		srvIngress[fqdn(m.Hostname)] = "8080"
+		srvIngress = append(srvIngress, fqdn(m.Hostname)+" 8080")
 	}
 	slices.Sort(nodes)
 	var taskNodes []string
-	srvHostMode := map[string]string{}
+	var srvHostMode []string
 	for _, task := range tasks {
 		m := l.Machine(t, task.node)
 		taskNodes = append(taskNodes, m.Addr.String())
-		srvHostMode[fqdn(m.Hostname)] = task.hostPort
+		srvHostMode = append(srvHostMode, fqdn(m.Hostname)+" "+task.hostPort)
 	}
 	slices.Sort(taskNodes)
 
@@ -60,7 +60,7 @@ func (l *fleetLab) testOutside(t *testing.T) {
 		for _, c := range []struct {
 			svc   string
 			addrs []string
-			srv   map[string]string
+			srv   []string
 		}{{ingress, nodes, srvIngress}, {hostMode, taskNodes, srvHostMode}} {
 			var a, srv *dns.Msg
 			defer func() { // Fatal ends the wait: say what was answered
@@ -71,7 +71,7 @@ func (l *fleetLab) testOutside(t *testing.T) {
 			await.True(t, fleetWithin, fmt.Sprintf("%s is told %s at %v, SRV %v", who, c.svc, c.addrs, c.srv), func() bool {
 				a = askAt(t, from, l.HostAddr, fqdn(c.svc), dns.TypeA)
 				srv = askAt(t, from, l.HostAddr, fqdn("_8080._tcp."+c.svc), dns.TypeSRV)
-				return slices.Equal(answerA(a), c.addrs) && maps.Equal(srvPorts(srv), c.srv)
+				return slices.Equal(answerA(a), c.addrs) && slices.Equal(srvPorts(srv), slices.Sorted(slices.Values(c.srv)))
 			})
 			t.Logf("%s is told %s at %v and SRV %v", who, c.svc, answerA(a), srvPorts(srv))
 			// Each SRV target's address, in the additional section and
@@ -100,14 +100,15 @@ func (l *fleetLab) testOutside(t *testing.T) {
 	}
 }
 
-// srvPorts maps the SRV records' targets to their ports.
-func srvPorts(r *dns.Msg) map[string]string {
-	out := map[string]string{}
+// srvPorts lists the SRV records as "target port", sorted.
+func srvPorts(r *dns.Msg) []string {
+	var out []string
 	for _, rr := range r.Answer {
 		if s, ok := rr.(*dns.SRV); ok {
-			out[strings.ToLower(s.Target)] = strconv.Itoa(int(s.Port))
+			out = append(out, strings.ToLower(s.Target)+" "+strconv.Itoa(int(s.Port)))
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -165,13 +166,21 @@ func (l *fleetLab) testResolverOnTheSwarm(t *testing.T) {
 		t.Fatalf("the resolver runs on %v, want every manager", nodes)
 	}
 
+	// Its tasks on the first machine, through which the test drives the
+	// swarm, and on the one that dies, which is not the leader (that would
+	// add an election to the wait).
+	leader := l.Leader(m1)
+	if leader == nil || leader == l.Machines[0] {
+		t.Fatalf("the leader is %v, want one of the machines after the first (it died earlier)", leader)
+	}
 	web := m1.Swarm().Service("stackweb", "--network", l.Overlay, "--publish", "mode=host,target=8080",
-		"--replicas", "2", "--replicas-max-per-node", "1", l.web)
+		"--replicas", "2", "--constraint", "node.hostname!="+leader.Hostname, l.web)
 	tasks := l.tasks(t, m1, web, 2, nil)
-	l.toldAndReached(t, l.Machines, web, tasks)
+	if nodes := nodesOf(tasks); len(nodes) != 2 {
+		t.Fatalf("the 2 replicas run on %v, want two nodes", nodes)
+	}
+	l.toldAndReached(t, fleetAddrs(l.Machines), web, tasks)
 
-	// A machine running a task dies (not the first: the test drives the
-	// swarm through it).
 	dead := l.Machine(t, tasks[slices.IndexFunc(tasks, func(x fleetTask) bool { return x.node != m1.Hostname })].node)
 	dead.PowerOff(t)
 	var alive []*fleet.Machine
@@ -181,48 +190,62 @@ func (l *fleetLab) testResolverOnTheSwarm(t *testing.T) {
 		}
 	}
 	tasks = l.tasks(t, m1, web, 2, notOnNode(dead.Hostname))
-	l.toldAndReached(t, alive, web, tasks)
+	// Its task moves to the first machine (the leader's is ruled out).
+	l.toldAndReached(t, fleetAddrs(alive), web, tasks)
 }
 
-// toldAndReached checks that the resolver on each of the machines tells
-// the LAN machine the nodes of the host-mode service's tasks, and SRV
+// toldAndReached checks that each resolver (at port 53 of each address)
+// tells the LAN machine the nodes of the host-mode service's tasks, and SRV
 // records there at each task's port, with which it reaches every task.
-func (l *fleetLab) toldAndReached(t *testing.T, resolvers []*fleet.Machine, svc string, tasks []fleetTask) {
+func (l *fleetLab) toldAndReached(t *testing.T, resolvers []netip.Addr, svc string, tasks []fleetTask) {
 	t.Helper()
-	var nodes []string
-	srv := map[string]string{}
+	var nodes, srv []string
 	for _, task := range tasks {
 		m := l.Machine(t, task.node)
-		nodes = append(nodes, m.Addr.String())
-		srv[fqdn(m.Hostname)] = task.hostPort
+		if !slices.Contains(nodes, m.Addr.String()) {
+			nodes = append(nodes, m.Addr.String())
+		}
+		srv = append(srv, fqdn(m.Hostname)+" "+task.hostPort)
 	}
 	slices.Sort(nodes)
+	slices.Sort(srv)
 	for _, r := range resolvers {
 		var a, answer *dns.Msg
 		defer func() {
 			if t.Failed() && a != nil {
-				t.Logf("the resolver on %s told last %s at %v and SRV %v", r.Hostname, svc, answerA(a), srvPorts(answer))
+				t.Logf("the resolver at %s told last %s at %v and SRV %v", r, svc, answerA(a), srvPorts(answer))
 			}
 		}()
-		await.True(t, fleetWithin, fmt.Sprintf("the resolver on %s tells %s at %v, SRV %v", r.Hostname, svc, nodes, srv), func() bool {
-			a = askAt(t, l.Outside, r.Addr, fqdn(svc), dns.TypeA)
-			answer = askAt(t, l.Outside, r.Addr, fqdn("_8080._tcp."+svc), dns.TypeSRV)
-			return slices.Equal(answerA(a), nodes) && maps.Equal(srvPorts(answer), srv)
+		await.True(t, fleetWithin, fmt.Sprintf("the resolver at %s tells %s at %v, SRV %v", r, svc, nodes, srv), func() bool {
+			a = askAt(t, l.Outside, r, fqdn(svc), dns.TypeA)
+			answer = askAt(t, l.Outside, r, fqdn("_8080._tcp."+svc), dns.TypeSRV)
+			return slices.Equal(answerA(a), nodes) && slices.Equal(srvPorts(answer), srv)
 		})
-		t.Logf("the resolver on %s tells the LAN machine %s at %v and SRV %v", r.Hostname, svc, nodes, srvPorts(answer))
+		t.Logf("the resolver at %s tells the LAN machine %s at %v and SRV %v", r, svc, nodes, srvPorts(answer))
 		for _, rr := range answer.Answer {
 			s := rr.(*dns.SRV)
 			addrs := additionalA(answer, s.Target)
 			if len(addrs) != 1 {
-				t.Errorf("the resolver on %s gives %s at %v", r.Hostname, s.Target, addrs)
+				t.Errorf("the resolver at %s gives %s at %v", r, s.Target, addrs)
 				continue
 			}
-			task := tasks[slices.IndexFunc(tasks, func(x fleetTask) bool { return fqdn(x.node) == strings.ToLower(s.Target) })]
+			i := slices.IndexFunc(tasks, func(x fleetTask) bool {
+				return fqdn(x.node) == strings.ToLower(s.Target) && x.hostPort == strconv.Itoa(int(s.Port))
+			})
 			url := fmt.Sprintf("http://%s:%d/", addrs[0], s.Port)
 			out, err := l.Outside.Run("curl", "-sS", "--max-time", "5", url)
-			if want := task.container[:12]; err != nil || strings.TrimSpace(out) != want {
-				t.Errorf("GET %s (told by %s) from the LAN machine: %q, %v; want task container %s", url, r.Hostname, out, err, want)
+			if want := tasks[i].container[:12]; err != nil || strings.TrimSpace(out) != want {
+				t.Errorf("GET %s (told by %s) from the LAN machine: %q, %v; want task container %s", url, r, out, err, want)
 			}
 		}
 	}
+}
+
+// fleetAddrs are the machines' addresses.
+func fleetAddrs(machines []*fleet.Machine) []netip.Addr {
+	var out []netip.Addr
+	for _, m := range machines {
+		out = append(out, m.Addr)
+	}
+	return out
 }

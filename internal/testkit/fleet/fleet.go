@@ -124,6 +124,8 @@ func (f *Fleet) form(t testing.TB) {
 	first := f.Machines[0]
 	// A heartbeat of 1 s, not 5: a node whose dockerd dies is marked down
 	// within some 3 s instead of 15 s or more, which keeps a test short.
+	// After a leader change it also marks down the nodes that have not yet
+	// found the new leader: a test of a failover puts 5 s back for it.
 	first.Docker("swarm", "init", "--advertise-addr", first.Addr.String(), "--listen-addr", first.Addr.String()+":2377",
 		"--dispatcher-heartbeat", "1s")
 	token := first.Docker("swarm", "join-token", "--quiet", "manager")
