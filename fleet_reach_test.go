@@ -112,7 +112,8 @@ func srvPorts(r *dns.Msg) []string {
 	return out
 }
 
-// additionalA is the A addresses of owner in r's additional section.
+// additionalA is the A addresses of owner in r's additional section, each
+// once (they come once per SRV record naming owner: handler.go).
 func additionalA(r *dns.Msg, owner string) []string {
 	var out []string
 	for _, rr := range r.Extra {
@@ -121,7 +122,7 @@ func additionalA(r *dns.Msg, owner string) []string {
 		}
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
 // testResolverOnTheSwarm deploys packaging/swarm-stack.yml: a resolver on

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,19 +163,15 @@ func (d *DockerHosts) data(owner string, qtype uint16, c *client, e *index.Entry
 	case dns.TypeAAAA:
 		return aaaa(owner, d.TTL, d.addrs(e, true, c)), nil
 	case dns.TypeSRV:
-		var glued []string
 		for _, s := range e.SRV {
 			if !d.reaches(s, c, snap) {
 				continue
 			}
 			answer = append(answer, srv(owner, d.TTL, s))
-			// A target's addresses once, however many records name it (a
-			// node running two tasks): an RRset has no duplicates (RFC 2181
-			// section 5).
-			if slices.Contains(glued, s.Target) {
-				continue
-			}
-			glued = append(glued, s.Target)
+			// A target named by several records (a swarm node running two
+			// tasks) gets its addresses once per record, duplicates that
+			// RFC 2181 section 5 would suppress: HAProxy needs them (with
+			// them once, TestSwarm's HAProxy did not reach every task).
 			if t := snap.Lookup(s.Target); t != nil {
 				extra = append(extra, a(s.Target, d.TTL, d.addrs(t, false, c))...)
 				extra = append(extra, aaaa(s.Target, d.TTL, d.addrs(t, true, c))...)

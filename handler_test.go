@@ -294,32 +294,3 @@ func askAFrom(t *testing.T, d *DockerHosts, client, name string) []string {
 	slices.Sort(got)
 	return got
 }
-
-// TestSRVTargetAddressesOnce: two SRV records with one target (a swarm
-// node running two tasks of a service, each at its own host port) carry
-// the target's address once in the additional section: an RRset has no
-// duplicates (RFC 2181 section 5).
-func TestSRVTargetAddressesOnce(t *testing.T) {
-	d := testHandler()
-	d.Fall = fallNone()
-	d.index.Replace(index.Source{Name: "swarm", Priority: 0}, []index.Host{
-		{ID: "node/n1", Names: []string{"node1"}, Addrs: []index.Addr{{IP: netip.MustParseAddr("192.0.2.11")}}},
-		{ID: "service/web", Names: []string{"web"}, Services: []index.Service{
-			{Name: "8080", Proto: "tcp", Port: 30001, Target: "node1"},
-			{Name: "8080", Proto: "tcp", Port: 30002, Target: "node1"},
-		}},
-	})
-	tc := test.Case{Qname: "_8080._tcp.web.docker.", Qtype: dns.TypeSRV,
-		Answer: []dns.RR{
-			test.SRV("_8080._tcp.web.docker. 5 IN SRV 10 10 30001 node1.docker."),
-			test.SRV("_8080._tcp.web.docker. 5 IN SRV 10 10 30002 node1.docker."),
-		},
-		Extra: []dns.RR{test.A("node1.docker. 5 IN A 192.0.2.11")}}
-	rec := dnstest.NewRecorder(&test.ResponseWriter{})
-	if _, err := d.ServeDNS(context.Background(), rec, tc.Msg()); err != nil {
-		t.Fatal(err)
-	}
-	if err := test.SortAndCheck(rec.Msg, tc); err != nil {
-		t.Fatalf("%v\n%v", err, rec.Msg)
-	}
-}
