@@ -110,6 +110,8 @@ func New(t testing.TB, e *dockertest.Engine, n int) *Fleet {
 		}
 	})
 	f.form(t)
+	// Its subnet exists only inside the machines: no route of this host
+	// leads there, whatever else uses 10.216.0.0/24 here.
 	f.Overlay = f.Machines[0].Name("overlay")
 	f.Machines[0].Docker("network", "create", "--driver", "overlay", "--attachable", "--subnet", "10.216.0.0/24", f.Overlay)
 	t.Logf("fleet of %d managers formed in %s", n, time.Since(began).Round(time.Millisecond))
