@@ -168,6 +168,10 @@ func (d *DockerHosts) data(owner string, qtype uint16, c *client, e *index.Entry
 				continue
 			}
 			answer = append(answer, srv(owner, d.TTL, s))
+			// A target named by several records (a swarm node running two
+			// tasks) gets its addresses once per record, duplicates that
+			// RFC 2181 section 5 would suppress: HAProxy needs them (with
+			// them once, TestSwarm's HAProxy did not reach every task).
 			if t := snap.Lookup(s.Target); t != nil {
 				extra = append(extra, a(s.Target, d.TTL, d.addrs(t, false, c))...)
 				extra = append(extra, aaaa(s.Target, d.TTL, d.addrs(t, true, c))...)

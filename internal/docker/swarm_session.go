@@ -652,6 +652,7 @@ func (s *SwarmSource) fullSync(ctx context.Context, e swarmEngine, reason string
 	// old state (a task that vanished while we were away) survives.
 	fresh := &SwarmSource{cfg: s.cfg, metrics: s.metrics, reported: s.reported, served: make(map[string]index.Host)}
 	fresh.state.init()
+	fresh.state.before = s.state.tasks
 	if err := fresh.listNodes(ctx, e); err != nil {
 		return err
 	}
@@ -677,6 +678,7 @@ func (s *SwarmSource) fullSync(ctx context.Context, e swarmEngine, reason string
 	}
 	s.sink.Replace(hosts)
 	s.state, s.served = fresh.state, fresh.served
+	s.state.before = nil
 	s.cfg.Tasks.set(true)
 	s.updateGauges()
 	s.metrics.resync(reason)

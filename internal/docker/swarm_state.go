@@ -23,6 +23,9 @@ type swarmState struct {
 	dirty     map[string]struct{}            // services whose host to rebuild at flush
 	excluded  map[string]struct{}            // services left out by their labels
 	pollGen   uint64                         // marks the tasks seen by the current poll
+	// before are the tasks of the state a full sync is replacing, while it
+	// runs: what keepHostPorts remembers.
+	before map[string]*swarmTask
 }
 
 func (st *swarmState) init() {
@@ -219,6 +222,7 @@ func (s *SwarmSource) setTask(t swarm.Task) {
 	}
 	svc := st.services[t.ServiceID]
 	v := taskFrom(t, svc, s.cfg.Engine)
+	keepHostPorts(&v, old, st.before[t.ID])
 	v.seen = st.pollGen
 	v.nodeAddr = st.nodes[v.nodeID].addr
 	for _, a := range v.addrs {

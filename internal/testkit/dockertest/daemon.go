@@ -40,6 +40,10 @@ type DaemonOptions struct {
 	// then zero.
 	Netns string
 	TCP   netip.Addr
+	// Hostname, with Netns, runs the daemon in a UTS namespace of its own
+	// with this hostname: a swarm node is named after its engine's
+	// hostname, and nodes named alike collapse into one SRV target.
+	Hostname string
 }
 
 const (
@@ -70,20 +74,37 @@ type Daemon struct {
 	// engine is the daemon as an Engine: the test's prefix and label, the
 	// daemon's endpoint. Engine's IdleImage and SubnetNetwork talk to the
 	// machine's engine, so Daemon wraps the methods that are safe.
-	engine  *Engine
-	id      string // random hex, in the directory and bridge names
-	dir     string
-	args    []string
-	bridge  string
-	gateway netip.Addr
-	subnet  netip.Prefix
-	pool    netip.Prefix
-	netns   string     // the network namespace it runs in; "" for the machine's
-	tcp     netip.Addr // where its API listens on TCP too, in netns
+	engine   *Engine
+	id       string // random hex, in the directory and bridge names
+	dir      string
+	args     []string
+	bridge   string
+	gateway  netip.Addr
+	subnet   netip.Prefix
+	pool     netip.Prefix
+	netns    string     // the network namespace it runs in; "" for the machine's
+	tcp      netip.Addr // where its API listens on TCP too, in netns
+	hostname string     // its own, in a UTS namespace of its own; "" for the machine's
 
-	// The running dockerd; nil while stopped. exited closes when it ends.
+	// proc is the running dockerd, shared by the views For makes.
+	proc *daemonProc
+}
+
+// daemonProc is a daemon's running dockerd: cmd is nil while it is
+// stopped; exited closes when it ends.
+type daemonProc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
+}
+
+// For returns the daemon as the subtest t sees it: failures are t's and
+// what it creates is removed when t ends; starting and stopping it act on
+// the one dockerd, which the test that started it tears down.
+func (d *Daemon) For(t testing.TB) *Daemon {
+	c := *d
+	c.t = t
+	c.engine = &Engine{t: t, Prefix: d.engine.Prefix, host: d.engine.host}
+	return &c
 }
 
 // Docker runs the docker CLI against the daemon; see Engine.Docker.
@@ -131,7 +152,7 @@ func (e *Engine) StartDaemon(opts DaemonOptions) *Daemon {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	d := &Daemon{t: t, id: id, dir: daemonDir(id), bridge: bridgeName(id)}
+	d := &Daemon{t: t, id: id, dir: daemonDir(id), bridge: bridgeName(id), proc: &daemonProc{}}
 	d.engine = &Engine{t: t, Prefix: e.Prefix, host: d.Host()}
 
 	// Cleanups run last-registered first: the check, registered first,
@@ -163,7 +184,7 @@ func (e *Engine) StartDaemon(opts DaemonOptions) *Daemon {
 	} else {
 		// A machine of its own: its firewall, NAT and forwarding are its
 		// namespace's. Without --tls=false a TCP API waits 15 s at start.
-		d.netns, d.tcp, d.bridge = opts.Netns, opts.TCP, ""
+		d.netns, d.tcp, d.bridge, d.hostname = opts.Netns, opts.TCP, "", opts.Hostname
 		d.args = append(d.args, "--host", d.Endpoint(), "--tls=false")
 	}
 	d.writeConfig(opts)
@@ -280,7 +301,7 @@ func (d *Daemon) Pool() netip.Prefix { return d.pool }
 // Stop, a real restart) and waits until its API answers.
 func (d *Daemon) Start() {
 	d.t.Helper()
-	if d.cmd != nil {
+	if d.proc.cmd != nil {
 		d.t.Fatal("dockerd already running")
 	}
 	logFile, err := os.OpenFile(d.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -288,7 +309,14 @@ func (d *Daemon) Start() {
 		d.t.Fatal(err)
 	}
 	cmd := exec.Command("dockerd", d.args...)
-	if d.netns != "" {
+	switch {
+	case d.hostname != "":
+		// A UTS namespace of its own too, where sh names the machine and
+		// becomes dockerd (exec: same PID).
+		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.netns,
+			"sh", "-c", `hostname "$0" && exec dockerd "$@"`, d.hostname}, d.args...)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS}
+	case d.netns != "":
 		// nsenter, not `ip netns exec`, which remounts /sys and hides the
 		// cgroups from dockerd and runc; it execs dockerd, same PID.
 		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + d.netns, "dockerd"}, d.args...)...)
@@ -304,7 +332,7 @@ func (d *Daemon) Start() {
 		cmd.Wait()
 		close(exited)
 	}()
-	d.cmd, d.exited = cmd, exited
+	d.proc.cmd, d.proc.exited = cmd, exited
 
 	ping := pingClient(d.socket())
 	defer ping.CloseIdleConnections()
@@ -323,7 +351,7 @@ func (d *Daemon) Start() {
 	})
 	select {
 	case <-exited:
-		d.cmd = nil
+		d.proc.cmd = nil
 		d.t.Fatalf("dockerd exited at start (%v); its log ends:\n%s", cmd.ProcessState, d.logTail())
 	default:
 	}
@@ -334,7 +362,7 @@ func (d *Daemon) Start() {
 // the containers keep running; without it, dockerd stops them first.
 func (d *Daemon) Stop() {
 	d.t.Helper()
-	if d.cmd == nil {
+	if d.proc.cmd == nil {
 		d.t.Fatal("dockerd is not running")
 	}
 	if err := d.stop(); err != nil {
@@ -342,10 +370,41 @@ func (d *Daemon) Stop() {
 	}
 }
 
+// Kill ends dockerd as a machine's crash would: SIGKILL, and waits until
+// it has exited. Its containerd goes with it; the shims and containers
+// live on (as on a real machine whose daemon died) until Start, which
+// restarts dockerd on the same data, or the end of the test.
+func (d *Daemon) Kill() {
+	d.t.Helper()
+	if d.proc.cmd == nil {
+		d.t.Fatal("dockerd is not running")
+	}
+	cmd, exited := d.proc.cmd, d.proc.exited
+	d.proc.cmd = nil
+	cmd.Process.Kill()
+	<-exited
+}
+
+// Running reports whether the daemon's dockerd runs (Start, not Stop or
+// Kill).
+func (d *Daemon) Running() bool { return d.proc.cmd != nil }
+
+// PowerOff ends the daemon as a machine's death would: SIGKILL to dockerd
+// (if it runs), its containerd, shims and every container process, and
+// waits until they are gone. Start brings dockerd back on the same data;
+// its containers come back Exited.
+func (d *Daemon) PowerOff() {
+	d.t.Helper()
+	if d.Running() {
+		d.Kill()
+	}
+	d.killLeftovers()
+}
+
 // stop ends the running dockerd and reports a shutdown that needed SIGKILL.
 func (d *Daemon) stop() error {
-	cmd, exited := d.cmd, d.exited
-	d.cmd = nil
+	cmd, exited := d.proc.cmd, d.proc.exited
+	d.proc.cmd = nil
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-exited:
@@ -361,9 +420,21 @@ func (d *Daemon) stop() error {
 // (docker save | docker load), as nothing can be pulled here.
 func (d *Daemon) CopyImage(ref string) {
 	d.t.Helper()
+	d.copyImage(nil, ref)
+}
+
+// CopyImageFrom copies the image ref from the daemon src to d.
+func (d *Daemon) CopyImageFrom(src *Daemon, ref string) {
+	d.t.Helper()
+	d.copyImage([]string{"--host", src.Host()}, ref)
+}
+
+// copyImage is docker [from...] save ref | docker --host d load.
+func (d *Daemon) copyImage(from []string, ref string) {
+	d.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	save := exec.CommandContext(ctx, "docker", "save", ref)
+	save := exec.CommandContext(ctx, "docker", append(from, "save", ref)...)
 	load := exec.CommandContext(ctx, "docker", "--host", d.Host(), "load", "--quiet")
 	pipe, err := save.StdoutPipe()
 	if err != nil {
@@ -510,7 +581,7 @@ func (d *Daemon) deleteBridge() {
 func (d *Daemon) teardown() {
 	began := time.Now()
 	defer func() { d.t.Logf("second dockerd %s torn down in %s", d.id, time.Since(began).Round(time.Millisecond)) }()
-	if d.cmd != nil {
+	if d.proc.cmd != nil {
 		d.removeObjects()
 		if err := d.stop(); err != nil {
 			d.t.Error(err)

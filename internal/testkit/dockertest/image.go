@@ -86,3 +86,18 @@ func importProgramWith(ctx context.Context, cli []string, pkg, ref string, label
 	}
 	return nil
 }
+
+// ProgramImage builds the static Go program in pkg (a path from the module
+// root, such as "./testdata/idle") into an image FROM scratch on the daemon
+// itself, Prefix-<program>:latest, and returns its reference: the
+// machine's engine is not involved. It goes with the daemon's data root.
+func (d *Daemon) ProgramImage(pkg string) string {
+	d.t.Helper()
+	ref := d.engine.Prefix + "-" + filepath.Base(pkg) + ":latest"
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	if err := importProgramWith(ctx, []string{"docker", "--host", d.Host()}, pkg, ref, d.engine.label()); err != nil {
+		d.t.Fatal(err)
+	}
+	return ref
+}

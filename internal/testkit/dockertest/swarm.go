@@ -227,3 +227,11 @@ func (s *Swarm) For(t testing.TB) *Swarm {
 func ImportProgram(ctx context.Context, program, ref string, labels ...string) error {
 	return importProgram(ctx, "./testdata/"+program, ref, labels...)
 }
+
+// Swarm returns the daemon, a manager of a swarm the test formed (see
+// internal/testkit/fleet), as a Swarm: services made through it carry the
+// test's label and are removed when the test ends, through this manager.
+func (d *Daemon) Swarm() *Swarm {
+	d.t.Helper()
+	return &Swarm{Engine: d.engine, NodeHostname: d.Docker("node", "inspect", "self", "--format", "{{.Description.Hostname}}")}
+}
