@@ -42,7 +42,7 @@ network_backend = "netavark"
 network_config_dir = "%s"
 
 [engine]
-events_logger = "file"
+events_logger = "%s"
 cgroup_manager = "cgroupfs"
 `
 
@@ -55,6 +55,10 @@ type podmanService struct {
 	cmd            *exec.Cmd
 	exited         chan struct{}
 	netavarkBefore bool // netavark's firewall chains existed before we started
+	// journald, with DOCKERHOSTS_PODMAN_EVENTS=journald, is the service's
+	// events journal; the service and its local commands run in its mount
+	// namespace (podman_journald.go).
+	journald *exec.Cmd
 	// createdDirs are the machine-wide directories a rootful service writes
 	// whatever its roots say (netavark's IPAM and aardvark-dns state, the
 	// image blob cache) that did not exist before it: removed at the end.
@@ -146,7 +150,11 @@ func (p *podmanService) globalArgs() []string {
 // command is a local podman command on p's storage (not through the
 // service), with p's containers.conf.
 func (p *podmanService) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "podman", append(p.globalArgs(), args...)...)
+	argv := append([]string{"podman"}, append(p.globalArgs(), args...)...)
+	if p.journald != nil {
+		argv = append(nsenterArgs(p.journald), argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+filepath.Join(p.dir, "containers.conf"))
 	return cmd
 }
@@ -172,7 +180,17 @@ func startPodman() (*podmanService, error) {
 			return nil, err
 		}
 	}
-	conf := fmt.Sprintf(podmanContainersConf, filepath.Join(dir, "networks"))
+	logger, err := podmanEventsLogger()
+	if err != nil {
+		return nil, err
+	}
+	if logger == "journald" {
+		if p.journald, err = startJournald(); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	conf := fmt.Sprintf(podmanContainersConf, filepath.Join(dir, "networks"), logger)
 	if err := os.WriteFile(filepath.Join(dir, "containers.conf"), []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
@@ -302,6 +320,9 @@ func (p *podmanService) stop() (errs []error) {
 	run(p.command(ctx, "system", "reset", "--force"))
 	for _, pid := range processesNaming(p.dir, func(string) bool { return true }) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if p.journald != nil {
+		stopJournald(p.journald)
 	}
 	for range 8 {
 		points := mountsUnder(p.dir)
