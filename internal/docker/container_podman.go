@@ -26,6 +26,9 @@ import (
 //     keeps its address, and is served as Docker's is.
 //   - Health checks report a bare "health_status" on every probe, with no
 //     value (Docker: "health_status: healthy" on changes only).
+//   - A stop request sends no event (Docker: "kill" with the stop signal);
+//     "kill" carries no "signal" attribute, so it is never taken for a stop
+//     request. A draining container is withdrawn at "died".
 const (
 	podmanActionDied   events.Action = "died"
 	podmanActionRemove events.Action = "remove"
