@@ -3,6 +3,7 @@ package docker
 import (
 	"strings"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 )
@@ -22,6 +23,9 @@ import (
 //     Attributes["container"].
 //   - "rename" carries the new name only: harmless, since every event is
 //     applied by inspecting the container.
+//   - An inspect of a container that is being removed can fail with 500
+//     "container ... does not exist in database: no such container" (Podman
+//     finds the container, then reads it): the 404 Docker would give.
 //   - A paused container is not Running (Docker: Running and Paused). It
 //     keeps its address, and is served as Docker's is.
 //   - Health checks report a bare "health_status" on every probe, with no
@@ -84,3 +88,15 @@ func userModeNetwork(hc *container.HostConfig) bool {
 	mode, _, _ := strings.Cut(string(hc.NetworkMode), ":") // slirp4netns:port_handler=...
 	return mode == "slirp4netns" || mode == "pasta"
 }
+
+// containerGone reports whether an inspect failed because the container no
+// longer exists: Docker's 404, or Podman's 500 for one removed while it was
+// read. Either way it is withdrawn, where any other failure breaks the
+// session (and a resync follows).
+func containerGone(err error) bool {
+	return errdefs.IsNotFound(err) || errdefs.IsInternal(err) && strings.HasSuffix(err.Error(), podmanNoSuchContainer)
+}
+
+// podmanNoSuchContainer ends Podman's error for a container it no longer has
+// (libpod's define.ErrNoSuchCtr).
+const podmanNoSuchContainer = ": no such container"
