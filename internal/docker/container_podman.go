@@ -29,18 +29,24 @@ import (
 //   - A paused container is not Running (Docker: Running and Paused). It
 //     keeps its address, and is served as Docker's is.
 //   - Health checks report a bare "health_status" on every probe, with no
-//     value (Docker: "health_status: healthy" on changes only).
+//     value (Docker: "health_status: healthy" on changes only), sent as
+//     the check starts, before its result is saved: an inspect then reads
+//     the previous result. The check's end is its "exec_died", which is
+//     taken as the health event (a plain podman exec's costs an inspect).
+//     Podman saves the result a few milliseconds after that event: one that
+//     reaches the source within them still reads the previous result.
 //   - A stop request sends no event (Docker: "kill" with the stop signal);
 //     "kill" carries no "signal" attribute, so it is never taken for a stop
 //     request. A draining container is withdrawn at "died".
 const (
-	podmanActionDied   events.Action = "died"
-	podmanActionRemove events.Action = "remove"
+	podmanActionDied     events.Action = "died"
+	podmanActionRemove   events.Action = "remove"
+	podmanActionExecDied events.Action = "exec_died"
 )
 
 // podmanEventActions are Podman's words for the actions eventFilters asks
 // for, added to the subscription.
-var podmanEventActions = []string{string(podmanActionDied), string(podmanActionRemove)}
+var podmanEventActions = []string{string(podmanActionDied), string(podmanActionRemove), string(podmanActionExecDied)}
 
 // dockerShape returns ev as Docker would have sent it.
 func dockerShape(ev events.Message) events.Message {
@@ -51,6 +57,8 @@ func dockerShape(ev events.Message) events.Message {
 			ev.Action = events.ActionDie
 		case podmanActionRemove:
 			ev.Action = events.ActionDestroy
+		case podmanActionExecDied:
+			ev.Action = events.ActionHealthStatus
 		}
 	case events.NetworkEventType:
 		if (ev.Action == events.ActionConnect || ev.Action == events.ActionDisconnect) &&

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -229,4 +230,25 @@ func podmanInspectError(t *testing.T, id, message string) error {
 		t.Fatal("inspect did not fail")
 	}
 	return err
+}
+
+// Podman sends health_status as a check starts, before its result is saved;
+// the check's exec_died follows its end. A source that heeded only
+// health_status would read the previous result and keep it until the next
+// check: exec_died brings the new one.
+func TestPodmanHealthCheckEndAppliesItsResult(t *testing.T) {
+	fe := newFakeEngine()
+	c := healthCtr(container.Starting)
+	fe.set(c.build())
+	_, sink := running(t, Config{Health: true}, fe)
+	wantServed(t, sink, c.id, "web", false)
+
+	fe.containerEvent(t, "health_status", c.id) // the check starts: still starting
+	flush(t, fe, sink)
+	wantServed(t, sink, c.id, "web", false)
+	c.health = container.Healthy
+	fe.set(c.build()) // its result is saved after its exec_died is sent
+	fe.containerEvent(t, podmanActionExecDied, c.id)
+	flush(t, fe, sink)
+	wantServed(t, sink, c.id, "web", true)
 }
