@@ -199,6 +199,13 @@ func startPodmanAs(user *rootlessUser) (*podmanService, error) {
 		return nil, err
 	}
 	p := &podmanService{dir: dir, user: user}
+	fail := func(err error) (*podmanService, error) {
+		if p.journald != nil {
+			stopJournald(p.journald)
+		}
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	subs := []string{"root", "run", "tmp", "networks"}
 	logger := "file" // DOCKERHOSTS_PODMAN_EVENTS is for the rootful service
 	if user == nil {
@@ -209,8 +216,7 @@ func startPodmanAs(user *rootlessUser) (*podmanService, error) {
 			}
 		}
 		if logger, err = podmanEventsLogger(); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
+			return fail(err)
 		}
 	} else {
 		// Its networks live in its own namespace: the host's firewall and
@@ -220,25 +226,21 @@ func startPodmanAs(user *rootlessUser) (*podmanService, error) {
 	}
 	for _, sub := range subs {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-	}
-	if logger == "journald" {
-		if p.journald, err = startJournald(); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
+			return fail(err)
 		}
 	}
 	conf := fmt.Sprintf(podmanContainersConf, filepath.Join(dir, "networks"), logger)
 	if err := os.WriteFile(filepath.Join(dir, "containers.conf"), []byte(conf), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		return fail(err)
 	}
 	if user != nil {
 		if err := user.own(dir); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
+			return fail(err)
+		}
+	}
+	if logger == "journald" {
+		if p.journald, err = startJournald(); err != nil {
+			return fail(err)
 		}
 	}
 	if err := p.start(); err != nil {
