@@ -35,8 +35,9 @@ import (
 //     taken as the health event (a plain podman exec's costs an inspect).
 //     Podman saves the result a few milliseconds after that event: one that
 //     reaches the source within them still reads the previous result.
-//   - A stop request sends no event (Docker: "kill" with the stop signal);
-//     "kill" carries no "signal" attribute, so it is never taken for a stop
+//   - A stop request sends no event (Docker: "kill" with the stop signal),
+//     only the exit does ("died", sometimes "stop" after it); "kill"
+//     carries no "signal" attribute, so it is never taken for a stop
 //     request. A draining container is withdrawn at "died".
 const (
 	podmanActionDied     events.Action = "died"
