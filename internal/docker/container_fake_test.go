@@ -31,7 +31,8 @@ type fakeEngine struct {
 	stream     *fakeStream   // the current subscription
 	subscribed chan struct{} // receives after each Events call
 	pings      int
-	badInspect int // the next inspects that fail, as a hiccup would
+	badInspect int              // the next inspects that fail, as a hiccup would
+	inspectErr map[string]error // what inspecting these containers fails with
 	inspects   int
 	lists      int
 	sinces     []string
@@ -117,6 +118,9 @@ func (f *fakeEngine) ContainerInspect(ctx context.Context, id string, _ client.C
 	if f.badInspect > 0 {
 		f.badInspect--
 		return client.ContainerInspectResult{}, errors.New("i/o timeout")
+	}
+	if err := f.inspectErr[id]; err != nil {
+		return client.ContainerInspectResult{}, err
 	}
 	c, ok := f.containers[id]
 	if !ok {

@@ -3,6 +3,7 @@ package docker
 import (
 	"strings"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 )
@@ -22,18 +23,31 @@ import (
 //     Attributes["container"].
 //   - "rename" carries the new name only: harmless, since every event is
 //     applied by inspecting the container.
+//   - An inspect of a container that is being removed can fail with 500
+//     "container ... does not exist in database: no such container" (Podman
+//     finds the container, then reads it): the 404 Docker would give.
 //   - A paused container is not Running (Docker: Running and Paused). It
 //     keeps its address, and is served as Docker's is.
 //   - Health checks report a bare "health_status" on every probe, with no
-//     value (Docker: "health_status: healthy" on changes only).
+//     value (Docker: "health_status: healthy" on changes only), sent as
+//     the check starts, before its result is saved: an inspect then reads
+//     the previous result. The check's end is its "exec_died", which is
+//     taken as the health event (a plain podman exec's costs an inspect).
+//     Podman saves the result a few milliseconds after that event: one that
+//     reaches the source within them still reads the previous result.
+//   - A stop request sends no event (Docker: "kill" with the stop signal),
+//     only the exit does ("died", sometimes "stop" after it); "kill"
+//     carries no "signal" attribute, so it is never taken for a stop
+//     request. A draining container is withdrawn at "died".
 const (
-	podmanActionDied   events.Action = "died"
-	podmanActionRemove events.Action = "remove"
+	podmanActionDied     events.Action = "died"
+	podmanActionRemove   events.Action = "remove"
+	podmanActionExecDied events.Action = "exec_died"
 )
 
 // podmanEventActions are Podman's words for the actions eventFilters asks
 // for, added to the subscription.
-var podmanEventActions = []string{string(podmanActionDied), string(podmanActionRemove)}
+var podmanEventActions = []string{string(podmanActionDied), string(podmanActionRemove), string(podmanActionExecDied)}
 
 // dockerShape returns ev as Docker would have sent it.
 func dockerShape(ev events.Message) events.Message {
@@ -44,6 +58,8 @@ func dockerShape(ev events.Message) events.Message {
 			ev.Action = events.ActionDie
 		case podmanActionRemove:
 			ev.Action = events.ActionDestroy
+		case podmanActionExecDied:
+			ev.Action = events.ActionHealthStatus
 		}
 	case events.NetworkEventType:
 		if (ev.Action == events.ActionConnect || ev.Action == events.ActionDisconnect) &&
@@ -81,3 +97,15 @@ func userModeNetwork(hc *container.HostConfig) bool {
 	mode, _, _ := strings.Cut(string(hc.NetworkMode), ":") // slirp4netns:port_handler=...
 	return mode == "slirp4netns" || mode == "pasta"
 }
+
+// containerGone reports whether an inspect failed because the container no
+// longer exists: Docker's 404, or Podman's 500 for one removed while it was
+// read. Either way it is withdrawn, where any other failure breaks the
+// session (and a resync follows).
+func containerGone(err error) bool {
+	return errdefs.IsNotFound(err) || errdefs.IsInternal(err) && strings.HasSuffix(err.Error(), podmanNoSuchContainer)
+}
+
+// podmanNoSuchContainer ends Podman's error for a container it no longer has
+// (libpod's define.ErrNoSuchCtr).
+const podmanNoSuchContainer = ": no such container"

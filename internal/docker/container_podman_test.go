@@ -1,10 +1,15 @@
 package docker
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -158,4 +163,92 @@ func TestPodmanUserModeNetworkAnswersPublishedAddresses(t *testing.T) {
 	if r, _ := recordFor(c.build(), m); len(r.host.Addrs) != 1 || r.host.Addrs[0].IP.String() != "10.88.0.2" {
 		t.Errorf("bridge: %+v", r.host.Addrs)
 	}
+}
+
+// Podman answers an inspect of a container it is removing with a 500 (it
+// found the container, then could not read it). That is the container
+// gone, as Docker's 404 says, not the engine failing: the container is
+// withdrawn and the session goes on, with no reconnect and no resync.
+func TestPodmanRemovedWhileInspectedIsGone(t *testing.T) {
+	fe := newFakeEngine()
+	web := ctr{id: "aaa", name: "web", nets: map[string]ep{"podman": {ip: "10.88.0.2"}}}
+	fe.set(web.build())
+	_, sink := running(t, Config{Engine: "pm"}, fe)
+	if _, ok := sink.host("aaa"); !ok {
+		t.Fatal("web not served")
+	}
+	fe.mu.Lock()
+	lists := fe.lists
+	fe.inspectErr = map[string]error{"aaa": podmanInspectError(t, "aaa",
+		"container aaa does not exist in database: no such container")}
+	fe.mu.Unlock()
+
+	fe.containerEvent(t, podmanActionRemove, "aaa")
+	flush(t, fe, sink)
+	if h, ok := sink.host("aaa"); ok {
+		t.Errorf("removed container still served: %+v", h)
+	}
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	if fe.lists != lists {
+		t.Errorf("the session resynced (%d lists, was %d): Podman's 500 was taken for a failure", fe.lists, lists)
+	}
+}
+
+// A 500 that does not say the container is gone still breaks the session.
+func TestContainerGoneOnlyForMissingContainers(t *testing.T) {
+	for _, tc := range []struct {
+		message string
+		gone    bool
+	}{
+		{"container aaa does not exist in database: no such container", true},
+		{"runtime crashed: no space left on device", false},
+	} {
+		if got := containerGone(podmanInspectError(t, "aaa", tc.message)); got != tc.gone {
+			t.Errorf("containerGone(500 %q) = %v, want %v", tc.message, got, tc.gone)
+		}
+	}
+}
+
+// podmanInspectError is the error the Docker client returns for an inspect
+// that Podman answers with 500 and message.
+func podmanInspectError(t *testing.T, id, message string) error {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, `{"cause":"no such container","message":%q,"response":500}`, message)
+	}))
+	defer srv.Close()
+	c, err := client.New(client.WithHost("tcp://"+srv.Listener.Addr().String()), client.WithAPIVersion("1.41"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err == nil {
+		t.Fatal("inspect did not fail")
+	}
+	return err
+}
+
+// Podman sends health_status as a check starts, before its result is saved;
+// the check's exec_died follows its end. A source that heeded only
+// health_status would read the previous result and keep it until the next
+// check: exec_died brings the new one.
+func TestPodmanHealthCheckEndAppliesItsResult(t *testing.T) {
+	fe := newFakeEngine()
+	c := healthCtr(container.Starting)
+	fe.set(c.build())
+	_, sink := running(t, Config{Health: true}, fe)
+	wantServed(t, sink, c.id, "web", false)
+
+	fe.containerEvent(t, "health_status", c.id) // the check starts: still starting
+	flush(t, fe, sink)
+	wantServed(t, sink, c.id, "web", false)
+	c.health = container.Healthy
+	fe.set(c.build()) // its result is saved after its exec_died is sent
+	fe.containerEvent(t, podmanActionExecDied, c.id)
+	flush(t, fe, sink)
+	wantServed(t, sink, c.id, "web", true)
 }

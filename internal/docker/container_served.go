@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -30,7 +29,7 @@ func (s *Source) apply(ctx context.Context, id string, at int64) error {
 		running bool
 	)
 	switch {
-	case errdefs.IsNotFound(err):
+	case containerGone(err):
 	case err != nil:
 		return fmt.Errorf("inspect container %.12s: %w", id, err)
 	default:
@@ -256,7 +255,7 @@ func (s *Source) inspectAll(ctx context.Context, items []container.Summary) ([]r
 				res, err := s.engine.ContainerInspect(reqCtx, items[i].ID, client.ContainerInspectOptions{})
 				reqCancel()
 				switch {
-				case errdefs.IsNotFound(err):
+				case containerGone(err):
 				case err != nil:
 					errOnce.Do(func() {
 						firstErr = fmt.Errorf("inspect container %.12s: %w", items[i].ID, err)

@@ -42,7 +42,7 @@ network_backend = "netavark"
 network_config_dir = "%s"
 
 [engine]
-events_logger = "file"
+events_logger = "%s"
 cgroup_manager = "cgroupfs"
 `
 
@@ -55,6 +55,13 @@ type podmanService struct {
 	cmd            *exec.Cmd
 	exited         chan struct{}
 	netavarkBefore bool // netavark's firewall chains existed before we started
+	// journald, with DOCKERHOSTS_PODMAN_EVENTS=journald, is the service's
+	// events journal; the service and its local commands run in its mount
+	// namespace (podman_journald.go).
+	journald *exec.Cmd
+	// user, for a rootless service, is the user it runs as
+	// (podman_rootless.go).
+	user *rootlessUser
 	// createdDirs are the machine-wide directories a rootful service writes
 	// whatever its roots say (netavark's IPAM and aardvark-dns state, the
 	// image blob cache) that did not exist before it: removed at the end.
@@ -64,25 +71,27 @@ type podmanService struct {
 // podmanMachineDirs are the directories of podmanService.createdDirs.
 var podmanMachineDirs = []string{"/run/containers", "/var/lib/containers"}
 
-var shared struct {
+// podmanSlot holds one service of the test binary, started at first use.
+type podmanSlot struct {
 	sync.Mutex
 	svc *podmanService
 	err error
 }
 
-// RequirePodman returns an Engine driving the test binary's Podman service
-// (started on first use) with the podman CLI, or skips t when podman is not
-// installed; with DOCKERHOSTS_REQUIRE_DOCKER=1 it fails t instead. The
-// package's TestMain must call StopPodman after m.Run.
-func RequirePodman(t testing.TB) *Engine {
+// rootful is the service RequirePodman drives; rootless (podman_rootless.go)
+// is a user's.
+var rootful, rootless podmanSlot
+
+// engine returns an Engine on the slot's service, starting it with start
+// on first use.
+func (s *podmanSlot) engine(t testing.TB, start func() (*podmanService, error)) *Engine {
 	t.Helper()
-	Need(t, "podman (Debian packages podman, netavark, aardvark-dns, catatonit)", podmanInstalled())
-	shared.Lock()
-	if shared.svc == nil && shared.err == nil {
-		shared.svc, shared.err = startPodman()
+	s.Lock()
+	if s.svc == nil && s.err == nil {
+		s.svc, s.err = start()
 	}
-	svc, err := shared.svc, shared.err
-	shared.Unlock()
+	svc, err := s.svc, s.err
+	s.Unlock()
 	if err != nil {
 		t.Fatalf("podman service: %v", err)
 	}
@@ -93,29 +102,47 @@ func RequirePodman(t testing.TB) *Engine {
 	return e
 }
 
-// PodmanHost is the endpoint of the test binary's Podman service, for a
-// Corefile's docker property; "" before RequirePodman started it.
-func PodmanHost() string {
-	shared.Lock()
-	defer shared.Unlock()
-	if shared.svc == nil {
+func (s *podmanSlot) host() string {
+	s.Lock()
+	defer s.Unlock()
+	if s.svc == nil {
 		return ""
 	}
-	return shared.svc.host()
+	return s.svc.host()
 }
 
-// StopPodman stops the test binary's Podman service, if one was started,
-// and removes everything it made. Call it from TestMain after m.Run; it
-// reports problems on stderr (no test is running to fail).
-func StopPodman() {
-	shared.Lock()
-	defer shared.Unlock()
-	if shared.svc != nil {
-		for _, err := range shared.svc.stop() {
+func (s *podmanSlot) stop() {
+	s.Lock()
+	defer s.Unlock()
+	if s.svc != nil {
+		for _, err := range s.svc.stop() {
 			fmt.Fprintf(os.Stderr, "dockertest: podman cleanup: %v\n", err)
 		}
 	}
-	shared.svc, shared.err = nil, nil
+	s.svc, s.err = nil, nil
+}
+
+// RequirePodman returns an Engine driving the test binary's Podman service
+// (started on first use) with the podman CLI, or skips t when podman is not
+// installed; with DOCKERHOSTS_REQUIRE_DOCKER=1 it fails t instead. The
+// package's TestMain must call StopPodman after m.Run.
+func RequirePodman(t testing.TB) *Engine {
+	t.Helper()
+	Need(t, "podman (Debian packages podman, netavark, aardvark-dns, catatonit)", podmanInstalled())
+	return rootful.engine(t, startPodman)
+}
+
+// PodmanHost is the endpoint of the test binary's Podman service, for a
+// Corefile's docker property; "" before RequirePodman started it.
+func PodmanHost() string { return rootful.host() }
+
+// StopPodman stops the test binary's Podman services, rootful and
+// rootless, if they were started, and removes everything they made. Call
+// it from TestMain after m.Run; it reports problems on stderr (no test is
+// running to fail).
+func StopPodman() {
+	rootful.stop()
+	rootless.stop()
 }
 
 // IsPodman reports whether e drives a Podman service.
@@ -146,12 +173,22 @@ func (p *podmanService) globalArgs() []string {
 // command is a local podman command on p's storage (not through the
 // service), with p's containers.conf.
 func (p *podmanService) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "podman", append(p.globalArgs(), args...)...)
+	argv := append([]string{"podman"}, append(p.globalArgs(), args...)...)
+	if p.journald != nil {
+		argv = append(nsenterArgs(p.journald), argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+filepath.Join(p.dir, "containers.conf"))
+	if p.user != nil {
+		p.user.runAs(cmd, p.dir)
+	}
 	return cmd
 }
 
-func startPodman() (*podmanService, error) {
+func startPodman() (*podmanService, error) { return startPodmanAs(nil) }
+
+// startPodmanAs starts a service: rootful, or rootless as user.
+func startPodmanAs(user *rootlessUser) (*podmanService, error) {
 	// The podman service and the conmon of each container live on after
 	// the command that starts them; any descriptor they inherit stays open
 	// as long. A test run under flock(1) holds its lock on one: without
@@ -161,20 +198,50 @@ func startPodman() (*podmanService, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &podmanService{dir: dir, netavarkBefore: netavarkChainsExist()}
-	for _, d := range podmanMachineDirs {
-		if _, err := os.Stat(d); os.IsNotExist(err) {
-			p.createdDirs = append(p.createdDirs, d)
+	p := &podmanService{dir: dir, user: user}
+	fail := func(err error) (*podmanService, error) {
+		if p.journald != nil {
+			stopJournald(p.journald)
 		}
-	}
-	for _, sub := range []string{"root", "run", "tmp", "networks"} {
-		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
-			return nil, err
-		}
-	}
-	conf := fmt.Sprintf(podmanContainersConf, filepath.Join(dir, "networks"))
-	if err := os.WriteFile(filepath.Join(dir, "containers.conf"), []byte(conf), 0o600); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
+	}
+	subs := []string{"root", "run", "tmp", "networks"}
+	logger := "file" // DOCKERHOSTS_PODMAN_EVENTS is for the rootful service
+	if user == nil {
+		p.netavarkBefore = netavarkChainsExist()
+		for _, d := range podmanMachineDirs {
+			if _, err := os.Stat(d); os.IsNotExist(err) {
+				p.createdDirs = append(p.createdDirs, d)
+			}
+		}
+		if logger, err = podmanEventsLogger(); err != nil {
+			return fail(err)
+		}
+	} else {
+		// Its networks live in its own namespace: the host's firewall and
+		// directories are not touched.
+		p.netavarkBefore = true
+		subs = append(subs, "home", "xdg")
+	}
+	for _, sub := range subs {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
+			return fail(err)
+		}
+	}
+	conf := fmt.Sprintf(podmanContainersConf, filepath.Join(dir, "networks"), logger)
+	if err := os.WriteFile(filepath.Join(dir, "containers.conf"), []byte(conf), 0o600); err != nil {
+		return fail(err)
+	}
+	if user != nil {
+		if err := user.own(dir); err != nil {
+			return fail(err)
+		}
+	}
+	if logger == "journald" {
+		if p.journald, err = startJournald(); err != nil {
+			return fail(err)
+		}
 	}
 	if err := p.start(); err != nil {
 		p.stop()
@@ -194,7 +261,10 @@ func (p *podmanService) start() error {
 	p.cmd = p.command(context.Background(), "system", "service", "--time=0", p.host())
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	// The service goes with the test binary, even one that dies.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if p.cmd.SysProcAttr == nil {
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	p.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	if err := p.cmd.Start(); err != nil {
 		close(p.exited)
 		return fmt.Errorf("start podman system service: %w", err)
@@ -242,9 +312,9 @@ func (p *podmanService) halt() {
 // on the same socket. e must come from RequirePodman.
 func (e *Engine) PodmanOutage(during func(local func(args ...string) string)) {
 	e.t.Helper()
-	shared.Lock()
-	p := shared.svc
-	shared.Unlock()
+	rootful.Lock()
+	p := rootful.svc
+	rootful.Unlock()
 	if !e.IsPodman() || p == nil {
 		e.t.Fatal("PodmanOutage: not a Podman engine")
 	}
@@ -303,6 +373,9 @@ func (p *podmanService) stop() (errs []error) {
 	for _, pid := range processesNaming(p.dir, func(string) bool { return true }) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
+	if p.journald != nil {
+		stopJournald(p.journald)
+	}
 	for range 8 {
 		points := mountsUnder(p.dir)
 		if len(points) == 0 {
@@ -324,6 +397,9 @@ func (p *podmanService) stop() (errs []error) {
 		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if p.user != nil {
+		errs = append(errs, p.user.remove()...)
 	}
 	return errs
 }
