@@ -131,7 +131,8 @@ func (b *bench) timeChange(ctx context.Context, events <-chan engineEvent, actio
 	}
 }
 
-// firstMatch is firstAnswer for any condition on the answer.
+// firstMatch queries name over conn every interval until an answer
+// satisfies want, and returns when it arrived.
 func firstMatch(ctx context.Context, conn *dns.Conn, name string, interval time.Duration, want func(*dns.Msg) bool) answer {
 	q := new(dns.Msg).SetQuestion(name, dns.TypeA)
 	for ctx.Err() == nil {
@@ -141,6 +142,8 @@ func firstMatch(ctx context.Context, conn *dns.Conn, name string, interval time.
 		if err := conn.WriteMsg(q); err != nil {
 			return answer{err: err}
 		}
+		// Read until the next send is due; late answers to earlier queries
+		// count too: the server sent them no earlier than this one's.
 		for {
 			conn.SetReadDeadline(sent.Add(interval))
 			r, err := conn.ReadMsg()

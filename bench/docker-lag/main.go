@@ -302,32 +302,7 @@ type answer struct {
 // firstAnswer queries name over conn every interval until an answer carries
 // an address, and returns when it arrived.
 func firstAnswer(ctx context.Context, conn *dns.Conn, name string, interval time.Duration) answer {
-	q := new(dns.Msg).SetQuestion(name, dns.TypeA)
-	for ctx.Err() == nil {
-		q.Id = dns.Id()
-		sent := time.Now()
-		conn.SetWriteDeadline(sent.Add(time.Second))
-		if err := conn.WriteMsg(q); err != nil {
-			return answer{err: err}
-		}
-		// Read until the next send is due; late answers to earlier queries
-		// count too: the server sent them no earlier than this one's.
-		for {
-			conn.SetReadDeadline(sent.Add(interval))
-			r, err := conn.ReadMsg()
-			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					break
-				}
-				return answer{err: err}
-			}
-			if got := addrs(r); len(got) > 0 {
-				return answer{at: time.Now(), addrs: got}
-			}
-		}
-	}
-	return answer{err: fmt.Errorf("no answer with an address for %s: %w", name, ctx.Err())}
+	return firstMatch(ctx, conn, name, interval, func(r *dns.Msg) bool { return len(addrs(r)) > 0 })
 }
 
 // startEvents follows the container's start events and sends each one's
