@@ -81,22 +81,11 @@ type fleetTask struct {
 // runningTasks returns the tasks of svc that manager m reports running,
 // and how many more are meant to run but do not yet.
 func (l *fleetLab) runningTasks(m *fleet.Machine, svc string) ([]fleetTask, int, error) {
-	out, err := m.TryDocker("service", "ps", svc, "--filter", "desired-state=running", "--no-trunc", "--format", "{{.ID}} {{.CurrentState}}")
+	out, err := m.TryDocker(dockertest.ServicePSArgs(svc)...)
 	if err != nil {
 		return nil, 0, err
 	}
-	var ids []string
-	others := 0
-	for _, line := range strings.Split(out, "\n") {
-		id, state, ok := strings.Cut(line, " ")
-		switch {
-		case !ok:
-		case strings.HasPrefix(state, "Running"):
-			ids = append(ids, id)
-		default:
-			others++
-		}
-	}
+	ids, others := dockertest.ParseServicePS(out)
 	if len(ids) == 0 {
 		return nil, others, nil
 	}

@@ -127,8 +127,19 @@ func TestReadyOnceAnEngineIsKnownDown(t *testing.T) {
 }
 
 // gathered reads one series from the default registry, where the plugin's
-// packages register their metrics.
+// packages register their metrics, by one of its labels.
 func gathered(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	v, ok := series(t, name, map[string]string{label: value})
+	if !ok {
+		t.Fatalf("no series %s{%s=%q}", name, label, value)
+	}
+	return v
+}
+
+// series reads the default registry's series of name whose labels include
+// want, and whether there is one.
+func series(t *testing.T, name string, want map[string]string) (float64, bool) {
 	t.Helper()
 	families, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
@@ -139,16 +150,27 @@ func gathered(t *testing.T, name, label, value string) float64 {
 			continue
 		}
 		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
 			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					if g := m.GetGauge(); g != nil {
-						return g.GetValue()
-					}
-					return m.GetCounter().GetValue()
-				}
+				labels[l.GetName()] = l.GetValue()
 			}
+			if !containsAll(labels, want) {
+				continue
+			}
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue(), true
+			}
+			return m.GetCounter().GetValue(), true
 		}
 	}
-	t.Fatalf("no series %s{%s=%q}", name, label, value)
-	return 0
+	return 0, false
+}
+
+func containsAll(labels, want map[string]string) bool {
+	for k, v := range want {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dockerhosts/dockerhosts/internal/testkit/await"
 	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
@@ -258,44 +257,6 @@ func TestPodmanComposeServiceName(t *testing.T) {
 	s.waitA(t, "web."+project+".docker.", l.ip(ids[0], nets[0]))
 	podmanCompose("stop")
 	s.waitNXDOMAIN(t, "web."+project+".docker.")
-}
-
-// series reads the default registry's series of name whose labels include
-// want, and whether there is one.
-func series(t *testing.T, name string, want map[string]string) (float64, bool) {
-	t.Helper()
-	families, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if !containsAll(labels, want) {
-				continue
-			}
-			if g := m.GetGauge(); g != nil {
-				return g.GetValue(), true
-			}
-			return m.GetCounter().GetValue(), true
-		}
-	}
-	return 0, false
-}
-
-func containsAll(labels, want map[string]string) bool {
-	for k, v := range want {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestEngineKindDockerAndPodman: one resolver follows the machine's Docker

@@ -155,21 +155,9 @@ func (s *Swarm) WaitRunning(service string, n int, within time.Duration) []strin
 	deadline := time.Now().Add(within)
 	var last string
 	for {
-		out, err := s.run(nil, "service", "ps", service, "--filter", "desired-state=running",
-			"--no-trunc", "--format", "{{.ID}} {{.CurrentState}}")
+		out, err := s.run(nil, ServicePSArgs(service)...)
 		if err == nil {
-			var running []string
-			others := 0
-			for _, line := range strings.Split(out, "\n") {
-				id, state, ok := strings.Cut(line, " ")
-				switch {
-				case !ok:
-				case strings.HasPrefix(state, "Running"):
-					running = append(running, id)
-				default:
-					others++
-				}
-			}
+			running, others := ParseServicePS(out)
 			if len(running) == n && others == 0 {
 				return running
 			}
@@ -180,6 +168,29 @@ func (s *Swarm) WaitRunning(service string, n int, within time.Duration) []strin
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ServicePSArgs are the docker arguments that list a service's tasks meant
+// to run, in the form ParseServicePS reads.
+func ServicePSArgs(service string) []string {
+	return []string{"service", "ps", service, "--filter", "desired-state=running",
+		"--no-trunc", "--format", "{{.ID}} {{.CurrentState}}"}
+}
+
+// ParseServicePS splits the output of ServicePSArgs into the IDs of the
+// tasks running and the number of others meant to run that do not yet.
+func ParseServicePS(out string) (running []string, others int) {
+	for _, line := range strings.Split(out, "\n") {
+		id, state, ok := strings.Cut(line, " ")
+		switch {
+		case !ok:
+		case strings.HasPrefix(state, "Running"):
+			running = append(running, id)
+		default:
+			others++
+		}
+	}
+	return running, others
 }
 
 // GatewayBridge returns the gateway address of docker_gwbridge, where a
