@@ -145,52 +145,47 @@ func (d *DockerHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 }
 
 // records answers the question from an entry that exists, at the TTL its
-// hosts ask (applyTTLs).
+// hosts ask (a container's dockerhosts.ttl label; the block's by default):
+// the answer e's, each additional record its own name's.
 func (d *DockerHosts) records(owner string, qtype uint16, c *client, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
 	if e.CNAME != "" {
 		return d.alias(owner, qtype, c, e, snap)
 	}
-	answer, extra = d.data(owner, qtype, c, e, snap)
-	d.applyTTLs(answer, extra, e, snap)
-	return answer, extra
-}
-
-// data is what the question asks of a name with data, at the block's TTL.
-func (d *DockerHosts) data(owner string, qtype uint16, c *client, e *index.Entry, snap *index.Snapshot) (answer, extra []dns.RR) {
+	ttl := e.TTL(d.TTL)
 	switch qtype {
 	case dns.TypeA:
-		return a(owner, d.TTL, d.addrs(e, false, c)), nil
+		return a(owner, ttl, d.addrs(e, false, c)), nil
 	case dns.TypeAAAA:
-		return aaaa(owner, d.TTL, d.addrs(e, true, c)), nil
+		return aaaa(owner, ttl, d.addrs(e, true, c)), nil
 	case dns.TypeSRV:
 		for _, s := range e.SRV {
 			if !d.reaches(s, c, snap) {
 				continue
 			}
-			answer = append(answer, srv(owner, d.TTL, s))
+			answer = append(answer, srv(owner, ttl, s))
 			// A target named by several records (a swarm node running two
 			// tasks) gets its addresses once per record, duplicates that
 			// RFC 2181 section 5 would suppress: HAProxy needs them (with
 			// them once, TestSwarm's HAProxy did not reach every task).
 			if t := snap.Lookup(s.Target); t != nil {
-				extra = append(extra, a(s.Target, d.TTL, d.addrs(t, false, c))...)
-				extra = append(extra, aaaa(s.Target, d.TTL, d.addrs(t, true, c))...)
+				extra = append(extra, a(s.Target, t.TTL(d.TTL), d.addrs(t, false, c))...)
+				extra = append(extra, aaaa(s.Target, t.TTL(d.TTL), d.addrs(t, true, c))...)
 			}
 		}
 		return answer, extra
 	case dns.TypeTXT:
-		return txt(owner, d.TTL, e.TXT), nil
+		return txt(owner, ttl, e.TXT), nil
 	case dns.TypeANY:
 		// RFC 8482: one RRset rather than everything.
 		switch {
 		case len(e.A) > 0:
-			return a(owner, d.TTL, d.addrs(e, false, c)), nil
+			return a(owner, ttl, d.addrs(e, false, c)), nil
 		case len(e.AAAA) > 0:
-			return aaaa(owner, d.TTL, d.addrs(e, true, c)), nil
+			return aaaa(owner, ttl, d.addrs(e, true, c)), nil
 		case len(e.TXT) > 0:
-			return txt(owner, d.TTL, e.TXT), nil
+			return txt(owner, ttl, e.TXT), nil
 		}
-		return []dns.RR{&dns.HINFO{Hdr: hdr(owner, dns.TypeHINFO, d.TTL), Cpu: "RFC8482"}}, nil
+		return []dns.RR{&dns.HINFO{Hdr: hdr(owner, dns.TypeHINFO, ttl), Cpu: "RFC8482"}}, nil
 	}
 	return nil, nil
 }
