@@ -27,7 +27,7 @@ func (d *DockerHosts) bound(e *index.Entry, c *client) *index.Entry {
 	inside := false  // one of them is a network of a bound host
 	for _, ts := range [][]index.Target{e.A, e.AAAA} {
 		for _, t := range ts {
-			if t.Net != nil && t.Net.Subnet.IsValid() && t.Net.Subnet.Contains(c.address()) && d.sameScope(t.Net.Scope, c) {
+			if d.clientOn(t, c) {
 				on = append(on, network{t.Net.Network, t.Net.Scope})
 				inside = inside || t.Net.Names != index.NamesEverywhere
 			}

@@ -37,7 +37,7 @@ func (d *DockerHosts) pickHost(ts []index.Target, c *client) []index.Target {
 		return ts
 	}
 	for i, t := range ts {
-		if t.Net != nil && t.Net.Subnet.IsValid() && t.Net.Subnet.Contains(c.address()) && d.sameScope(t.Net.Scope, c) {
+		if d.clientOn(t, c) {
 			return ts[i : i+1]
 		}
 	}
@@ -49,6 +49,12 @@ func (d *DockerHosts) pickHost(ts []index.Target, c *client) []index.Target {
 		}
 	}
 	return ts
+}
+
+// clientOn reports whether the client is on t's network: inside its subnet,
+// in the engine (scope) that subnet belongs to.
+func (d *DockerHosts) clientOn(t index.Target, c *client) bool {
+	return t.Net != nil && t.Net.Subnet.IsValid() && t.Net.Subnet.Contains(c.address()) && d.sameScope(t.Net.Scope, c)
 }
 
 // sameScope reports whether a subnet of scope can hold the client.

@@ -23,7 +23,7 @@ func (d *DockerHosts) onNetworks(e *index.Entry, c *client) bool {
 	}
 	for _, ts := range [][]index.Target{e.A, e.AAAA} {
 		for _, t := range ts {
-			if t.Net != nil && t.Net.Subnet.IsValid() && t.Net.Subnet.Contains(c.address()) && d.sameScope(t.Net.Scope, c) {
+			if d.clientOn(t, c) {
 				return true
 			}
 		}
