@@ -83,7 +83,7 @@ func BenchmarkApplyEvent(b *testing.B) {
 			for b.Loop() {
 				fe.set(states[i%2])
 				i++
-				if err := s.apply(ctx, id, 0); err != nil {
+				if err := s.apply(ctx, id, 0, false); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -163,7 +163,7 @@ func BenchmarkEventBesideAResync(b *testing.B) {
 				feB.set(states[i%2])
 				i++
 				began := time.Now()
-				if err := bs.apply(ctx, id, 0); err != nil {
+				if err := bs.apply(ctx, id, 0, false); err != nil {
 					b.Fatal(err)
 				}
 				times = append(times, time.Since(began))

@@ -179,13 +179,20 @@ func (f *fakeEngine) get(id string) container.InspectResponse {
 // filters let it through, and waits until the source has taken it.
 func (f *fakeEngine) emit(t *testing.T, typ events.Type, action events.Action, actor string, attrs map[string]string) {
 	t.Helper()
+	f.emitAt(t, time.Now(), typ, action, actor, attrs)
+}
+
+// emitAt is emit of an event that happened at: a replay when that is
+// before the subscription.
+func (f *fakeEngine) emitAt(t *testing.T, at time.Time, typ events.Type, action events.Action, actor string, attrs map[string]string) {
+	t.Helper()
 	f.mu.Lock()
 	st := f.stream
 	f.mu.Unlock()
 	if st == nil {
 		t.Fatal("emit: no subscription")
 	}
-	ev := events.Message{Type: typ, Action: action, Actor: events.Actor{ID: actor, Attributes: attrs}, TimeNano: time.Now().UnixNano()}
+	ev := events.Message{Type: typ, Action: action, Actor: events.Actor{ID: actor, Attributes: attrs}, TimeNano: at.UnixNano()}
 	if !st.matches(ev) {
 		return // the engine keeps it
 	}

@@ -19,7 +19,19 @@ import (
 // is the truth, whatever the event was, so replays, duplicates and
 // reordering do no harm, and the cost does not depend on how many
 // containers there are.
-func (s *Source) apply(ctx context.Context, id string, at int64) error {
+func (s *Source) apply(ctx context.Context, id string, at int64, exited bool) error {
+	if exited {
+		// Its process is gone: withdraw now, without the inspect. Podman
+		// holds the container for ~200 ms of network cleanup after "died",
+		// and an inspect waits for it; meanwhile its address may be handed
+		// to the next container. A start brings it back by its own event.
+		// (A remote engine's clock ahead of this one can pass a replayed die
+		// for a live one: the start after it then serves it again.)
+		s.kills.take(id)
+		delete(s.stops, id)
+		s.observeLag(s.remove(id), at)
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	kills := s.kills.take(id) // before the inspect: a later one queues id again
@@ -45,12 +57,18 @@ func (s *Source) apply(ctx context.Context, id string, at int64) error {
 	} else {
 		changed = s.remove(id)
 	}
+	s.observeLag(changed, at)
+	return nil
+}
+
+// observeLag records how long a change took from the engine's event (at,
+// its TimeNano) to the index.
+func (s *Source) observeLag(changed bool, at int64) {
 	if changed && at > 0 {
 		lag := max(0, time.Since(time.Unix(0, at)).Seconds())
 		s.metrics.lag.Observe(lag)
 		s.metrics.programmed.Observe(lag)
 	}
-	return nil
 }
 
 func (s *Source) mapping() mapping {

@@ -229,11 +229,15 @@ func (s *Source) session(ctx context.Context, reason string) error {
 	var pending backlog
 	pending.init()
 	s.kills.reset()
+	// Events older than the subscription are replays: the full sync has
+	// the state they led to, and their die must not withdraw a container
+	// that has started again since.
+	live := time.Now().UnixNano()
 	streamErr, unsubscribe := subscribe(ctx, s.engine.Events, eventFilters(),
 		func(ev events.Message) {
 			ev = dockerShape(ev) // Podman's words as Docker's, before anything reads it
 			s.noteKill(ev)
-			queue(ev, &pending, s.metrics.events)
+			queue(ev, &pending, s.metrics.events, live)
 		})
 	defer unsubscribe()
 
@@ -266,11 +270,11 @@ func (s *Source) session(ctx context.Context, reason string) error {
 			return err
 		case <-pending.wake:
 			for {
-				id, at, ok := pending.pop()
+				id, at, exited, ok := pending.pop()
 				if !ok {
 					break
 				}
-				if err := s.apply(ctx, id, at); err != nil {
+				if err := s.apply(ctx, id, at, exited); err != nil {
 					return err
 				}
 			}
@@ -341,13 +345,41 @@ func eventFilters() client.Filters {
 			"pause", "unpause", "health_status", "connect", "disconnect"}, podmanEventActions...)...)
 }
 
-// queue moves a container event into the backlog, counted by action.
-func queue(ev events.Message, pending *backlog, counted *prometheus.CounterVec) {
+// queue moves a container event into the backlog, counted by action. Events
+// from before live (replays) say nothing about whether it runs.
+func queue(ev events.Message, pending *backlog, counted *prometheus.CounterVec, live int64) {
 	action, id := containerOf(ev)
 	counted.WithLabelValues(action).Inc()
-	if id != "" {
-		pending.push(id, ev.TimeNano)
+	if id == "" {
+		return
 	}
+	l := lifeOf(ev)
+	if ev.TimeNano < live {
+		l = lifeSame
+	}
+	pending.push(id, ev.TimeNano, l)
+}
+
+// life is what an event says about whether its container runs.
+type life int8
+
+const (
+	lifeSame    life = iota // nothing: the inspect tells
+	lifeExited              // its process exited (die): not running until a start
+	lifeStarted             // started again: the inspect tells
+)
+
+func lifeOf(ev events.Message) life {
+	if ev.Type != events.ContainerEventType {
+		return lifeSame
+	}
+	switch ev.Action {
+	case events.ActionDie:
+		return lifeExited
+	case events.ActionStart, events.ActionRestart:
+		return lifeStarted
+	}
+	return lifeSame
 }
 
 // containerOf names the event's action (for metrics) and the container whose
@@ -376,22 +408,30 @@ func containerOf(ev events.Message) (action, id string) {
 // backlog holds the containers with unapplied events, once each however
 // many events they got, in arrival order. It never blocks the producer.
 type backlog struct {
-	mu    sync.Mutex
-	ids   []string
-	first map[string]int64 // ID -> TimeNano of its oldest unapplied event
-	wake  chan struct{}
+	mu     sync.Mutex
+	ids    []string
+	first  map[string]int64 // ID -> TimeNano of its oldest unapplied event
+	exited map[string]bool  // ID -> a die came after its last start
+	wake   chan struct{}
 }
 
 func (b *backlog) init() {
 	b.first = make(map[string]int64)
+	b.exited = make(map[string]bool)
 	b.wake = make(chan struct{}, 1)
 }
 
-func (b *backlog) push(id string, at int64) {
+func (b *backlog) push(id string, at int64, l life) {
 	b.mu.Lock()
 	if _, queued := b.first[id]; !queued {
 		b.first[id] = at
 		b.ids = append(b.ids, id)
+	}
+	switch l {
+	case lifeExited:
+		b.exited[id] = true
+	case lifeStarted:
+		delete(b.exited, id)
 	}
 	b.mu.Unlock()
 	select {
@@ -400,15 +440,19 @@ func (b *backlog) push(id string, at int64) {
 	}
 }
 
-func (b *backlog) pop() (id string, at int64, ok bool) {
+// pop takes the oldest queued container: the time of its oldest event, and
+// whether it exited after its last start (a die, then nothing that starts
+// it: stop, destroy and the rest leave it exited).
+func (b *backlog) pop() (id string, at int64, exited, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.ids) == 0 {
 		b.ids = nil // let a burst's backing array go
-		return "", 0, false
+		return "", 0, false, false
 	}
 	id, b.ids = b.ids[0], b.ids[1:]
-	at = b.first[id]
+	at, exited = b.first[id], b.exited[id]
 	delete(b.first, id)
-	return id, at, true
+	delete(b.exited, id)
+	return id, at, exited, true
 }

@@ -77,14 +77,16 @@ func TestComposeRecreationOutOfOrder(t *testing.T) {
 func TestReplayedAndDuplicatedEventsAreHarmless(t *testing.T) {
 	fe := newFakeEngine()
 	fe.set(ctr{id: "aaa", name: "db", nets: map[string]ep{"app": {ip: "10.0.0.5"}}}.build())
+	before := time.Now() // the subscription comes after
 	_, sink := running(t, Config{}, fe)
 	_, upserts0, deletes0 := sink.counts()
 	lists0, inspects0 := fe.calls()
 
 	// A replay from the ring: the container already died and started again
-	// before we subscribed; then duplicates of the last start.
+	// before we subscribed; then duplicates of the last start. A replayed
+	// die must not withdraw it, even applied alone.
 	for _, a := range []events.Action{events.ActionDie, events.ActionStop, events.ActionStart, events.ActionStart, events.ActionStart} {
-		fe.containerEvent(t, a, "aaa")
+		fe.emitAt(t, before, events.ContainerEventType, a, "aaa", nil)
 	}
 	flush(t, fe, sink)
 
@@ -359,5 +361,59 @@ func TestResyncZeroRunsWithoutPeriodicResync(t *testing.T) {
 	flush(t, fe, sink)
 	if lists, _ := fe.calls(); lists != 1 {
 		t.Fatalf("listed %d times; with resync 0 only the initial sync lists", lists)
+	}
+}
+
+// A die withdraws the container without inspecting it: Podman keeps an
+// exited container locked for its network cleanup, and an inspect would
+// wait for it (here, it would still say running). A start after it is
+// inspected and served again.
+func TestDieWithdrawsWithoutInspect(t *testing.T) {
+	fe := newFakeEngine()
+	a := ctr{id: "aaa", name: "quick", nets: map[string]ep{"app": {ip: "10.0.0.5"}}}
+	fe.set(a.build())
+	_, sink := running(t, Config{}, fe)
+
+	_, before := fe.calls()
+	fe.containerEvent(t, events.ActionDie, "aaa")
+	await.True(t, waitLimit, "die", func() bool { _, ok := sink.host("aaa"); return !ok })
+	if _, after := fe.calls(); after != before {
+		t.Errorf("die: %d inspects, want none", after-before)
+	}
+
+	fe.containerEvent(t, events.ActionStart, "aaa")
+	await.True(t, waitLimit, "start", func() bool { _, ok := sink.host("aaa"); return ok })
+}
+
+func TestBacklogExitedUntilStarted(t *testing.T) {
+	ev := func(action events.Action) life {
+		return lifeOf(events.Message{Type: events.ContainerEventType, Action: action})
+	}
+	for _, tc := range []struct {
+		actions []events.Action
+		exited  bool
+	}{
+		{[]events.Action{events.ActionDie}, true},
+		{[]events.Action{events.ActionDie, events.ActionStop, events.ActionDestroy}, true},
+		{[]events.Action{events.ActionDie, events.ActionStart}, false},
+		{[]events.Action{events.ActionKill, events.ActionDie, events.ActionRestart}, false},
+		{[]events.Action{events.ActionStart, events.ActionDie}, true},
+		{[]events.Action{events.ActionHealthStatus}, false},
+	} {
+		var b backlog
+		b.init()
+		for i, a := range tc.actions {
+			b.push("c", int64(i+1), ev(a))
+		}
+		id, at, exited, ok := b.pop()
+		if !ok || id != "c" || at != 1 || exited != tc.exited {
+			t.Errorf("%v: pop = %q %d exited %v %v, want c 1 exited %v", tc.actions, id, at, exited, ok, tc.exited)
+		}
+		if _, _, _, ok := b.pop(); ok {
+			t.Errorf("%v: queued twice", tc.actions)
+		}
+	}
+	if got := lifeOf(events.Message{Type: events.NetworkEventType, Action: events.ActionDie}); got != lifeSame {
+		t.Errorf("a network event's life: %v", got)
 	}
 }
