@@ -10,7 +10,7 @@ import (
 )
 
 // engine is the part of the Docker Engine API the source uses: reads only,
-// so the plugin can sit behind a read-only socket proxy. *client.Client
+// so the plugin can sit behind a read-only socket proxy. mobyEngine
 // implements it; tests drive a fake. The moby client is pre-1.0, so keeping
 // the surface this small keeps an upgrade small too.
 type engine interface {
@@ -19,10 +19,13 @@ type engine interface {
 	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
 	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
+	// Info and PodmanHost tell a rootless engine (container_rootless.go).
+	Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error)
+	PodmanHost(ctx context.Context) (podmanHost, error)
 	Close() error
 }
 
-var _ engine = (*client.Client)(nil)
+var _ engine = mobyEngine{}
 
 // newEngine builds a moby client for cfg. It does not dial: an unreachable
 // daemon is Run's business, only a malformed endpoint or unreadable TLS

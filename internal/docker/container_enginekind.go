@@ -34,8 +34,10 @@ func engineKind(v client.ServerVersionResult) EngineKind {
 }
 
 // identify asks the engine what it is, for the connect log line and the
-// engine_info metric. Nothing depends on the answer (Podman's differences
-// are undone whatever the kind), so a failure only leaves it unknown.
+// engine_info metric (Podman's differences are undone whatever the kind, so
+// a failure only leaves it unknown), and whether it is rootless, which
+// decides the addresses its containers answer: a failure there keeps what
+// the last connection said (rootful at first), logged once.
 func (s *Source) identify(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
@@ -46,6 +48,26 @@ func (s *Source) identify(ctx context.Context) {
 	} else {
 		kind, version = engineKind(v), v.Version
 	}
-	s.product = fmt.Sprintf("%s %s", kind, version)
-	s.setGauges(func(m engineMetrics) { m.setInfo(kind, version) })
+	rootless, err := engineRootless(ctx, s.engine, kind)
+	switch {
+	case err == nil:
+		if rootless && !s.rootless {
+			log.Infof("Docker engine %q at %s is rootless: its containers' networks are the user's own, so they answer the addresses their ports are published on (NODATA without)", s.cfg.Engine, s.endpoint)
+		}
+		s.rootless, s.rootlessLogged = rootless, false
+	case !s.rootlessLogged:
+		log.Warningf("Docker engine %q at %s: cannot tell whether it is rootless: %v; taking it for %s", s.cfg.Engine, s.endpoint, err, rootfulness(s.rootless))
+		s.rootlessLogged = true
+	default:
+		log.Debugf("Docker engine %q at %s: rootless: %v", s.cfg.Engine, s.endpoint, err)
+	}
+	s.product = fmt.Sprintf("%s %s, %s", kind, version, rootfulness(s.rootless))
+	s.setGauges(func(m engineMetrics) { m.setInfo(kind, version, s.rootless) })
+}
+
+func rootfulness(rootless bool) string {
+	if rootless {
+		return "rootless"
+	}
+	return "rootful"
 }

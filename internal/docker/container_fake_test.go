@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,9 @@ type fakeEngine struct {
 	lists      int
 	sinces     []string
 	version    client.ServerVersionResult // what /version says; zero: a Docker 20.10
+	info       system.Info                // what /info says
+	podman     podmanHost                 // what /libpod/info says
+	infoErr    error                      // what /info and /libpod/info fail with
 }
 
 type fakeStream struct {
@@ -85,6 +89,24 @@ func (f *fakeEngine) ServerVersion(ctx context.Context, _ client.ServerVersionOp
 		return client.ServerVersionResult{Version: "20.10.24", Components: []system.ComponentVersion{{Name: "Engine", Version: "20.10.24"}}}, nil
 	}
 	return f.version, nil
+}
+
+func (f *fakeEngine) Info(ctx context.Context, _ client.InfoOptions) (client.SystemInfoResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := cmp.Or(f.down, f.infoErr); err != nil {
+		return client.SystemInfoResult{}, err
+	}
+	return client.SystemInfoResult{Info: f.info}, nil
+}
+
+func (f *fakeEngine) PodmanHost(ctx context.Context) (podmanHost, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := cmp.Or(f.down, f.infoErr); err != nil {
+		return podmanHost{}, err
+	}
+	return f.podman, nil
 }
 
 func (f *fakeEngine) ContainerList(ctx context.Context, opts client.ContainerListOptions) (client.ContainerListResult, error) {

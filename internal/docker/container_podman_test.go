@@ -116,7 +116,7 @@ func TestEngineInfoNamesTheKind(t *testing.T) {
 	fe := newFakeEngine()
 	fe.version = client.ServerVersionResult{Version: "4.3.1", Components: []system.ComponentVersion{{Name: "Podman Engine", Version: "4.3.1"}}}
 	_, _ = running(t, Config{Engine: "infotest"}, fe)
-	if got := testutil.ToFloat64(engineInfo.WithLabelValues("infotest", "podman", "4.3.1")); got != 1 {
+	if got := testutil.ToFloat64(engineInfo.WithLabelValues("infotest", "podman", "4.3.1", "false")); got != 1 {
 		t.Errorf("engine_info{kind=podman} = %v, want 1", got)
 	}
 	if n := testutil.CollectAndCount(engineInfo); n < 1 {

@@ -74,7 +74,7 @@ func (s *Source) observeLag(changed bool, at int64) {
 func (s *Source) mapping() mapping {
 	return mapping{
 		engine: s.cfg.Engine, optIn: s.cfg.OptIn, labelPrefix: s.cfg.LabelPrefix, noShortID: s.cfg.NoShortID,
-		templates: s.cfg.NameTemplates, hostMode: s.cfg.HostMode, hostAddrs: s.hostAddrs,
+		templates: s.cfg.NameTemplates, hostMode: s.cfg.HostMode || s.rootless, hostAddrs: s.hostAddrs,
 		outsideAll: s.outsideAll(),
 		leaveTasks: s.cfg.SwarmTasks.Served(), health: s.cfg.Health, stops: s.stops,
 		zones: s.cfg.Zones, traefikProxy: s.cfg.TraefikProxy, traefikOptIn: s.cfg.TraefikOptIn,

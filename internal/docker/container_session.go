@@ -99,18 +99,20 @@ type Source struct {
 	kills kills
 
 	// Owned by the goroutine running Run.
-	served     map[string]index.Host // what the sink has from this source, by host ID
-	containers map[string]tracked    // served containers by ID
-	claims     map[string]claim      // served names
-	binds      map[netip.Addr]int    // containers publishing on each specific host address
-	stops      map[string]int64      // engine time of the last stop request, by running container
-	states     [readinessStates]int  // served containers by readiness
-	hostAddrs  []netip.Addr          // the engine host's addresses as last served
-	up         bool                  // connected and synced
-	downLogged bool                  // the current outage has been logged
-	connected  bool                  // has been up at least once
-	traefik    traefikState          // the proxy, and containers' router names
-	product    string                // what /version says the engine is, for log lines
+	served         map[string]index.Host // what the sink has from this source, by host ID
+	containers     map[string]tracked    // served containers by ID
+	claims         map[string]claim      // served names
+	binds          map[netip.Addr]int    // containers publishing on each specific host address
+	stops          map[string]int64      // engine time of the last stop request, by running container
+	states         [readinessStates]int  // served containers by readiness
+	hostAddrs      []netip.Addr          // the engine host's addresses as last served
+	up             bool                  // connected and synced
+	downLogged     bool                  // the current outage has been logged
+	connected      bool                  // has been up at least once
+	traefik        traefikState          // the proxy, and containers' router names
+	product        string                // what /version says the engine is, for log lines
+	rootless       bool                  // the engine said it is rootless (at the last connection that told)
+	rootlessLogged bool                  // a failure to tell has been logged
 }
 
 // New builds a source for cfg. It does not contact the engine: an
@@ -127,7 +129,7 @@ func New(cfg Config, sink index.Sink) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := newSource(cfg, c, sink)
+	s := newSource(cfg, mobyEngine{c}, sink)
 	s.endpoint = endpointName(cfg)
 	return s, nil
 }

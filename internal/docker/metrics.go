@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"strconv"
 	"sync"
 
 	"github.com/coredns/coredns/plugin"
@@ -72,8 +73,8 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "engine_info",
-		Help:      "1 for the product (docker, podman, unknown) and version an engine reported at its last connection, by engine.",
-	}, []string{"engine", "kind", "version"})
+		Help:      "1 for the product (docker, podman, unknown), version and rootlessness (true, false) an engine reported at its last connection, by engine.",
+	}, []string{"engine", "kind", "version", "rootless"})
 	// programmingDuration is the counterpart of the kubernetes plugin's
 	// dns_programming_duration_seconds: the promise an operator watches.
 	programmingDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
@@ -108,10 +109,11 @@ type engineMetrics struct {
 	engine                         string
 }
 
-// setInfo makes kind and version the engine's only engine_info series.
-func (m engineMetrics) setInfo(kind EngineKind, version string) {
+// setInfo makes kind, version and rootless the engine's only engine_info
+// series.
+func (m engineMetrics) setInfo(kind EngineKind, version string, rootless bool) {
 	engineInfo.DeletePartialMatch(prometheus.Labels{"engine": m.engine})
-	engineInfo.WithLabelValues(m.engine, string(kind), version).Set(1)
+	engineInfo.WithLabelValues(m.engine, string(kind), version, strconv.FormatBool(rootless)).Set(1)
 }
 
 func metricsFor(engine string) engineMetrics {

@@ -30,6 +30,6 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	metricsFor("lint").events.WithLabelValues("start")
 	metricsFor("lint").resyncs.WithLabelValues("startup")
 	skippedLabelsTotal.WithLabelValues("lint")
-	metricsFor("lint").setInfo(KindPodman, "4.3.1")
+	metricsFor("lint").setInfo(KindPodman, "4.3.1", true)
 	metricstest.Lint(t, engineInfo, skippedLabelsTotal, containersServed, namesServed, eventsTotal, resyncsTotal, reconnectsTotal, dockerUp, eventLag, nameConflictsTotal, skippedNamesTotal, programmingDuration, containerReadiness)
 }
