@@ -5,8 +5,10 @@
 //     session (connect, subscribe then list, events, backoff, resync),
 //     container_served.go keeps what is served up to date,
 //     container_enginehost.go names the engine's host for published ports,
-//     container_enginekind.go tells Docker from Podman, and
-//     container_podman.go turns Podman's events and states into Docker's.
+//     container_enginekind.go tells Docker from Podman,
+//     container_rootless.go tells a rootless engine (served as host_mode),
+//     and container_podman.go turns Podman's events and states into
+//     Docker's.
 //     A container becomes names in container_hosts.go (recordFor: its name,
 //     its short ID, its labels and name templates, its networks' aliases);
 //     container_readiness.go tells whether it can take traffic: its service
