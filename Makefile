@@ -40,8 +40,10 @@ test: vet gotest build route
 vet:
 	$(GO) vet ./...
 
+# The root package runs real engines, a swarm, a fleet of three and Podman
+# services: about 8-10 minutes under -race, past go test's default 10m.
 gotest:
-	$(GO) test -race ./...
+	$(GO) test -race -timeout 30m ./...
 
 route:
 	build/route.sh

@@ -129,6 +129,10 @@ func reachable() error {
 // Name returns a name unique to this test run: Prefix + "-" + suffix.
 func (e *Engine) Name(suffix string) string { return e.Prefix + "-" + suffix }
 
+// Host is the engine's endpoint, for a Corefile: "" for the machine's
+// engine (the default), the socket of one the test started.
+func (e *Engine) Host() string { return e.host }
+
 // Docker runs the docker CLI and returns its trimmed standard output; it
 // fails the test on error.
 func (e *Engine) Docker(args ...string) string {
@@ -229,8 +233,12 @@ func (e *Engine) programImage(pkg string) string {
 	ref := e.Prefix + "-" + filepath.Base(pkg) + ":latest"
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
+	cli := e.command()
+	if e.host != "" {
+		cli = append(slices.Clone(cli), "--host", e.host)
+	}
 	// Removed by the sweep, after the containers that use it.
-	if err := importProgramWith(ctx, e.command(), pkg, ref, e.label()); err != nil {
+	if err := importProgramWith(ctx, cli, pkg, ref, e.label()); err != nil {
 		e.t.Fatal(err)
 	}
 	return ref
