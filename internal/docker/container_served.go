@@ -18,7 +18,8 @@ import (
 // apply brings one container up to date with the engine: the inspect result
 // is the truth, whatever the event was, so replays, duplicates and
 // reordering do no harm, and the cost does not depend on how many
-// containers there are.
+// containers there are. One event is taken at its word: a live die with no
+// start after it (exited) withdraws the container without an inspect.
 func (s *Source) apply(ctx context.Context, id string, at int64, exited bool) error {
 	if exited {
 		// Its process is gone: withdraw now, without the inspect. Podman
