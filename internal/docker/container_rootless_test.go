@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -129,11 +130,24 @@ func TestRootlessUnknownKeepsWhatWasKnown(t *testing.T) {
 		t.Fatalf("unknown: 172.17.0.2 owned by %v, want the container (rootful)", got)
 	}
 
+	// reconnect breaks the stream and waits for the next subscription.
+	reconnect := func() {
+		t.Helper()
+		for len(fe.subscribed) > 0 {
+			<-fe.subscribed
+		}
+		fe.breakStream(errors.New("unexpected EOF"))
+		select {
+		case <-fe.subscribed:
+		case <-time.After(waitLimit):
+			t.Fatal("no new subscription after the stream broke")
+		}
+	}
 	fe.mu.Lock()
 	fe.infoErr = nil
 	fe.info.SecurityOptions = []string{"name=rootless"}
 	fe.mu.Unlock()
-	fe.breakStream(errors.New("unexpected EOF"))
+	reconnect()
 	await.True(t, waitLimit, "rootless after the reconnection", func() bool {
 		return slices.Contains(sink.ipOwners("127.0.0.1"), "aaa")
 	})
@@ -141,9 +155,7 @@ func TestRootlessUnknownKeepsWhatWasKnown(t *testing.T) {
 	fe.mu.Lock()
 	fe.infoErr = errors.New("403 Forbidden")
 	fe.mu.Unlock()
-	before := fe.attempts()
-	fe.breakStream(errors.New("unexpected EOF"))
-	await.True(t, waitLimit, "a second reconnection", func() bool { return fe.attempts() > before })
+	reconnect()
 	flush(t, fe, sink)
 	if got := sink.ipOwners("127.0.0.1"); !slices.Contains(got, "aaa") {
 		t.Errorf("after a reconnection that cannot tell: 127.0.0.1 owned by %v, want the container", got)

@@ -1,11 +1,13 @@
 package hostsfile
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,16 +50,29 @@ func (r *recorder) record(u Update) {
 	r.changed = make(chan struct{})
 }
 
+// summary describes updates in a line each, without their hosts (a large
+// file's would fill megabytes of test output).
+func summary(updates []Update) string {
+	var b strings.Builder
+	for _, u := range updates {
+		fmt.Fprintf(&b, "\n  %s: %d hosts, %d names, missing %v, err %v", u.Path, u.Stats.Hosts, u.Stats.Names, u.Missing, u.Err)
+	}
+	return b.String()
+}
+
 func (r *recorder) all() []Update {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.updates)
 }
 
-// waitFor waits until the latest update for path satisfies ok.
+// waitFor waits until the latest update for path satisfies ok. The
+// deadline is generous: under -race on a busy 2-core CI machine a 60,000
+// line file takes seconds to parse, and a read that caught it half written
+// is followed by a second one.
 func (r *recorder) waitFor(t *testing.T, path, what string, ok func(Update) bool) Update {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for {
 		r.mu.Lock()
 		ch := r.changed
@@ -76,7 +91,7 @@ func (r *recorder) waitFor(t *testing.T, path, what string, ok func(Update) bool
 		select {
 		case <-ch:
 		case <-deadline:
-			t.Fatalf("timed out waiting for %s; updates: %+v", what, r.all())
+			t.Fatalf("timed out waiting for %s; updates: %s", what, summary(r.all()))
 		}
 	}
 }
