@@ -1,13 +1,8 @@
 package dockerhosts
 
 import (
-	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -36,20 +31,7 @@ func TestDockerRootlessPublishedPort(t *testing.T) {
 		t.Errorf("%s A %v, want only the published address (not %s)", name, got, inner)
 	}
 
-	_, port, err := net.SplitHostPort(e.Docker("port", web, "8080/tcp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &http.Client{Timeout: 5 * time.Second}
-	res, err := c.Get(fmt.Sprintf("http://%s/", net.JoinHostPort("127.0.0.1", port)))
-	if err != nil {
-		t.Fatalf("GET the answer at the published port %s: %v", port, err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if got := strings.TrimSpace(string(body)); got == "" || !strings.HasPrefix(web, got) {
-		t.Errorf("the answer reached %q, want the container %.12s", got, web)
-	}
+	reachesContainer(t, e, web, "127.0.0.1")
 	s.waitNODATA(t, fqdn(e.Name("quiet")))
 	if v, ok := series(t, "coredns_dockerhosts_engine_info", map[string]string{"engine": "drl", "kind": "docker", "rootless": "true"}); !ok || v != 1 {
 		t.Errorf("engine_info{engine=drl,kind=docker,rootless=true} = %v (present %v), want 1", v, ok)

@@ -14,6 +14,27 @@ import (
 	"github.com/dockerhosts/dockerhosts/internal/testkit/dockertest"
 )
 
+// reachesContainer checks that a GET of ip at the port the container
+// publishes for 8080/tcp (the hostname image's) reaches that container,
+// which answers its hostname (the ID's start).
+func reachesContainer(t *testing.T, e *dockertest.Engine, id, ip string) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(e.Docker("port", id, "8080/tcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	res, err := c.Get(fmt.Sprintf("http://%s/", net.JoinHostPort(ip, port)))
+	if err != nil {
+		t.Fatalf("GET the answer %s at the published port %s: %v", ip, port, err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if got := strings.TrimSpace(string(body)); got == "" || !strings.HasPrefix(id, got) {
+		t.Errorf("the answer %s reached %q, want the container %.12s", ip, got, id)
+	}
+}
+
 // TestPodmanRootlessPublishedPort: a user's own Podman service (a test user
 // with subordinate ids, its own podman system service) runs a container on
 // slirp4netns, which has no address a client can reach. Its name answers
@@ -33,20 +54,7 @@ func TestPodmanRootlessPublishedPort(t *testing.T) {
 	s.waitA(t, name, "127.0.0.1")
 
 	answer := answerA(s.exchange(t, "udp", name, dns.TypeA))
-	_, port, err := net.SplitHostPort(e.Docker("port", web, "8080/tcp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &http.Client{Timeout: 5 * time.Second}
-	res, err := c.Get(fmt.Sprintf("http://%s/", net.JoinHostPort(answer[0], port)))
-	if err != nil {
-		t.Fatalf("GET the answer %s at the published port %s: %v", answer[0], port, err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if got := strings.TrimSpace(string(body)); !strings.HasPrefix(web, got) || got == "" {
-		t.Errorf("the answer reached %q, want the container %.12s", got, web)
-	}
+	reachesContainer(t, e, web, answer[0])
 
 	// No published port, no address to answer: the name exists, empty.
 	s.waitNODATA(t, fqdn(e.Name("quiet")))
@@ -83,20 +91,7 @@ func TestPodmanRootlessNetwork(t *testing.T) {
 		}
 	}
 
-	_, port, err := net.SplitHostPort(e.Docker("port", web, "8080/tcp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &http.Client{Timeout: 5 * time.Second}
-	res, err := c.Get(fmt.Sprintf("http://%s/", net.JoinHostPort("127.0.0.1", port)))
-	if err != nil {
-		t.Fatalf("GET the answer at the published port %s: %v", port, err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if got := strings.TrimSpace(string(body)); !strings.HasPrefix(web, got) || got == "" {
-		t.Errorf("the answer reached %q, want the container %.12s", got, web)
-	}
+	reachesContainer(t, e, web, "127.0.0.1")
 	s.waitNODATA(t, fqdn(e.Name("quiet")))
 
 	if v, ok := series(t, "coredns_dockerhosts_engine_info", map[string]string{"engine": "pmn", "kind": "podman", "rootless": "true"}); !ok || v != 1 {

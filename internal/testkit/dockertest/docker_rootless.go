@@ -3,7 +3,6 @@ package dockertest
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -43,14 +42,7 @@ func StartRootlessDocker(t testing.TB) *Engine {
 	script, err := rootlessDockerScript()
 	Need(t, "dockerd-rootless.sh (Debian package docker.io)", err)
 	NeedProgram(t, "rootlesskit", "rootlesskit")
-	NeedProgram(t, "slirp4netns", "slirp4netns")
-	NeedProgram(t, "newuidmap", "uidmap")
-	NeedProgram(t, "useradd", "passwd")
-	var notRoot error
-	if os.Geteuid() != 0 {
-		notRoot = errors.New("not root")
-	}
-	Need(t, "root (to make the rootless test user)", notRoot)
+	needRootlessUser(t)
 
 	closeInheritedFDs() // see startPodmanAs: a flock(1) descriptor must not live on in the daemon
 	u, err := newRootlessUser()

@@ -42,6 +42,15 @@ const tunDevice = "/dev/net/tun"
 func RequireRootlessPodman(t testing.TB) *Engine {
 	t.Helper()
 	Need(t, "podman (Debian packages podman, netavark, aardvark-dns, catatonit)", podmanInstalled())
+	needRootlessUser(t)
+	return rootless.engine(t, startRootlessPodman)
+}
+
+// needRootlessUser skips (or fails) t without what a rootless engine's test
+// user needs: slirp4netns for its network, newuidmap for its namespace,
+// useradd and root to make it.
+func needRootlessUser(t testing.TB) {
+	t.Helper()
 	NeedProgram(t, "slirp4netns", "slirp4netns")
 	NeedProgram(t, "newuidmap", "uidmap")
 	NeedProgram(t, "useradd", "passwd")
@@ -50,7 +59,6 @@ func RequireRootlessPodman(t testing.TB) *Engine {
 		notRoot = errors.New("not root")
 	}
 	Need(t, "root (to make the rootless test user)", notRoot)
-	return rootless.engine(t, startRootlessPodman)
 }
 
 // RootlessPodmanHost is the endpoint of the rootless service, for a
