@@ -191,7 +191,7 @@ func (e *Engine) StartDaemon(opts DaemonOptions) *Daemon {
 	t.Cleanup(d.teardown)
 	began := time.Now()
 	d.Start()
-	t.Logf("second dockerd %s started in %s (%s)", d.id, time.Since(began).Round(time.Millisecond), d.Host())
+	t.Logf("second dockerd %s started in %s (%s, pool %s)", d.id, time.Since(began).Round(time.Millisecond), d.Host(), d.pool)
 	return d
 }
 
@@ -570,10 +570,56 @@ func (d *Daemon) routed(prefixes ...netip.Prefix) bool {
 	return false
 }
 
+// deleteBridge deletes the daemon's default bridge, and first the bridges
+// of its user networks: dockerd names them br-<network ID>, addresses them
+// in its pool and keeps them when it stops, for its next start, so a daemon
+// stopped or killed with networks leaves them behind.
 func (d *Daemon) deleteBridge() {
+	pool := d.pool
+	if !pool.IsValid() {
+		pool = poolOf(d.bridge) // a reaped daemon's
+	}
+	for _, link := range linksIn(pool) {
+		if _, err := ip("link", "del", link); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+			d.t.Errorf("cleanup: %v", err)
+		}
+	}
 	if _, err := ip("link", "del", d.bridge); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
 		d.t.Errorf("cleanup: %v", err)
 	}
+}
+
+// poolOf is the pool of the daemon whose default bridge is bridge, read from
+// the bridge's address (createBridge: 10.250.X.1 has the pool 10.251.X.0/24);
+// invalid when the bridge or its address is gone.
+func poolOf(bridge string) netip.Prefix {
+	for _, a := range addrsOf(bridge) {
+		p, err := netip.ParsePrefix(a)
+		if ip4 := p.Addr().As4(); err == nil && p.Addr().Is4() && ip4[0] == 10 && ip4[1] == 250 {
+			return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 251, ip4[2], 0}), 24)
+		}
+	}
+	return netip.Prefix{}
+}
+
+// linksIn lists the links with an IPv4 address in pool: a daemon's user
+// network bridges. Nothing for an invalid pool.
+func linksIn(pool netip.Prefix) []string {
+	if !pool.IsValid() {
+		return nil
+	}
+	ifaces, _ := net.Interfaces()
+	var links []string
+	for _, iface := range ifaces {
+		addrs, _ := iface.Addrs()
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && pool.Contains(p.Addr()) {
+				links = append(links, iface.Name)
+				break
+			}
+		}
+	}
+	return links
 }
 
 // teardown removes what the daemon made, whatever state the test left it
@@ -770,15 +816,16 @@ func (d *Daemon) removeDir() {
 
 // checkGone fails the test if the daemon left anything behind.
 func (d *Daemon) checkGone(docker0 []string) {
-	for _, problem := range leftovers(d.id, docker0) {
+	for _, problem := range leftovers(d.id, d.pool, docker0) {
 		d.t.Error(problem)
 	}
 }
 
-// leftovers describes what the daemon with this id left behind: a process,
-// a cgroup, a mount, its directory or its bridge; and an address of docker0 (as it was
-// before the daemon started) that docker0 lost.
-func leftovers(id string, docker0 []string) []string {
+// leftovers describes what the daemon with this id and pool left behind: a
+// process, a cgroup, a mount, its directory, its bridge or one of its user
+// networks'; and an address of docker0 (as it was before the daemon
+// started) that docker0 lost.
+func leftovers(id string, pool netip.Prefix, docker0 []string) []string {
 	dir, bridge := daemonDir(id), bridgeName(id)
 	var problems []string
 	if pids := processesOf(dir); len(pids) > 0 {
@@ -795,6 +842,9 @@ func leftovers(id string, docker0 []string) []string {
 	}
 	if _, err := net.InterfaceByName(bridge); err == nil {
 		problems = append(problems, "bridge left: "+bridge)
+	}
+	if links := linksIn(pool); len(links) > 0 {
+		problems = append(problems, fmt.Sprintf("user network bridges left in %s: %v", pool, links))
 	}
 	now := addrsOf("docker0")
 	for _, a := range docker0 {

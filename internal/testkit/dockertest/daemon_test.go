@@ -123,18 +123,18 @@ func TestDaemonCleanupLeavesNothing(t *testing.T) {
 			if wantFail := ending != "pass" && ending != "stopped"; (err != nil) != wantFail {
 				t.Errorf("test that ends with %s: err %v, want failure %v; output:\n%s", ending, err, wantFail, out)
 			}
-			m := regexp.MustCompile(`second dockerd (\w+) started`).FindSubmatch(out)
+			m := regexp.MustCompile(`second dockerd (\w+) started .*pool ([0-9./]+)\)`).FindSubmatch(out)
 			if m == nil {
 				t.Fatalf("no daemon started; output:\n%s", out)
 			}
-			id := string(m[1])
+			id, pool := string(m[1]), netip.MustParsePrefix(string(m[2]))
 			if ending == "killed" { // no cleanup ran: the next StartDaemon reaps
-				if len(leftovers(id, docker0)) == 0 {
+				if len(leftovers(id, pool, docker0)) == 0 {
 					t.Error("a killed test left nothing to reap")
 				}
 				reapAbandoned(t)
 			}
-			for _, problem := range leftovers(id, docker0) {
+			for _, problem := range leftovers(id, pool, docker0) {
 				t.Error(problem)
 			}
 		})

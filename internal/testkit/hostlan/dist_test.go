@@ -104,8 +104,14 @@ func TestDistArtifacts(t *testing.T) {
 	})
 
 	t.Run("image", func(t *testing.T) {
+		name := engine.Name("resolver")
 		if _, err := engine.TryDocker("image", "inspect", d.imageRef()); err != nil {
-			t.Cleanup(func() { engine.TryDocker("image", "rm", "--force", d.imageRef()) })
+			// The container first: while one uses the image, rm --force only
+			// untags it, and the sweep, later, leaves it dangling.
+			t.Cleanup(func() {
+				engine.TryDocker("rm", "--force", name)
+				engine.TryDocker("image", "rm", "--force", d.imageRef())
+			})
 		}
 		if out := engine.Docker("load", "--input", d.image()); !strings.Contains(out, d.imageRef()) {
 			t.Fatalf("docker load: %q, want it to load %s", out, d.imageRef())
@@ -116,7 +122,6 @@ func TestDistArtifacts(t *testing.T) {
 		if err != nil || !bridge.Addr().Is4() {
 			t.Fatalf("default bridge subnet: %v", err)
 		}
-		name := engine.Name("resolver")
 		engine.Run("resolver", "--group-add", sockGID, "-v", "/var/run/docker.sock:/var/run/docker.sock:ro",
 			"--dns", lastHost(bridge).String(), "-p", "127.0.0.1::53/udp", d.imageRef())
 		port := engine.Docker("port", name, "53/udp")
