@@ -21,55 +21,43 @@ import (
 // containers there are. One event is taken at its word: a live die with no
 // start after it (exited) withdraws the container without an inspect.
 func (s *Source) apply(ctx context.Context, id string, at int64, exited bool) error {
-	if exited {
-		// Its process is gone: withdraw now, without the inspect. Podman
-		// holds the container for ~200 ms of network cleanup after "died",
-		// and an inspect waits for it; meanwhile its address may be handed
-		// to the next container. A start brings it back by its own event.
-		// (A remote engine's clock ahead of this one can pass a replayed die
-		// for a live one: the start after it then serves it again.)
-		s.kills.take(id)
-		delete(s.stops, id)
-		s.observeLag(s.remove(id), at)
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
 	kills := s.kills.take(id) // before the inspect: a later one queues id again
-	res, err := s.engine.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	var (
 		r       record
 		running bool
 	)
-	switch {
-	case containerGone(err):
-	case err != nil:
-		return fmt.Errorf("inspect container %.12s: %w", id, err)
-	default:
-		s.noteStops(id, kills, res.Container.Config)
-		r, running = recordFor(res.Container, s.mapping())
-	}
-	if !running {
-		delete(s.stops, id)
+	// An exited container is withdrawn without the inspect: Podman holds
+	// it for ~200 ms of network cleanup after "died", an inspect waits for
+	// that, and meanwhile its address may go to the next container. A start
+	// brings it back by its own event. (A remote engine's clock ahead of
+	// this one can pass a replayed die for a live one: the start after it
+	// then serves it again.)
+	if !exited {
+		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		defer cancel()
+		res, err := s.engine.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		switch {
+		case containerGone(err):
+		case err != nil:
+			return fmt.Errorf("inspect container %.12s: %w", id, err)
+		default:
+			s.noteStops(id, kills, res.Container.Config)
+			r, running = recordFor(res.Container, s.mapping())
+		}
 	}
 	var changed bool
 	if running {
 		changed = s.upsert(r)
 	} else {
+		delete(s.stops, id)
 		changed = s.remove(id)
 	}
-	s.observeLag(changed, at)
-	return nil
-}
-
-// observeLag records how long a change took from the engine's event (at,
-// its TimeNano) to the index.
-func (s *Source) observeLag(changed bool, at int64) {
 	if changed && at > 0 {
 		lag := max(0, time.Since(time.Unix(0, at)).Seconds())
 		s.metrics.lag.Observe(lag)
 		s.metrics.programmed.Observe(lag)
 	}
+	return nil
 }
 
 func (s *Source) mapping() mapping {

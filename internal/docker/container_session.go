@@ -352,14 +352,9 @@ func eventFilters() client.Filters {
 func queue(ev events.Message, pending *backlog, counted *prometheus.CounterVec, live int64) {
 	action, id := containerOf(ev)
 	counted.WithLabelValues(action).Inc()
-	if id == "" {
-		return
+	if id != "" {
+		pending.push(id, ev.TimeNano, lifeOf(ev, live))
 	}
-	l := lifeOf(ev)
-	if ev.TimeNano < live {
-		l = lifeSame
-	}
-	pending.push(id, ev.TimeNano, l)
 }
 
 // life is what an event says about whether its container runs.
@@ -371,8 +366,9 @@ const (
 	lifeStarted             // started again: the inspect tells
 )
 
-func lifeOf(ev events.Message) life {
-	if ev.Type != events.ContainerEventType {
+// lifeOf is what ev says; a replay (from before live) says nothing.
+func lifeOf(ev events.Message, live int64) life {
+	if ev.Type != events.ContainerEventType || ev.TimeNano < live {
 		return lifeSame
 	}
 	switch ev.Action {
@@ -412,29 +408,32 @@ func containerOf(ev events.Message) (action, id string) {
 type backlog struct {
 	mu     sync.Mutex
 	ids    []string
-	first  map[string]int64 // ID -> TimeNano of its oldest unapplied event
-	exited map[string]bool  // ID -> a die came after its last start
+	queued map[string]queued
 	wake   chan struct{}
 }
 
+// queued is what the backlog knows of a container's unapplied events.
+type queued struct {
+	first  int64 // TimeNano of the oldest
+	exited bool  // a die came after its last start
+}
+
 func (b *backlog) init() {
-	b.first = make(map[string]int64)
-	b.exited = make(map[string]bool)
+	b.queued = make(map[string]queued)
 	b.wake = make(chan struct{}, 1)
 }
 
 func (b *backlog) push(id string, at int64, l life) {
 	b.mu.Lock()
-	if _, queued := b.first[id]; !queued {
-		b.first[id] = at
+	q, ok := b.queued[id]
+	if !ok {
+		q.first = at
 		b.ids = append(b.ids, id)
 	}
-	switch l {
-	case lifeExited:
-		b.exited[id] = true
-	case lifeStarted:
-		delete(b.exited, id)
+	if l != lifeSame {
+		q.exited = l == lifeExited
 	}
+	b.queued[id] = q
 	b.mu.Unlock()
 	select {
 	case b.wake <- struct{}{}:
@@ -453,8 +452,7 @@ func (b *backlog) pop() (id string, at int64, exited, ok bool) {
 		return "", 0, false, false
 	}
 	id, b.ids = b.ids[0], b.ids[1:]
-	at, exited = b.first[id], b.exited[id]
-	delete(b.first, id)
-	delete(b.exited, id)
-	return id, at, exited, true
+	q := b.queued[id]
+	delete(b.queued, id)
+	return id, q.first, q.exited, true
 }

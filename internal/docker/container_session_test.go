@@ -387,7 +387,7 @@ func TestDieWithdrawsWithoutInspect(t *testing.T) {
 
 func TestBacklogExitedUntilStarted(t *testing.T) {
 	ev := func(action events.Action) life {
-		return lifeOf(events.Message{Type: events.ContainerEventType, Action: action})
+		return lifeOf(events.Message{Type: events.ContainerEventType, Action: action, TimeNano: 1}, 0)
 	}
 	for _, tc := range []struct {
 		actions []events.Action
@@ -413,7 +413,10 @@ func TestBacklogExitedUntilStarted(t *testing.T) {
 			t.Errorf("%v: queued twice", tc.actions)
 		}
 	}
-	if got := lifeOf(events.Message{Type: events.NetworkEventType, Action: events.ActionDie}); got != lifeSame {
+	if got := lifeOf(events.Message{Type: events.NetworkEventType, Action: events.ActionDie, TimeNano: 1}, 0); got != lifeSame {
 		t.Errorf("a network event's life: %v", got)
+	}
+	if got := lifeOf(events.Message{Type: events.ContainerEventType, Action: events.ActionDie, TimeNano: 1}, 2); got != lifeSame {
+		t.Errorf("a replayed die's life: %v", got)
 	}
 }
