@@ -342,12 +342,7 @@ func (d *Daemon) Start() {
 			return true
 		default:
 		}
-		resp, err := ping.Get("http://docker/_ping")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		return answersPing(ping)
 	})
 	select {
 	case <-exited:
@@ -459,8 +454,11 @@ func (d *Daemon) copyImage(from []string, ref string) {
 func (d *Daemon) logPath() string { return filepath.Join(d.dir, "dockerd.log") }
 
 // logTail returns the last lines of the daemon's log, for failure messages.
-func (d *Daemon) logTail() string {
-	data, _ := os.ReadFile(d.logPath())
+func (d *Daemon) logTail() string { return fileTail(d.logPath()) }
+
+// fileTail is the last 20 lines of the log at path, for an error message.
+func fileTail(path string) string {
+	data, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	return strings.Join(lines[max(0, len(lines)-20):], "\n")
 }
@@ -892,4 +890,15 @@ func pingClient(socket string) *http.Client {
 			return dialer.DialContext(ctx, "unix", socket)
 		},
 	}}
+}
+
+// answersPing reports whether the daemon behind c (pingClient) answers
+// /_ping.
+func answersPing(c *http.Client) bool {
+	resp, err := c.Get("http://docker/_ping")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

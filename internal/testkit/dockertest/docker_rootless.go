@@ -117,9 +117,11 @@ func (d *rootlessDocker) start(script string) error {
 		_ = d.cmd.Wait()
 		close(d.exited)
 	}()
+	ping := pingClient(filepath.Join(d.dir, "docker.sock"))
+	defer ping.CloseIdleConnections()
 	deadline := time.Now().Add(daemonStartTimeout)
 	for {
-		if err := exec.Command("docker", "--host", d.host(), "version").Run(); err == nil {
+		if answersPing(ping) {
 			return nil
 		}
 		select {
@@ -134,11 +136,7 @@ func (d *rootlessDocker) start(script string) error {
 	}
 }
 
-func (d *rootlessDocker) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(d.dir, "dockerd.log"))
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.Join(lines[max(0, len(lines)-15):], "\n")
-}
+func (d *rootlessDocker) logTail() string { return fileTail(filepath.Join(d.dir, "dockerd.log")) }
 
 // stop ends the daemon (SIGTERM to its group: dockerd stops its
 // containers), then every process of the user, the user, and the
@@ -154,15 +152,8 @@ func (d *rootlessDocker) stop() (errs []error) {
 		}
 	}
 	// remove kills what is left (shims, containers as subordinate ids) and
-	// deletes the user; the directory goes once they are gone.
+	// waits for them: the directory goes after.
 	errs = append(errs, d.user.remove()...)
-	deadline := time.Now().Add(leftoverTimeout)
-	for len(d.user.processes()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if left := d.user.processes(); len(left) > 0 {
-		errs = append(errs, fmt.Errorf("processes of %s left: %v", d.user.name, left))
-	}
 	if d.dir != "" {
 		if err := os.RemoveAll(d.dir); err != nil {
 			errs = append(errs, err)

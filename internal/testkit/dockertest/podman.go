@@ -338,13 +338,7 @@ func (e *Engine) PodmanOutage(during func(local func(args ...string) string)) {
 	}
 }
 
-func (p *podmanService) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(p.dir, "service.log"))
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(bytes.TrimSpace(b))
-}
+func (p *podmanService) logTail() string { return fileTail(filepath.Join(p.dir, "service.log")) }
 
 // stop removes the service's objects through it, stops it, removes its
 // storage and whatever outlived it, and returns what went wrong.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // A rootless Podman service of the test binary's own, as a user runs one:
@@ -179,10 +180,10 @@ func (u *rootlessUser) own(dir string) error {
 	})
 }
 
-// remove ends the user's processes (the service's, conmon, slirp4netns,
-// the pause process that holds its namespace, the containers' as its
-// subordinate ids), deletes the user and its ranges, and gives the TUN
-// device its mode back.
+// remove ends the user's processes (the engine's, conmon or shims,
+// slirp4netns, the process that holds its namespace, the containers' as
+// its subordinate ids) and waits until they are gone, deletes the user and
+// its ranges, and gives the TUN device its mode back.
 func (u *rootlessUser) remove() (errs []error) {
 	if u.removed {
 		return nil
@@ -191,6 +192,13 @@ func (u *rootlessUser) remove() (errs []error) {
 	if u.uid > 0 {
 		for _, pid := range u.processes() {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		deadline := time.Now().Add(leftoverTimeout)
+		for len(u.processes()) > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if left := u.processes(); len(left) > 0 {
+			errs = append(errs, fmt.Errorf("processes of %s left: %v", u.name, left))
 		}
 	}
 	if out, err := exec.Command("userdel", u.name).CombinedOutput(); err != nil {
@@ -204,8 +212,8 @@ func (u *rootlessUser) remove() (errs []error) {
 	return errs
 }
 
-// processes lists the live processes whose real uid is the user's or one
-// of its subordinate ids.
+// processes lists the live processes (not zombies) whose real uid is the
+// user's or one of its subordinate ids.
 func (u *rootlessUser) processes() []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
@@ -215,7 +223,7 @@ func (u *rootlessUser) processes() []int {
 			continue
 		}
 		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
+		if err != nil || !alive(pid) {
 			continue
 		}
 		for line := range strings.Lines(string(status)) {
