@@ -16,10 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// Podman reports a stop as "died" and matches subscription filters against
-// that word: a source that asks only for "die" never hears of the stop and
-// keeps answering with an address Podman hands to the next container.
-func TestPodmanDiedWithdrawsTheContainer(t *testing.T) {
+// servedPodmanWeb is a source on a fake Podman serving one container, web
+// (ID aaa, 10.88.0.2 on the podman network).
+func servedPodmanWeb(t *testing.T) (*Source, *fakeEngine, *recordingSink, ctr) {
+	t.Helper()
 	fe := newFakeEngine()
 	web := ctr{id: "aaa", name: "web", nets: map[string]ep{"podman": {ip: "10.88.0.2"}}}
 	fe.set(web.build())
@@ -27,6 +27,14 @@ func TestPodmanDiedWithdrawsTheContainer(t *testing.T) {
 	if _, ok := sink.host("aaa"); !ok {
 		t.Fatal("web not served")
 	}
+	return s, fe, sink, web
+}
+
+// Podman reports a stop as "died" and matches subscription filters against
+// that word: a source that asks only for "die" never hears of the stop and
+// keeps answering with an address Podman hands to the next container.
+func TestPodmanDiedWithdrawsTheContainer(t *testing.T) {
+	s, fe, sink, web := servedPodmanWeb(t)
 	before := testutil.ToFloat64(s.metrics.events.WithLabelValues("die"))
 
 	web.stopped = true
@@ -170,13 +178,7 @@ func TestPodmanUserModeNetworkAnswersPublishedAddresses(t *testing.T) {
 // gone, as Docker's 404 says, not the engine failing: the container is
 // withdrawn and the session goes on, with no reconnect and no resync.
 func TestPodmanRemovedWhileInspectedIsGone(t *testing.T) {
-	fe := newFakeEngine()
-	web := ctr{id: "aaa", name: "web", nets: map[string]ep{"podman": {ip: "10.88.0.2"}}}
-	fe.set(web.build())
-	_, sink := running(t, Config{Engine: "pm"}, fe)
-	if _, ok := sink.host("aaa"); !ok {
-		t.Fatal("web not served")
-	}
+	_, fe, sink, _ := servedPodmanWeb(t)
 	fe.mu.Lock()
 	lists := fe.lists
 	fe.inspectErr = map[string]error{"aaa": podmanInspectError(t, "aaa",
